@@ -1,0 +1,4 @@
+NAME = "compile_time"
+
+def run(ctx):
+    return []

@@ -1,0 +1,221 @@
+"""Building IR with numpy's rules: the Value-level numpy the tracer, the VJP rules and the
+rewrites all use. Operands may be Values, numpy arrays and numpy scalars (strong dtypes) or
+Python scalars (weak, NEP 50). Broadcasting becomes explicit BROADCAST ops and promotion
+explicit CASTs, so every primitive sees equal shapes and dtypes.
+
+>>> from tracegrad.ir import build as b
+>>> from tracegrad.ir.value import param
+>>> from tracegrad.ir.types import TensorType
+>>> from tracegrad.ir.dtypes import DType
+>>> x = param(0, TensorType(DType.FLOAT32, (3,)), "x")
+>>> str(b.mul(x, 2.5).type)
+'f32[3]'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Union
+
+import numpy as np
+
+from tracegrad.errors import DTypeError
+from tracegrad.ir.dtypes import DType, promote, promote_weak
+from tracegrad.ir.ops import Op
+from tracegrad.ir.prims import PRIMS
+from tracegrad.ir.types import Shape, TensorType, broadcast_shapes
+from tracegrad.ir.value import Value, const
+
+Operand = Union[Value, np.ndarray, np.generic, bool, int, float]
+
+# Set by the tracer: returns "file:line" of the user's code for error messages.
+location_hook: Callable[[], str | None] | None = None
+
+
+def apply(op: Op, operands: Sequence[Value], **attrs: Any) -> Value:
+    """Type-check ``op`` on ``operands`` through its table row and return the interned Value."""
+    prim = PRIMS[op]
+    result_type = prim.type_rule(tuple(v.type for v in operands), attrs)
+    loc = location_hook() if location_hook is not None else None
+    return Value.make(op, result_type, tuple(operands), tuple(sorted(attrs.items())), loc)
+
+
+def is_weak(x: object) -> bool:
+    return isinstance(x, (bool, int, float)) and not isinstance(x, np.generic)
+
+
+def to_value(x: Operand, dtype: DType | None = None) -> Value:
+    """A Value for ``x``; arrays and scalars become constants (of ``dtype`` if given)."""
+    if isinstance(x, Value):
+        return x if dtype is None else cast(x, dtype)
+    if isinstance(x, (list, tuple)):
+        x = _array_from_sequence(x)
+    if isinstance(x, np.ndarray) and x.dtype == object:
+        raise DTypeError("tracegrad does not support object arrays")
+    if dtype is None and is_weak(x):
+        return const(x)
+    data = np.asarray(x)
+    kind = DType.from_numpy(data.dtype)
+    return const(data.astype((dtype or kind).numpy, copy=False))
+
+
+def _array_from_sequence(seq: list | tuple) -> np.ndarray:
+    try:
+        return np.asarray(seq)
+    except ValueError as error:
+        raise DTypeError(f"cannot make an array from a ragged sequence: {error}") from None
+
+
+def cast(x: Value, dtype: DType) -> Value:
+    return x if x.dtype is dtype else apply(Op.CAST, [x], dtype=dtype)
+
+
+def broadcast_to(x: Value, shape: Shape) -> Value:
+    shape = tuple(shape)
+    return x if x.shape == shape else apply(Op.BROADCAST, [x], shape=shape)
+
+
+def result_dtype(*xs: Operand) -> DType:
+    """NEP 50 promotion of strong and weak operands."""
+    strong = [x.dtype if isinstance(x, Value) else _strong_dtype(x) for x in xs if not is_weak(x)]
+    if strong:
+        dtype = strong[0]
+        for other in strong[1:]:
+            dtype = promote(dtype, other)
+        for weak in (x for x in xs if is_weak(x)):
+            dtype = promote_weak(dtype, weak)
+        return dtype
+    return DType.from_numpy(np.result_type(*xs))
+
+
+def _strong_dtype(x: Any) -> DType:
+    if isinstance(x, (list, tuple)):
+        x = _array_from_sequence(x)
+    return DType.from_numpy(np.asarray(x).dtype)
+
+
+def promote_operands(*xs: Operand, dtype: DType | None = None) -> list[Value]:
+    """Cast to the common (or given) dtype and broadcast to the common shape."""
+    dtype = dtype or result_dtype(*xs)
+    values = [to_value(x, dtype) for x in xs]
+    shape = broadcast_shapes(*(v.shape for v in values))
+    return [broadcast_to(v, shape) for v in values]
+
+
+# ---- elementwise -------------------------------------------------------------------------
+
+_FLOAT_UNARY = {Op.EXP, Op.LOG, Op.LOG1P, Op.EXPM1, Op.SIN, Op.COS, Op.TAN, Op.TANH, Op.SQRT}
+
+
+def unary(op: Op, x: Operand) -> Value:
+    v = to_value(x)
+    if op in _FLOAT_UNARY and not v.dtype.is_float:
+        v = cast(v, DType.FLOAT64)  # numpy: ints -> float64 (bool -> float16 is not supported)
+    if op is Op.LOGICAL_NOT and not v.dtype.is_bool:
+        v = ne(v, 0)
+    if op in (Op.ABS, Op.FLOOR) and v.dtype.is_bool:
+        return v
+    return apply(op, [v])
+
+
+def binary(op: Op, a: Operand, b: Operand) -> Value:
+    dtype = result_dtype(a, b)
+    if op is Op.DIV and not dtype.is_float:
+        dtype = DType.FLOAT64
+    elif op in (Op.LOGICAL_AND, Op.LOGICAL_OR):
+        a, b = _as_bool(a), _as_bool(b)
+        dtype = DType.BOOL
+    elif op in (Op.FLOORDIV, Op.MOD, Op.POW, Op.SUB) and dtype.is_bool:
+        if op is Op.SUB:
+            raise DTypeError("numpy boolean subtract is not supported, use logical_xor")
+        dtype = DType.INT64
+    x, y = promote_operands(a, b, dtype=dtype)
+    return apply(op, [x, y])
+
+
+def _as_bool(x: Operand) -> Operand:
+    if isinstance(x, Value) and not x.dtype.is_bool:
+        return ne(x, 0)
+    return x if isinstance(x, Value) else np.asarray(x).astype(bool)
+
+
+def where(cond: Operand, a: Operand, b: Operand) -> Value:
+    c = _as_bool(cond)
+    dtype = result_dtype(a, b)
+    c_value = to_value(c)
+    x, y = (to_value(a, dtype), to_value(b, dtype))
+    shape = broadcast_shapes(c_value.shape, x.shape, y.shape)
+    return apply(Op.WHERE, [broadcast_to(c_value, shape), broadcast_to(x, shape), broadcast_to(y, shape)])
+
+
+def neg(x: Operand) -> Value:
+    return unary(Op.NEG, x)
+
+
+def exp(x: Operand) -> Value:
+    return unary(Op.EXP, x)
+
+
+def log(x: Operand) -> Value:
+    return unary(Op.LOG, x)
+
+
+def sqrt(x: Operand) -> Value:
+    return unary(Op.SQRT, x)
+
+
+def add(a: Operand, b: Operand) -> Value:
+    return binary(Op.ADD, a, b)
+
+
+def sub(a: Operand, b: Operand) -> Value:
+    return binary(Op.SUB, a, b)
+
+
+def mul(a: Operand, b: Operand) -> Value:
+    return binary(Op.MUL, a, b)
+
+
+def div(a: Operand, b: Operand) -> Value:
+    return binary(Op.DIV, a, b)
+
+
+def pow(a: Operand, b: Operand) -> Value:
+    return binary(Op.POW, a, b)
+
+
+def maximum(a: Operand, b: Operand) -> Value:
+    return binary(Op.MAXIMUM, a, b)
+
+
+def minimum(a: Operand, b: Operand) -> Value:
+    return binary(Op.MINIMUM, a, b)
+
+
+def eq(a: Operand, b: Operand) -> Value:
+    return binary(Op.EQ, a, b)
+
+
+def ne(a: Operand, b: Operand) -> Value:
+    return binary(Op.NE, a, b)
+
+
+def lt(a: Operand, b: Operand) -> Value:
+    return binary(Op.LT, a, b)
+
+
+def gt(a: Operand, b: Operand) -> Value:
+    return binary(Op.GT, a, b)
+
+
+def zeros_like(x: Value, dtype: DType | None = None) -> Value:
+    return full(x.shape, 0, dtype or x.dtype)
+
+
+def ones_like(x: Value, dtype: DType | None = None) -> Value:
+    return full(x.shape, 1, dtype or x.dtype)
+
+
+def full(shape: Shape, fill: bool | int | float, dtype: DType) -> Value:
+    """A broadcast scalar constant: cheap for any shape, symbolic dims included."""
+    return broadcast_to(const(np.asarray(fill, dtype=dtype.numpy)), tuple(shape))

@@ -1,0 +1,171 @@
+"""numpy indexing on Values: ``x[index]`` and the functional ``x[index] = v``.
+
+Basic indices (ints, slices with any step, None, Ellipsis) become SLICE + RESHAPE; one integer
+array index (or several adjacent ones) becomes a GATHER. Boolean masks are allowed only as
+concrete numpy arrays (their result shape is then static); a traced mask raises an error that
+suggests ``where``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tracegrad.errors import ConcretizationError, UnsupportedError
+from tracegrad.ir import build as b
+from tracegrad.ir.build_shape import reshape, take, transpose
+from tracegrad.ir.dtypes import DType
+from tracegrad.ir.ops import Op
+from tracegrad.ir.types import Dim
+from tracegrad.ir.value import Value
+
+
+def _expand_index(index: Any, ndim: int) -> list[Any]:
+    items = list(index) if isinstance(index, tuple) else [index]
+    items = [_concrete_mask_to_ints(i) for i in items]
+    if sum(1 for i in items if i is Ellipsis) > 1:
+        raise IndexError("an index can only have a single ellipsis ('...')")
+    used = sum(1 for i in items if i is not None and i is not Ellipsis)
+    if used > ndim:
+        raise IndexError(
+            f"too many indices for array: array is {ndim}-dimensional, but {used} were indexed"
+        )
+    ellipsis_at = [i for i, item in enumerate(items) if item is Ellipsis]
+    if ellipsis_at:
+        at = ellipsis_at[0]
+        items[at : at + 1] = [slice(None)] * (ndim - used)
+    else:
+        items += [slice(None)] * (ndim - used)
+    return items
+
+
+def _concrete_mask_to_ints(item: Any) -> Any:
+    if isinstance(item, Value) and item.dtype.is_bool:
+        raise ConcretizationError(
+            "boolean-mask indexing has a data-dependent shape; use "
+            "tracegrad.numpy.where(mask, x, 0) (or a reduction over it) instead"
+        )
+    if isinstance(item, (list, np.ndarray)) and np.asarray(item).dtype == bool:
+        mask = np.asarray(item)
+        if mask.ndim != 1:
+            raise UnsupportedError("multi-dimensional boolean masks")
+        return np.nonzero(mask)[0]
+    return item
+
+
+def _is_array_index(item: Any) -> bool:
+    return isinstance(item, (Value, np.ndarray, list))
+
+
+def getitem(x: Value, index: Any) -> Value:
+    items = _expand_index(index, x.ndim)
+    slices, view_shape, keep_axes, arrays = [], [], [], []
+    dim_i = 0
+    for item in items:
+        if item is None:
+            view_shape.append(1)
+            continue
+        dim = x.shape[dim_i]
+        if isinstance(item, (int, np.integer)):
+            slices.append(_int_slice(int(item), dim, dim_i))
+        elif isinstance(item, slice):
+            start, stop, step = _normalize_slice(item, dim)
+            slices.append((start, stop, step))
+            view_shape.append(len(range(start, stop, step)) if isinstance(stop, int) else dim)
+            keep_axes.append(dim_i)
+        elif _is_array_index(item):
+            slices.append((0, dim, 1) if isinstance(dim, Dim) else (0, dim, 1))
+            arrays.append((len(view_shape), item))
+            view_shape.append(dim)
+        else:
+            raise IndexError(f"unsupported index {item!r} ({type(item).__name__})")
+        dim_i += 1
+    sliced = x
+    if any(s != (0, d, 1) for s, d in zip(slices, x.shape, strict=True)):
+        sliced = b.apply(Op.SLICE, [x], slices=tuple(slices))
+    viewed = reshape(sliced, tuple(view_shape))
+    return _gather_arrays(viewed, arrays, items) if arrays else viewed
+
+
+def _int_slice(i: int, dim: Any, axis: int) -> tuple[int, int, int]:
+    if isinstance(dim, Dim):
+        raise UnsupportedError("integer indexing into a symbolic dim")
+    if not -dim <= i < dim:
+        raise IndexError(f"index {i} is out of bounds for axis {axis} with size {dim}")
+    i %= dim
+    return (i, i + 1, 1)
+
+
+def _normalize_slice(item: slice, dim: Any) -> tuple[Any, Any, int]:
+    if isinstance(dim, Dim):
+        if item != slice(None):
+            raise UnsupportedError("slicing a symbolic dim with bounds or steps")
+        return (0, dim, 1)
+    return item.indices(dim)
+
+
+def _gather_arrays(x: Value, arrays: list[tuple[int, Any]], items: list[Any]) -> Value:
+    positions = [p for p, _ in arrays]
+    if positions != list(range(positions[0], positions[0] + len(positions))):
+        raise UnsupportedError("non-adjacent integer-array indices")
+    first = positions[0]
+    index_values = [b.to_value(a) for _, a in arrays]
+    if len(index_values) > 1:
+        linear = _linearize(x, first, index_values)
+        merged = x.shape[first : first + len(index_values)]
+        flat_dim = int(np.prod(merged))
+        x = reshape(x, x.shape[:first] + (flat_dim,) + x.shape[first + len(index_values) :])
+        result = take(x, linear, axis=first)
+    else:
+        result = take(x, index_values[0], axis=first)
+    if _ints_separate_arrays(items) and first != 0:
+        idx_ndim = result.ndim - x.ndim + 1
+        perm = list(range(first, first + idx_ndim))
+        perm += [i for i in range(result.ndim) if i not in perm]
+        result = transpose(result, perm)
+    return result
+
+
+def _ints_separate_arrays(items: list[Any]) -> bool:
+    """numpy moves the index dims to the front when advanced indices (arrays and ints) are
+    not all adjacent."""
+    marks = [i for i, it in enumerate(items) if _is_array_index(it) or isinstance(it, int)]
+    return bool(marks) and marks != list(range(marks[0], marks[-1] + 1))
+
+
+def _linearize(x: Value, first: int, index_values: list[Value]) -> Value:
+    dims = x.shape[first : first + len(index_values)]
+    if not all(isinstance(d, int) for d in dims):
+        raise UnsupportedError("several integer-array indices into symbolic dims")
+    linear: Value | None = None
+    for value, dim in zip(index_values, dims, strict=True):
+        wrapped = b.where(b.lt(value, 0), b.add(value, dim), value)
+        linear = wrapped if linear is None else b.add(b.mul(linear, dim), wrapped)
+    assert linear is not None
+    return b.cast(linear, DType.INT64) if linear.dtype is DType.INT32 else linear
+
+
+def setitem(x: Value, index: Any, update: Any) -> Value:
+    """Functional ``x[index] = update``: a new Value, ``x`` unchanged.
+
+    Positions are found by indexing a constant grid of flat positions, so any index ``getitem``
+    accepts works. With traced integer-array indices, repeated positions are undefined (as in
+    JAX). Requires a concrete shape.
+    """
+    if not x.type.is_concrete:
+        raise UnsupportedError("assignment into an array of symbolic shape")
+    grid = b.to_value(np.arange(x.type.size, dtype=np.int64).reshape(x.shape))
+    positions = getitem(grid, index)
+    values = b.broadcast_to(b.to_value(update, x.dtype), positions.shape)
+    flat = reshape(x, (-1,))
+    zeros = b.zeros_like(flat)
+    scattered = b.apply(Op.SCATTER_ADD, [zeros, reshape(positions, (-1,)), reshape(values, (-1,))], axis=0)
+    hit_count = b.apply(
+        Op.SCATTER_ADD,
+        [b.zeros_like(flat, DType.INT64), reshape(positions, (-1,)),
+         b.full((positions.type.size,), 1, DType.INT64)],
+        axis=0,
+    )  # fmt: skip
+    mask = b.gt(hit_count, 0)
+    return reshape(b.where(mask, scattered, flat), x.shape)

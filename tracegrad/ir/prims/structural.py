@@ -1,0 +1,311 @@
+"""Rows of the reductions, movement, indexing, contraction and leaf primitives."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tracegrad.errors import ShapeError
+from tracegrad.ir.dtypes import DType
+from tracegrad.ir.ops import Op
+from tracegrad.ir.prims.table import (
+    ALL,
+    INTS,
+    NUMERIC,
+    Lowering,
+    Prim,
+    register,
+    require,
+    require_dtype,
+)
+from tracegrad.ir.types import (
+    Dim,
+    DimLike,
+    TensorType,
+    dims_compatible,
+    format_shape,
+    shapes_compatible,
+)
+
+Attrs = dict[str, Any]
+
+
+# ---- reductions -------------------------------------------------------------------------
+
+
+def _reduce_rule(op: Op, allowed: tuple[DType, ...]):
+    def rule(types: tuple[TensorType, ...], attrs: Attrs) -> TensorType:
+        (t,) = types
+        require_dtype(op, t, allowed)
+        axes = attrs["axes"]
+        require(all(0 <= a < t.ndim for a in axes), f"{op.value}: bad axes {axes} for {t}")
+        return t.with_shape(tuple(d for i, d in enumerate(t.shape) if i not in axes))
+
+    return rule
+
+
+def _reducer(fn):
+    def impl(a: np.ndarray, *, axes: tuple[int, ...]) -> np.ndarray:
+        return np.asarray(fn(a, axis=axes), dtype=a.dtype)
+
+    return impl
+
+
+for _op, _fn, _allowed in [
+    (Op.REDUCE_SUM, np.sum, NUMERIC + (DType.BOOL,)),
+    (Op.REDUCE_PROD, np.prod, NUMERIC),
+    (Op.REDUCE_MAX, np.max, ALL),
+    (Op.REDUCE_MIN, np.min, ALL),
+]:
+    register(Prim(_op, _reduce_rule(_op, _allowed), _reducer(_fn), Lowering.REDUCTION))
+
+
+def _arg_rule(types: tuple[TensorType, ...], attrs: Attrs) -> TensorType:
+    (t,) = types
+    axis = attrs["axis"]
+    require(0 <= axis < t.ndim, f"argmax/argmin: bad axis {axis} for {t}")
+    return TensorType(DType.INT64, tuple(d for i, d in enumerate(t.shape) if i != axis))
+
+
+def _argmax(a: np.ndarray, *, axis: int) -> np.ndarray:
+    return np.asarray(np.argmax(a, axis=axis), dtype=np.int64)
+
+
+def _argmin(a: np.ndarray, *, axis: int) -> np.ndarray:
+    return np.asarray(np.argmin(a, axis=axis), dtype=np.int64)
+
+
+register(Prim(Op.ARGMAX, _arg_rule, _argmax, Lowering.REDUCTION))
+register(Prim(Op.ARGMIN, _arg_rule, _argmin, Lowering.REDUCTION))
+
+
+def _cumsum_rule(types: tuple[TensorType, ...], attrs: Attrs) -> TensorType:
+    (t,) = types
+    require_dtype(Op.CUMSUM, t, NUMERIC)
+    require(0 <= attrs["axis"] < t.ndim, f"cumsum: bad axis for {t}")
+    return t
+
+
+def _cumsum(a: np.ndarray, *, axis: int) -> np.ndarray:
+    return np.cumsum(a, axis=axis, dtype=a.dtype)
+
+
+register(Prim(Op.CUMSUM, _cumsum_rule, _cumsum, Lowering.SCAN))
+
+
+# ---- movement ---------------------------------------------------------------------------
+
+
+def _broadcast_rule(types: tuple[TensorType, ...], attrs: Attrs) -> TensorType:
+    (t,) = types
+    shape = tuple(attrs["shape"])
+    lead = len(shape) - t.ndim
+    ok = lead >= 0 and all(
+        d == 1 or dims_compatible(d, s) for d, s in zip(t.shape, shape[lead:], strict=True)
+    )
+    if not ok:
+        raise ShapeError(
+            f"cannot broadcast shape {format_shape(t.shape)} to {format_shape(shape)}"
+        )
+    return t.with_shape(shape)
+
+
+def _broadcast(a: np.ndarray, *, shape: tuple[int, ...]) -> np.ndarray:
+    return np.broadcast_to(a, shape)
+
+
+def _reshape_rule(types: tuple[TensorType, ...], attrs: Attrs) -> TensorType:
+    (t,) = types
+    shape = tuple(attrs["shape"])
+    if t.is_concrete and all(isinstance(d, int) for d in shape):
+        if int(np.prod(shape)) != t.size:
+            raise ShapeError(
+                f"cannot reshape array of size {t.size} into shape {format_shape(shape)}"
+            )
+    return t.with_shape(shape)
+
+
+def _reshape(a: np.ndarray, *, shape: tuple[int, ...]) -> np.ndarray:
+    return a.reshape(shape)
+
+
+def _transpose_rule(types: tuple[TensorType, ...], attrs: Attrs) -> TensorType:
+    (t,) = types
+    perm = tuple(attrs["perm"])
+    require(sorted(perm) == list(range(t.ndim)), f"transpose: bad permutation {perm} for {t}")
+    return t.with_shape(tuple(t.shape[p] for p in perm))
+
+
+def _transpose(a: np.ndarray, *, perm: tuple[int, ...]) -> np.ndarray:
+    return np.transpose(a, perm)
+
+
+def slice_length(start: int, stop: int, step: int) -> int:
+    return len(range(start, stop, step))
+
+
+def _slice_rule(types: tuple[TensorType, ...], attrs: Attrs) -> TensorType:
+    """attrs: ``slices`` = one normalized (start, stop, step) per dim; a symbolic dim only
+    admits the full slice, written (0, dim, 1)."""
+    (t,) = types
+    slices = attrs["slices"]
+    require(len(slices) == t.ndim, f"slice: {len(slices)} slices for {t}")
+    shape: list[DimLike] = []
+    for dim, (start, stop, step) in zip(t.shape, slices, strict=True):
+        if isinstance(dim, Dim) or isinstance(stop, Dim):
+            require((start, stop, step) == (0, dim, 1), "slicing a symbolic dim needs `:`")
+            shape.append(dim)
+        else:
+            # normalized as by slice.indices(dim): a negative step may stop at -1
+            require(step != 0, "slice step cannot be zero")
+            require(-1 <= start <= dim and -1 <= stop <= dim, f"slice: {start, stop} vs {dim}")
+            shape.append(slice_length(start, stop, step))
+    return t.with_shape(tuple(shape))
+
+
+def _slice(a: np.ndarray, *, slices: tuple[tuple[int, int, int], ...]) -> np.ndarray:
+    index = tuple(
+        slice(start, None if (step < 0 and stop == -1) else stop, step)
+        if isinstance(stop, int)
+        else slice(None)
+        for start, stop, step in slices
+    )
+    return a[index]
+
+
+def _concat_rule(types: tuple[TensorType, ...], attrs: Attrs) -> TensorType:
+    axis = attrs["axis"]
+    first = types[0]
+    require(len({t.dtype for t in types}) == 1, "concatenate: operand dtypes differ")
+    require(0 <= axis < first.ndim, f"concatenate: bad axis {axis}")
+    for t in types[1:]:
+        rest = [d for i, d in enumerate(t.shape) if i != axis]
+        first_rest = [d for i, d in enumerate(first.shape) if i != axis]
+        if t.ndim != first.ndim or not shapes_compatible(tuple(rest), tuple(first_rest)):
+            raise ShapeError(
+                "all the input array dimensions except for the concatenation axis must match "
+                f"exactly, got {format_shape(first.shape)} and {format_shape(t.shape)}"
+            )
+    sizes = [t.shape[axis] for t in types]
+    total = sum(sizes) if all(isinstance(s, int) for s in sizes) else Dim("concat")
+    return first.with_shape(first.shape[:axis] + (total,) + first.shape[axis + 1 :])
+
+
+def _concatenate(*arrays: np.ndarray, axis: int) -> np.ndarray:
+    return np.concatenate(arrays, axis=axis)
+
+
+def _pad_rule(types: tuple[TensorType, ...], attrs: Attrs) -> TensorType:
+    (t,) = types
+    pads = attrs["pads"]
+    require(len(pads) == t.ndim, "pad: one (low, high) pair per dim")
+    shape = tuple(
+        d + lo + hi if isinstance(d, int) else (d if lo == hi == 0 else Dim(f"{d}+{lo + hi}"))
+        for d, (lo, hi) in zip(t.shape, pads, strict=True)
+    )
+    require(all(lo >= 0 and hi >= 0 for lo, hi in pads), "pad: widths must be >= 0")
+    return t.with_shape(shape)
+
+
+def _pad(a: np.ndarray, *, pads: tuple[tuple[int, int], ...], value: float) -> np.ndarray:
+    return np.pad(a, pads, constant_values=np.asarray(value, dtype=a.dtype))
+
+
+for _op, _rule, _impl in [
+    (Op.BROADCAST, _broadcast_rule, _broadcast),
+    (Op.RESHAPE, _reshape_rule, _reshape),
+    (Op.TRANSPOSE, _transpose_rule, _transpose),
+    (Op.SLICE, _slice_rule, _slice),
+    (Op.CONCATENATE, _concat_rule, _concatenate),
+    (Op.PAD, _pad_rule, _pad),
+]:
+    register(Prim(_op, _rule, _impl, Lowering.MOVEMENT))
+
+
+# ---- data-dependent indexing --------------------------------------------------------------
+
+
+def _gather_rule(types: tuple[TensorType, ...], attrs: Attrs) -> TensorType:
+    x, idx = types
+    axis = attrs["axis"]
+    require_dtype(Op.GATHER, idx, INTS)
+    require(0 <= axis < x.ndim, f"gather: bad axis {axis} for {x}")
+    return x.with_shape(x.shape[:axis] + idx.shape + x.shape[axis + 1 :])
+
+
+def _gather(x: np.ndarray, idx: np.ndarray, *, axis: int) -> np.ndarray:
+    return np.take(x, idx, axis=axis)
+
+
+def _scatter_add_rule(types: tuple[TensorType, ...], attrs: Attrs) -> TensorType:
+    x, idx, updates = types
+    expected = _gather_rule((x, idx), attrs)
+    require(updates.dtype == x.dtype, "scatter_add: updates dtype differs from the operand")
+    if not shapes_compatible(updates.shape, expected.shape):
+        raise ShapeError(
+            f"scatter_add: updates of shape {format_shape(updates.shape)} do not fit "
+            f"{format_shape(expected.shape)}"
+        )
+    return x
+
+
+def _scatter_add(x: np.ndarray, idx: np.ndarray, updates: np.ndarray, *, axis: int) -> np.ndarray:
+    out = np.array(x, copy=True)
+    np.add.at(out, (slice(None),) * axis + (idx,), updates)
+    return out
+
+
+register(Prim(Op.GATHER, _gather_rule, _gather, Lowering.INDEXED))
+register(Prim(Op.SCATTER_ADD, _scatter_add_rule, _scatter_add, Lowering.INDEXED))
+
+
+# ---- contraction --------------------------------------------------------------------------
+
+
+def _matmul_rule(types: tuple[TensorType, ...], attrs: Attrs) -> TensorType:
+    a, b = types
+    require(a.dtype == b.dtype, "matmul: operand dtypes differ")
+    require_dtype(Op.MATMUL, a, NUMERIC)
+    ok = (
+        a.ndim >= 2
+        and a.ndim == b.ndim
+        and shapes_compatible(a.shape[:-2], b.shape[:-2])
+        and dims_compatible(a.shape[-1], b.shape[-2])
+    )
+    if not ok:
+        raise ShapeError(
+            f"matmul: shapes {format_shape(a.shape)} and {format_shape(b.shape)} do not align"
+        )
+    return a.with_shape(a.shape[:-1] + (b.shape[-1],))
+
+
+register(Prim(Op.MATMUL, _matmul_rule, np.matmul, Lowering.CONTRACTION))
+
+
+# ---- leaves and kernels -------------------------------------------------------------------
+
+
+def _leaf_rule(types: tuple[TensorType, ...], attrs: Attrs) -> TensorType:
+    raise TypeError("params and constants are made with param() and const(), not apply()")
+
+
+def _no_impl(*args: np.ndarray, **attrs: Any) -> np.ndarray:
+    raise TypeError("leaves are bound by the interpreter, not computed")
+
+
+def _fused_rule(types: tuple[TensorType, ...], attrs: Attrs) -> TensorType:
+    (out,) = attrs["function"].outputs
+    return out.type
+
+
+def _fused(*arrays: np.ndarray, function: Any) -> np.ndarray:
+    from tracegrad.ir.interpreter import evaluate
+
+    (out,) = evaluate(function, arrays)
+    return out
+
+
+register(Prim(Op.PARAM, _leaf_rule, _no_impl, Lowering.LEAF))
+register(Prim(Op.CONST, _leaf_rule, _no_impl, Lowering.LEAF))
+register(Prim(Op.FUSED, _fused_rule, _fused, Lowering.KERNEL))

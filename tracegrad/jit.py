@@ -1,0 +1,220 @@
+"""``tracegrad.jit``: trace once per abstract signature, optimize, compile, and call.
+
+>>> import numpy as np, tracegrad
+>>> @tracegrad.jit
+... def f(x, y):
+...     return np.sum(x * y + 1.0)
+>>> float(f(np.arange(3.0), 2.0))
+9.0
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from tracegrad import tree
+from tracegrad.backend import Executable, get_backend
+from tracegrad.ir.value import Function
+from tracegrad.tracing.trace import Traced, call, is_leaf, trace
+from tracegrad.tracing.tracer import Tracer
+
+
+def optimize(function: Function, opt_level: int) -> Function:
+    """The optimization pipeline (tracegrad.ir.passes), if present."""
+    try:
+        from tracegrad.ir.passes import optimize as run_pipeline  # type: ignore[attr-defined]
+    except ImportError:
+        return function
+    return run_pipeline(function, opt_level=opt_level)
+
+
+def _leaf_key(x: Any) -> Any:
+    kind = type(x)
+    if kind is np.ndarray:
+        return (x.dtype, x.shape)
+    if kind is Tracer:
+        return ("tracer", x.value.type, x.weak)
+    if kind in (float, int, bool):
+        return kind
+    if isinstance(x, np.generic):
+        return (x.dtype, ())
+    return (kind, getattr(x, "dtype", None), getattr(x, "shape", None))
+
+
+@dataclass
+class Specialization:
+    traced: Traced
+    optimized: Function | None = None
+    executable: Executable | None = None
+
+
+class Jitted:
+    """A jit-compiled function (see ``tracegrad.jit``)."""
+
+    def __init__(
+        self,
+        fun: Callable[..., Any],
+        static_argnums: Sequence[int] = (),
+        static_argnames: Sequence[str] = (),
+        backend: str | None = None,
+        opt_level: int = 2,
+    ) -> None:
+        functools.update_wrapper(self, fun)
+        self.fun = fun
+        self.static_argnums = tuple(static_argnums)
+        self.static_argnames = tuple(static_argnames)
+        self.backend = backend
+        self.opt_level = opt_level
+        self._cache: dict[Any, Specialization] = {}
+        self._lock = threading.Lock()
+        self.trace_count = 0
+
+    def _split(self, args: tuple, kwargs: dict) -> tuple[list, list, Any]:
+        static = []
+        dynamic = []
+        for i, a in enumerate(args):
+            (static if i in self.static_argnums else dynamic).append((i, a))
+        static_kw = {k: v for k, v in kwargs.items() if k in self.static_argnames}
+        dynamic_kw = {k: v for k, v in kwargs.items() if k not in self.static_argnames}
+        key_static = (tuple(static), tuple(sorted(static_kw.items())))
+        try:
+            hash(key_static)
+        except TypeError:
+            raise TypeError("static arguments must be hashable (tuples, numbers, strings)") from None
+        return dynamic, [static, static_kw, dynamic_kw], key_static
+
+    def _specialize(self, args: tuple, kwargs: dict) -> tuple[Specialization, list[Any]]:
+        dynamic, (static, static_kw, dynamic_kw), key_static = self._split(args, kwargs)
+        leaves, in_tree = tree.flatten(
+            ([a for _, a in dynamic], dynamic_kw), is_leaf=is_leaf
+        )
+        key = (in_tree, tuple(_leaf_key(x) for x in leaves), key_static)
+        spec = self._cache.get(key)
+        if spec is None:
+            spec = Specialization(self._trace(dynamic, static, static_kw, dynamic_kw))
+            if not spec.traced.closure:  # closures over outer tracers are per-trace
+                with self._lock:
+                    spec = self._cache.setdefault(key, spec)
+        return spec, leaves
+
+    def _trace(self, dynamic: list, static: list, static_kw: dict, dynamic_kw: dict) -> Traced:
+        positions = [i for i, _ in dynamic]
+        n_args = len(dynamic) + len(static)
+
+        def flat_fun(dyn_args: list, dyn_kw: dict) -> Any:
+            full = [None] * n_args
+            for i, a in zip(positions, dyn_args, strict=True):
+                full[i] = a
+            for i, a in static:
+                full[i] = a
+            return self.fun(*full, **static_kw, **dyn_kw)
+
+        self.trace_count += 1
+        return trace(flat_fun, ([a for _, a in dynamic], dynamic_kw), name=self.fun.__name__)
+
+    def _executable(self, spec: Specialization) -> Executable:
+        if spec.executable is None:
+            with self._lock:
+                if spec.executable is None:
+                    spec.optimized = optimize(spec.traced.function, self.opt_level)
+                    spec.executable = get_backend(self.backend).compile(spec.optimized)
+        return spec.executable
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        spec, leaves = self._specialize(args, kwargs)
+        outs = call(spec.traced, leaves, lambda function, inputs: self._run(spec, inputs))
+        return tree.unflatten(spec.traced.out_tree, outs)
+
+    def _run(self, spec: Specialization, inputs: list[Any]) -> list[np.ndarray]:
+        executable = self._executable(spec)
+        arrays = [
+            _as_array(x, p.dtype.numpy) for x, p in zip(inputs, spec.traced.function.params, strict=True)
+        ]
+        return executable(arrays)
+
+    def lower(self, *args: Any, **kwargs: Any) -> Lowered:
+        """Inspect what runs for these arguments: traced IR, optimized IR, LLVM IR, assembly."""
+        spec, _ = self._specialize(args, kwargs)
+        executable = self._executable(spec)
+        return Lowered(spec.traced.function, spec.optimized, executable)  # type: ignore[arg-type]
+
+
+def _as_array(x: Any, dtype: np.dtype) -> np.ndarray:
+    array = np.asarray(x)
+    if array.dtype != dtype:
+        array = array.astype(dtype)
+    return array
+
+
+@dataclass(frozen=True)
+class Lowered:
+    """The stages of one compiled specialization, as text."""
+
+    traced: Function
+    optimized_function: Function
+    executable: Executable
+
+    @property
+    def ir(self) -> str:
+        return str(self.traced)
+
+    @property
+    def optimized(self) -> str:
+        return str(self.optimized_function)
+
+    @property
+    def llvm_ir(self) -> str:
+        return getattr(self.executable, "llvm_ir", "(the interpret backend has no LLVM IR)")
+
+    @property
+    def asm(self) -> str:
+        return getattr(self.executable, "asm", "(the interpret backend has no assembly)")
+
+
+def jit(
+    fun: Callable[..., Any] | None = None,
+    *,
+    static_argnums: int | Sequence[int] = (),
+    static_argnames: str | Sequence[str] = (),
+    backend: str | None = None,
+    opt_level: int = 2,
+) -> Any:
+    """Compile ``fun`` for each abstract signature (dtypes, shapes, weak types, pytree
+    structure, static argument values). Usable as ``@jit`` or ``@jit(static_argnums=1)``.
+
+    >>> import numpy as np, tracegrad
+    >>> @tracegrad.jit(static_argnums=1)
+    ... def power(x, n):
+    ...     return x ** n
+    >>> power(np.array([2.0]), 3).tolist()
+    [8.0]
+    """
+    nums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+    names = (static_argnames,) if isinstance(static_argnames, str) else tuple(static_argnames)
+
+    def wrap(f: Callable[..., Any]) -> Jitted:
+        return Jitted(f, nums, names, backend, opt_level)
+
+    return wrap(fun) if fun is not None else wrap
+
+
+def make_ir(fun: Callable[..., Any], static_argnums: int | Sequence[int] = ()) -> Callable[..., Function]:
+    """``make_ir(f)(*example_args)`` returns the traced (unoptimized) Function.
+
+    >>> import numpy as np, tracegrad
+    >>> print(tracegrad.make_ir(lambda x: np.exp(-x))(np.zeros(3)).count_ops())
+    2
+    """
+    jitted = jit(fun, static_argnums=static_argnums)
+
+    def build(*args: Any, **kwargs: Any) -> Function:
+        spec, _ = jitted._specialize(args, kwargs)
+        return spec.traced.function
+
+    return build

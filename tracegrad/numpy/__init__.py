@@ -1,0 +1,60 @@
+"""tracegrad.numpy: numpy's names for traced code (and eager use on arrays).
+
+Inside ``tracegrad.jit``/``grad`` you may write plain numpy (``np.exp(x)``); these functions are
+what numpy dispatches to. Outside a trace they compute eagerly on numpy arrays.
+
+>>> import tracegrad.numpy as tnp
+>>> tnp.softmax([0.0, 0.0]).tolist()
+[0.5, 0.5]
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as _np
+
+from tracegrad.numpy._composites import (
+    clip, einsum, log_softmax, logsumexp, norm, relu, sigmoid, softmax, softplus, tensordot,
+)  # fmt: skip
+from tracegrad.numpy._elementwise import *  # noqa: F403
+from tracegrad.numpy._elementwise import abs, absolute  # noqa: F401
+from tracegrad.numpy._structural import *  # noqa: F403
+from tracegrad.numpy._structural import all, any, max, min, sum  # noqa: F401
+
+# creation functions with static sizes return numpy arrays (constants in traced code)
+zeros, ones, full, empty = _np.zeros, _np.ones, _np.full, _np.zeros
+arange, linspace, eye, identity = _np.arange, _np.linspace, _np.eye, _np.identity
+asarray, array = _np.asarray, _np.array
+pi, e, inf, nan, newaxis = _np.pi, _np.e, _np.inf, _np.nan, _np.newaxis
+float32, float64, int32, int64, bool_ = _np.float32, _np.float64, _np.int32, _np.int64, _np.bool_
+
+
+def shape(a: Any) -> tuple:
+    return _np.shape(a) if not hasattr(a, "value") else a.shape
+
+
+def ndim(a: Any) -> int:
+    return len(shape(a))
+
+
+def size(a: Any) -> int:
+    return int(_np.prod(shape(a)))
+
+
+def copy(a: Any) -> Any:
+    return a.copy()
+
+
+def atleast_1d(a: Any) -> Any:
+    return reshape(a, (1,)) if ndim(a) == 0 else a  # noqa: F405
+
+
+def round(a: Any, decimals: int = 0) -> Any:  # noqa: A001
+    from tracegrad.errors import UnsupportedError
+
+    raise UnsupportedError("numpy.round is not supported yet (use floor(x + 0.5))")
+
+
+around = round
+linalg = type("linalg", (), {"norm": staticmethod(norm)})

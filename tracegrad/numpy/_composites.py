@@ -1,0 +1,179 @@
+"""Composite functions built from primitives; their gradients come for free from the
+primitives' VJP rules, and the optimizer's stabilization rules keep them NaN-free."""
+
+from __future__ import annotations
+
+import string
+from typing import Any
+
+import numpy as np
+
+from tracegrad.errors import UnsupportedError
+from tracegrad.ir import build as b
+from tracegrad.ir import build_shape as bs
+from tracegrad.ir.dtypes import DType
+from tracegrad.ir.ops import Op
+from tracegrad.numpy._core import traced
+
+
+@traced(elementwise=True)
+def sigmoid(x: Any) -> Any:
+    """The logistic function 1 / (1 + exp(-x)).
+
+    >>> import tracegrad.numpy as tnp
+    >>> float(tnp.sigmoid(0.0))
+    0.5
+    """
+    value = b.to_value(x)
+    one = 1.0 if value.dtype.is_float else 1
+    return b.div(one, b.add(one, b.exp(b.neg(value))))
+
+
+@traced(elementwise=True)
+def softplus(x: Any) -> Any:
+    """log(1 + exp(x)), written stably: max(x, 0) + log1p(exp(-|x|))."""
+    value = b.to_value(x)
+    if not value.dtype.is_float:
+        value = b.cast(value, DType.FLOAT64)
+    magnitude = b.unary(Op.ABS, value)
+    return b.add(b.maximum(value, 0.0), b.unary(Op.LOG1P, b.exp(b.neg(magnitude))))
+
+
+@traced(elementwise=True)
+def relu(x: Any) -> Any:
+    """max(x, 0)."""
+    return b.maximum(x, 0)
+
+
+@traced(elementwise=True)
+def clip(a: Any, a_min: Any = None, a_max: Any = None) -> Any:
+    """Limit values to [a_min, a_max] (numpy.clip)."""
+    value = b.to_value(a)
+    if a_min is not None:
+        value = b.maximum(value, a_min)
+    if a_max is not None:
+        value = b.minimum(value, a_max)
+    return value
+
+
+def _max_shift(value: Any, axis: Any) -> Any:
+    """max over axis with keepdims, replaced by 0 where it is not finite, so shifting by it
+    never makes inf - inf = NaN (logsumexp of all -inf stays -inf)."""
+    shift = bs.reduce(Op.REDUCE_MAX, value, axis, keepdims=True)
+    finite = b.lt(b.unary(Op.ABS, shift), float("inf"))
+    return b.where(finite, shift, 0.0)
+
+
+@traced
+def logsumexp(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """log(sum(exp(a))) computed with the max shift; all -inf gives -inf."""
+    value = b.to_value(a)
+    shift = _max_shift(value, axis)
+    total = bs.sum(b.exp(b.sub(value, shift)), axis, keepdims=True)
+    out = b.add(b.log(total), shift)
+    return out if keepdims else bs.squeeze(out, bs.normalize_axes(axis, value.ndim))
+
+
+@traced
+def softmax(a: Any, axis: Any = -1) -> Any:
+    """exp(a) / sum(exp(a)) along axis, shifted by the max."""
+    value = b.to_value(a)
+    shifted = b.exp(b.sub(value, _max_shift(value, axis)))
+    return b.div(shifted, bs.sum(shifted, axis, keepdims=True))
+
+
+@traced
+def log_softmax(a: Any, axis: Any = -1) -> Any:
+    """a - logsumexp(a) along axis."""
+    value = b.to_value(a)
+    shifted = b.sub(value, _max_shift(value, axis))
+    return b.sub(shifted, b.log(bs.sum(b.exp(shifted), axis, keepdims=True)))
+
+
+@traced
+def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A002
+    """Vector 2-norm (or Frobenius) by default; ord 1 and inf for vectors."""
+    value = b.to_value(x)
+    if ord in (None, 2, "fro"):
+        return b.sqrt(bs.sum(b.mul(value, value), axis, keepdims))
+    if ord == 1:
+        return bs.sum(b.unary(Op.ABS, value), axis, keepdims)
+    if ord == np.inf:
+        return bs.reduce(Op.REDUCE_MAX, b.unary(Op.ABS, value), axis, keepdims)
+    raise UnsupportedError(f"norm with ord={ord!r}")
+
+
+@traced
+def tensordot(a: Any, b_: Any, axes: Any = 2) -> Any:
+    """numpy.tensordot as transpose + reshape + matmul."""
+    x, y = b.to_value(a), b.to_value(b_)
+    if isinstance(axes, int):
+        axes_x, axes_y = list(range(x.ndim - axes, x.ndim)), list(range(axes))
+    else:
+        axes_x = [axes[0]] if isinstance(axes[0], int) else list(axes[0])
+        axes_y = [axes[1]] if isinstance(axes[1], int) else list(axes[1])
+    axes_x = [i % x.ndim for i in axes_x]
+    axes_y = [i % y.ndim for i in axes_y]
+    free_x = [i for i in range(x.ndim) if i not in axes_x]
+    free_y = [i for i in range(y.ndim) if i not in axes_y]
+    k = int(np.prod([x.shape[i] for i in axes_x]))
+    xm = bs.reshape(bs.transpose(x, free_x + axes_x), (-1, k) if free_x else (1, k))
+    ym = bs.reshape(bs.transpose(y, axes_y + free_y), (k, -1) if free_y else (k, 1))
+    out = bs.matmul(xm, ym)
+    return bs.reshape(out, tuple(x.shape[i] for i in free_x) + tuple(y.shape[i] for i in free_y))
+
+
+@traced
+def einsum(subscripts: str, *operands: Any) -> Any:
+    """einsum for explicit-output or implicit subscripts without ellipsis: products are
+    formed by broadcasting, contractions by sums (matmul when it is a plain matrix product)."""
+    values = [b.to_value(o) for o in operands]
+    inputs, output = _parse_einsum(subscripts, len(values))
+    letters = sorted(set("".join(inputs)), key=lambda c: (c not in output, output.find(c), c))
+    sizes: dict[str, Any] = {}
+    for spec, v in zip(inputs, values, strict=True):
+        for c, d in zip(spec, v.shape, strict=True):
+            sizes[c] = d if sizes.get(c, 1) == 1 else sizes[c]
+    if len(values) == 2 and _is_matmul(inputs, output):
+        return bs.matmul(values[0], values[1])
+    product = None
+    for spec, v in zip(inputs, values, strict=True):
+        aligned = _align(v, spec, letters)
+        product = aligned if product is None else b.mul(product, aligned)
+    summed = tuple(i for i, c in enumerate(letters) if c not in output)
+    result = bs.sum(product, summed) if summed else product
+    kept = [c for c in letters if c in output]
+    return bs.transpose(result, [kept.index(c) for c in output])
+
+
+def _parse_einsum(subscripts: str, count: int) -> tuple[list[str], str]:
+    spec = subscripts.replace(" ", "")
+    if "." in spec:
+        raise UnsupportedError("einsum with ellipsis")
+    if "->" in spec:
+        lhs, output = spec.split("->")
+    else:
+        lhs = spec
+        letters = lhs.replace(",", "")
+        output = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    inputs = lhs.split(",")
+    if len(inputs) != count or not all(set(s) <= set(string.ascii_letters) for s in inputs):
+        raise ValueError(f"einsum subscripts {subscripts!r} do not match {count} operands")
+    return inputs, output
+
+
+def _is_matmul(inputs: list[str], output: str) -> bool:
+    if not all(len(s) == 2 for s in inputs):
+        return False
+    (a, c), (c2, d) = inputs
+    return c == c2 and output == a + d and len({a, c, d}) == 3
+
+
+def _align(v: Any, spec: str, letters: list[str]) -> Any:
+    if len(set(spec)) != len(spec):
+        raise UnsupportedError("einsum with a repeated index in one operand (diagonals)")
+    order = sorted(range(len(spec)), key=lambda i: letters.index(spec[i]))
+    moved = bs.transpose(v, order)
+    present = [spec[i] for i in order]
+    shape = tuple(moved.shape[present.index(c)] if c in present else 1 for c in letters)
+    return bs.reshape(moved, shape)

@@ -1,0 +1,134 @@
+"""The glue between the numpy-like namespace and the IR builders.
+
+``traced(builder)`` turns a builder over IR operands into a namespace function: Tracers are
+unwrapped to Values in the current trace (lifting closed-over outer values), weak Python-scalar
+Tracers are promoted by NEP 50, the result is wrapped back into a Tracer. Called with no Tracer
+at all, the function runs eagerly: the builder makes a constant graph that the reference
+interpreter evaluates, so eager and traced semantics are the same code.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from tracegrad.ir import build as b
+from tracegrad.ir.dtypes import DType, promote_weak
+from tracegrad.ir.value import Function, Value
+from tracegrad.tracing.context import current_trace, pop_trace, push_trace
+from tracegrad.tracing.tracer import Tracer
+
+_WEAK_STAND_IN = {DType.BOOL: False, DType.INT64: 0, DType.FLOAT64: 0.0}
+
+
+def _leaves(args: Any) -> list[Any]:
+    out: list[Any] = []
+    stack = [args]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        else:
+            out.append(item)
+    return out
+
+
+def has_tracer(args: Any) -> bool:
+    return any(isinstance(x, Tracer) for x in _leaves(args))
+
+
+def unwrap(x: Any) -> Any:
+    """Tracers (nested in lists/tuples too) -> Values of the current trace."""
+    if isinstance(x, Tracer):
+        return x.value_in(current_trace())
+    if isinstance(x, list):
+        return [unwrap(i) for i in x]
+    if isinstance(x, tuple):
+        return tuple(unwrap(i) for i in x)
+    return x
+
+
+def _resolve_weak(args: tuple[Any, ...]) -> tuple[tuple[Any, ...], bool]:
+    """NEP 50 for weak Tracers (Python scalars passed to jit): they take the strong operand's
+    dtype. Returns the new args and whether the result is weak."""
+    array_like = [a for a in args if isinstance(a, (Tracer, np.ndarray, np.generic, list))]
+    weak_tracers = [a for a in array_like if isinstance(a, Tracer) and a.weak]
+    strong = [a for a in array_like if not (isinstance(a, Tracer) and a.weak)]
+    if not weak_tracers:
+        return args, False
+    if not strong:
+        return args, True
+    strong_dtype = b.result_dtype(*(unwrap(s) for s in strong))
+    resolved = []
+    for a in args:
+        if isinstance(a, Tracer) and a.weak:
+            dtype = promote_weak(strong_dtype, _WEAK_STAND_IN[a.value.dtype])
+            a = Tracer(b.cast(a.value_in(current_trace()), dtype), current_trace())  # type: ignore[arg-type]
+        resolved.append(a)
+    return tuple(resolved), False
+
+
+def wrap(out: Any, weak: bool = False) -> Any:
+    trace = current_trace()
+    if isinstance(out, Value):
+        return Tracer(out, trace, weak)  # type: ignore[arg-type]
+    if isinstance(out, tuple):
+        return tuple(wrap(o, weak) for o in out)
+    if isinstance(out, list):
+        return [wrap(o, weak) for o in out]
+    return out
+
+
+def eager(builder: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Run a builder on concrete inputs: build a constant graph and interpret it."""
+    from tracegrad.ir.interpreter import evaluate
+
+    trace = push_trace()
+    try:
+        out = builder(*args, **kwargs)
+    finally:
+        pop_trace(trace)
+    if not isinstance(out, (Value, tuple, list)):
+        return out
+    values = [out] if isinstance(out, Value) else list(out)
+    results = evaluate(Function("eager", (), tuple(values)), [])
+    results = [r[()] if r.ndim == 0 else r for r in results]
+    return results[0] if isinstance(out, Value) else type(out)(results)
+
+
+def traced(builder: Callable[..., Any] | None = None, *, elementwise: bool = False) -> Any:
+    """Decorator: make a namespace function from a builder over IR operands."""
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if not has_tracer(args) and not has_tracer(kwargs):
+                return eager(fn, args, kwargs)
+            weak = False
+            if elementwise:
+                args, weak = _resolve_weak(args)
+            out = fn(*unwrap(args), **{k: unwrap(v) for k, v in kwargs.items()})
+            return wrap(out, weak)
+
+        wrapper.builder = fn  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate(builder) if builder is not None else decorate
+
+
+def dtype_arg(dtype: Any) -> DType | None:
+    """numpy dtype-like (np.float32, 'float32', float, ...) -> DType."""
+    if dtype is None:
+        return None
+    if dtype is float:
+        return DType.FLOAT64
+    if dtype is int:
+        return DType.INT64
+    if dtype is bool:
+        return DType.BOOL
+    return DType.from_numpy(np.dtype(dtype))

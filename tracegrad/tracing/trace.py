@@ -1,0 +1,130 @@
+"""Tracing a Python function into a Function, and calling a Function from Python.
+
+``trace(fn, args)`` replaces every array leaf of the (pytree) arguments by a Tracer, runs the
+function, and records the outputs. Values of enclosing traces that the function closes over
+become extra params (``Traced.closure``) so that nested transformations differentiate through
+them. ``call(traced, leaves, run)`` either inlines the Function into the current trace (when a
+Tracer is among the inputs) or runs it on concrete arrays with ``run``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from tracegrad import tree
+from tracegrad.errors import ConcretizationError, DTypeError, TracegradError
+from tracegrad.ir import build as b
+from tracegrad.ir.dtypes import DType, python_scalar_dtype
+from tracegrad.ir.substitute import inline
+from tracegrad.ir.types import TensorType
+from tracegrad.ir.value import Function, Value
+from tracegrad.tracing.context import current_trace, pop_trace, push_trace
+from tracegrad.tracing.location import user_location
+from tracegrad.tracing.tracer import CONCRETIZED, Tracer
+
+b.location_hook = user_location
+
+
+@dataclass(frozen=True)
+class Traced:
+    """A traced function: its IR, the input/output pytree structures, which outputs are weak
+    (came only from Python scalars), and the outer Tracers its closure params stand for."""
+
+    function: Function
+    in_tree: tree.TreeDef
+    out_tree: tree.TreeDef
+    out_weak: tuple[bool, ...]
+    closure: tuple[Tracer, ...]
+
+
+def is_leaf(x: Any) -> bool:
+    return isinstance(x, (Tracer, np.ndarray, np.generic))
+
+
+def abstract_type(x: Any) -> tuple[TensorType, bool]:
+    """The TensorType of an argument leaf and whether it is weak (a Python scalar)."""
+    if isinstance(x, Tracer):
+        return x.value.type, x.weak
+    if isinstance(x, (bool, int, float)) and not isinstance(x, np.generic):
+        return TensorType(python_scalar_dtype(x), ()), True
+    if isinstance(x, (np.ndarray, np.generic)):
+        if x.dtype == object:
+            raise DTypeError("tracegrad does not support object arrays")
+        return TensorType(DType.from_numpy(x.dtype), tuple(x.shape)), False
+    if isinstance(x, complex):
+        raise DTypeError("tracegrad does not support complex numbers")
+    raise TypeError(
+        f"argument of type {type(x).__name__} is not an array, a scalar or a "
+        "tuple/list/dict of those (mark it static with static_argnums)"
+    )
+
+
+def trace(
+    fn: Callable[..., Any], args: Sequence[Any], name: str | None = None
+) -> Traced:
+    """Trace ``fn(*args)``; every leaf of ``args`` becomes a parameter."""
+    leaves, in_tree = tree.flatten(tuple(args), is_leaf=is_leaf)
+    current = push_trace()
+    try:
+        tracers = []
+        for i, leaf in enumerate(leaves):
+            type_, weak = abstract_type(leaf)
+            tracers.append(Tracer(current.new_param(type_, f"arg{i}"), current, weak))
+        CONCRETIZED.where = None
+        try:
+            out = fn(*tree.unflatten(in_tree, tracers))
+        except (ValueError, TypeError) as error:
+            if CONCRETIZED.where is None or isinstance(error, TracegradError):
+                raise
+            raise ConcretizationError(
+                f"a traced value was stored into a concrete numpy array at {CONCRETIZED.where}. "
+                "Build the array from traced values instead: np.zeros_like(x) or "
+                "tracegrad.numpy.zeros_like(x) and then out[i] = ..., or np.stack([...])."
+            ) from error
+        out_leaves, out_tree = tree.flatten(out, is_leaf=is_leaf)
+        outputs, weak_flags = [], []
+        for leaf in out_leaves:
+            value, weak = _output_value(leaf)
+            outputs.append(value)
+            weak_flags.append(weak)
+        function = Function(name or getattr(fn, "__name__", "f"), tuple(current.params), tuple(outputs))
+    finally:
+        pop_trace(current)
+    closure = tuple(current.lifted_outer)  # type: ignore[arg-type]
+    return Traced(function, in_tree, out_tree, tuple(weak_flags), closure)
+
+
+def _output_value(leaf: Any) -> tuple[Value, bool]:
+    if isinstance(leaf, Tracer):
+        return leaf.value_in(current_trace()), leaf.weak
+    try:
+        type_, weak = abstract_type(leaf)
+    except TypeError:
+        raise TracegradError(
+            f"the traced function returned a {type(leaf).__name__}; return arrays, scalars "
+            "or tuples/lists/dicts of them"
+        ) from None
+    return b.to_value(leaf), weak
+
+
+Runner = Callable[[Function, list[Any]], list[np.ndarray]]
+
+
+def call(traced: Traced, leaves: Sequence[Any], run: Runner) -> list[Any]:
+    """Run ``traced`` on argument leaves (plus its closure): inline or execute."""
+    inputs = list(leaves) + list(traced.closure)
+    if any(isinstance(x, Tracer) for x in inputs):
+        trace_ = current_trace()
+        values = [x.value_in(trace_) if isinstance(x, Tracer) else b.to_value(x) for x in inputs]
+        values = [_match(v, p) for v, p in zip(values, traced.function.params, strict=True)]
+        outs = inline(traced.function, values)
+        return [Tracer(v, trace_, w) for v, w in zip(outs, traced.out_weak, strict=True)]  # type: ignore[arg-type]
+    return run(traced.function, inputs)
+
+
+def _match(value: Value, param: Value) -> Value:
+    return b.cast(value, param.dtype) if value.dtype is not param.dtype else value

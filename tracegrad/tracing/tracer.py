@@ -1,0 +1,268 @@
+"""Tracer: the stand-in for an array while a function is traced.
+
+A Tracer holds the current SSA Value of one array variable and speaks numpy: operators,
+``__array_ufunc__`` (``np.exp(x)``), ``__array_function__`` (``np.sum(x)``), methods and
+properties. In-place updates (``x += 1``, ``x[i] = v``) rebind the Tracer to a new Value, so
+numpy code that assigns works while the IR stays immutable. Python control flow on a Tracer
+raises ``TracerBoolError`` naming the user's line.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+
+from tracegrad.errors import ConcretizationError, TracegradError, TracerBoolError
+from tracegrad.ir.types import format_shape
+from tracegrad.ir.value import Value
+from tracegrad.tracing.context import Trace, current_trace, is_active
+from tracegrad.tracing.location import user_line_text, user_location
+
+
+class _Concretized(threading.local):
+    where: str | None = None
+
+
+CONCRETIZED = _Concretized()
+
+
+class LeakedTracerError(TracegradError, RuntimeError):
+    """A Tracer was used after the trace that made it had finished."""
+
+
+class Tracer:
+    __slots__ = ("value", "trace", "weak")
+    __array_priority__ = 1000
+
+    def __init__(self, value: Value, trace: Trace, weak: bool = False) -> None:
+        self.value = value
+        self.trace = trace
+        self.weak = weak
+
+    def value_in(self, trace: Trace | None) -> Value:
+        """This tracer's Value as seen from ``trace`` (lifting it if it is from outside)."""
+        if trace is self.trace:
+            return self.value
+        if not is_active(self.trace):
+            raise LeakedTracerError(
+                "a traced value escaped its trace (stored in a global or returned through a "
+                "side channel) and was used later; return it from the function instead"
+            )
+        if trace is None or trace.level < self.trace.level:
+            raise LeakedTracerError("internal error: tracer used outside of its trace")
+        return trace.lift(Tracer(self.value, self.trace, self.weak), self.value)
+
+    # ---- properties ---------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple:
+        return self.value.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.value.ndim
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.value.dtype.numpy
+
+    @property
+    def size(self) -> int:
+        return self.value.type.size
+
+    @property
+    def T(self) -> Tracer:  # noqa: N802
+        return tnp.transpose(self)
+
+    @property
+    def mT(self) -> Tracer:  # noqa: N802
+        return tnp.swapaxes(self, -1, -2)
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of unsized object")
+        if not isinstance(self.shape[0], int):
+            raise ConcretizationError("len() of a symbolic dimension")
+        return self.shape[0]
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return (self[i] for i in range(len(self)))
+
+    def __repr__(self) -> str:
+        weak = ", weak" if self.weak else ""
+        return f"Tracer<{self.value.type}{weak}>"
+
+    # ---- concrete conversions are errors ------------------------------------------------
+    def _control_flow_error(self, what: str) -> TracerBoolError:
+        where = user_line_text(user_location())
+        return TracerBoolError(
+            f"{what} on a traced value of shape {format_shape(self.shape)} at {where}\n"
+            "Its value is not known while tracing. Use tracegrad.numpy.where(cond, a, b) "
+            "(or np.where) to select between values, or mark the argument static "
+            "(jit(f, static_argnums=...))."
+        )
+
+    def __bool__(self) -> bool:
+        raise self._control_flow_error("Python `if`/`while`/bool()")
+
+    def __int__(self) -> int:
+        raise self._control_flow_error("int()")
+
+    def __float__(self) -> float:
+        # numpy calls float() when a Tracer is stored into a concrete array and replaces our
+        # error with its own; remember where, so trace() can report it properly.
+        CONCRETIZED.where = user_line_text(user_location())
+        raise self._control_flow_error("float()")
+
+    def __index__(self) -> int:
+        raise self._control_flow_error("using it as a Python index")
+
+    def item(self) -> Any:
+        raise self._control_flow_error(".item()")
+
+    def tolist(self) -> Any:
+        raise self._control_flow_error(".tolist()")
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        where = user_line_text(user_location())
+        raise ConcretizationError(
+            f"a traced value cannot become a concrete numpy array (at {where}). If you are "
+            "filling a numpy array (out = np.zeros(3); out[0] = x), build it with "
+            "np.zeros_like(x) or tracegrad.numpy.zeros(...) instead, or use np.stack."
+        )
+
+    # ---- numpy protocols ----------------------------------------------------------------
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        from tracegrad.numpy._dispatch import dispatch_ufunc
+
+        return dispatch_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        from tracegrad.numpy._dispatch import dispatch_function
+
+        return dispatch_function(func, args, kwargs)
+
+    # ---- indexing -----------------------------------------------------------------------
+    def __getitem__(self, index: Any) -> Tracer:
+        return tnp.getitem(self, index)
+
+    def __setitem__(self, index: Any, update: Any) -> None:
+        result = tnp.setitem(self, index, update)
+        self._rebind(result)
+
+    def _rebind(self, result: Tracer) -> None:
+        if result.trace is not self.trace:
+            raise TracegradError("in-place update of a value from an enclosing trace")
+        self.value = result.value
+
+    # ---- methods ------------------------------------------------------------------------
+    def astype(self, dtype: Any, copy: bool = True) -> Tracer:
+        return tnp.astype(self, dtype)
+
+    def reshape(self, *shape: Any, order: str = "C") -> Tracer:
+        return tnp.reshape(self, shape[0] if len(shape) == 1 else shape)
+
+    def transpose(self, *axes: Any) -> Tracer:
+        return tnp.transpose(self, axes[0] if len(axes) == 1 else (axes or None))
+
+    def flatten(self) -> Tracer:
+        return tnp.reshape(self, (-1,))
+
+    ravel = flatten
+
+    def squeeze(self, axis: Any = None) -> Tracer:
+        return tnp.squeeze(self, axis)
+
+    def sum(self, axis: Any = None, keepdims: bool = False, dtype: Any = None) -> Tracer:
+        return tnp.sum(self, axis=axis, keepdims=keepdims, dtype=dtype)
+
+    def mean(self, axis: Any = None, keepdims: bool = False) -> Tracer:
+        return tnp.mean(self, axis=axis, keepdims=keepdims)
+
+    def max(self, axis: Any = None, keepdims: bool = False) -> Tracer:
+        return tnp.max(self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis: Any = None, keepdims: bool = False) -> Tracer:
+        return tnp.min(self, axis=axis, keepdims=keepdims)
+
+    def prod(self, axis: Any = None, keepdims: bool = False) -> Tracer:
+        return tnp.prod(self, axis=axis, keepdims=keepdims)
+
+    def argmax(self, axis: Any = None) -> Tracer:
+        return tnp.argmax(self, axis=axis)
+
+    def argmin(self, axis: Any = None) -> Tracer:
+        return tnp.argmin(self, axis=axis)
+
+    def cumsum(self, axis: Any = None) -> Tracer:
+        return tnp.cumsum(self, axis=axis)
+
+    def var(self, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tracer:
+        return tnp.var(self, axis=axis, keepdims=keepdims, ddof=ddof)
+
+    def std(self, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tracer:
+        return tnp.std(self, axis=axis, keepdims=keepdims, ddof=ddof)
+
+    def dot(self, other: Any) -> Tracer:
+        return tnp.dot(self, other)
+
+    def clip(self, a_min: Any = None, a_max: Any = None) -> Tracer:
+        return tnp.clip(self, a_min, a_max)
+
+    def copy(self) -> Tracer:
+        return Tracer(self.value, self.trace, self.weak)
+
+    # ---- operators ----------------------------------------------------------------------
+    def __neg__(self) -> Tracer:
+        return tnp.negative(self)
+
+    def __pos__(self) -> Tracer:
+        return self
+
+    def __abs__(self) -> Tracer:
+        return tnp.abs(self)
+
+    def __invert__(self) -> Tracer:
+        return tnp.invert(self)
+
+
+def _binary(name: str, reflected: bool = False):  # type: ignore[no-untyped-def]
+    def method(self: Tracer, other: Any) -> Tracer:
+        fn = getattr(tnp, name)
+        return fn(other, self) if reflected else fn(self, other)
+
+    return method
+
+
+def _inplace(name: str):  # type: ignore[no-untyped-def]
+    def method(self: Tracer, other: Any) -> Tracer:
+        result = getattr(tnp, name)(self, other)
+        if result.value.dtype is not self.value.dtype:
+            if not np.can_cast(result.dtype, self.dtype, casting="same_kind"):
+                raise TypeError(
+                    f"Cannot cast ufunc '{name}' output from {result.dtype} to {self.dtype} "
+                    "with casting rule 'same_kind'"
+                )
+            result = tnp.astype(result, self.dtype)
+        self._rebind(result)
+        return self
+
+    return method
+
+
+_OPERATORS = {
+    "add": "add", "sub": "subtract", "mul": "multiply", "truediv": "divide",
+    "floordiv": "floor_divide", "mod": "remainder", "pow": "power", "matmul": "matmul",
+    "and": "bitwise_and", "or": "bitwise_or", "xor": "bitwise_xor",
+}  # fmt: skip
+for _dunder, _name in _OPERATORS.items():
+    setattr(Tracer, f"__{_dunder}__", _binary(_name))
+    setattr(Tracer, f"__r{_dunder}__", _binary(_name, reflected=True))
+    setattr(Tracer, f"__i{_dunder}__", _inplace(_name))
+for _dunder, _name in {"lt": "less", "le": "less_equal", "gt": "greater",
+                       "ge": "greater_equal", "eq": "equal", "ne": "not_equal"}.items():  # fmt: skip
+    setattr(Tracer, f"__{_dunder}__", _binary(_name))
+Tracer.__hash__ = None  # type: ignore[assignment]  # like ndarray: == is elementwise
+
+from tracegrad import numpy as tnp  # noqa: E402  (circular: the namespace wraps Tracers)
