@@ -18,7 +18,7 @@ their parameters match their operands.
 >>> verify(Function("f", (x,), (b.add(x, y),)))
 Traceback (most recent call last):
 ...
-tracegrad.errors.VerifyError: %1 reaches parameter 'y' (index 0) that is not a parameter of @f
+tracegrad.errors.VerifyError: %1 reaches parameter 'y' (index 0), which is not a parameter in @f:
 ...
 """
 
@@ -115,7 +115,7 @@ def _check_signature(v: Value, position: dict, params: set[int], f: Function) ->
 def _check_leaf(v: Value, position: dict[int, int], params: set[int], f: Function) -> str | None:
     if v.op is Op.PARAM and id(v) not in params:
         name, index = v.attr("name"), v.attr("index")
-        return f"reaches parameter {name!r} (index {index}) that is not a parameter of @{f.name}"
+        return f"reaches parameter {name!r} (index {index}), which is not a parameter"
     if v.op is Op.CONST:
         data = v.attr("data")
         if not isinstance(data, ConstData):
