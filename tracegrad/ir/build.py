@@ -52,8 +52,9 @@ def to_value(x: Operand, dtype: DType | None = None) -> Value:
         x = _array_from_sequence(x)
     if isinstance(x, np.ndarray) and x.dtype == object:
         raise DTypeError("tracegrad does not support object arrays")
-    if dtype is None and is_weak(x):
-        return const(x)
+    if is_weak(x):
+        # numpy raises OverflowError for a Python int out of the target's range (NEP 50)
+        return const(np.asarray(x, dtype=None if dtype is None else dtype.numpy))
     data = np.asarray(x)
     kind = DType.from_numpy(data.dtype)
     return const(data.astype((dtype or kind).numpy, copy=False))
