@@ -16,7 +16,9 @@ from tracegrad.errors import (
 
 
 def test_shape_mismatch_has_numpy_message() -> None:
-    with pytest.raises(ShapeError, match=r"could not be broadcast together with shapes \(2,\) \(3,\)"):
+    with pytest.raises(
+        ShapeError, match=r"could not be broadcast together with shapes \(2,\) \(3,\)"
+    ):
         tracegrad.jit(lambda x, y: x + y)(np.ones(2), np.ones(3))
     with pytest.raises(ValueError):  # ShapeError is a ValueError, like numpy's
         tracegrad.jit(lambda x: x.reshape(4))(np.ones(3))
@@ -38,7 +40,9 @@ def test_branching_on_traced_value_names_the_line() -> None:
 
 
 @pytest.mark.parametrize(
-    "convert", [bool, int, float, lambda x: x.item(), lambda x: [0, 1][x]], ids=["bool", "int", "float", "item", "index"]
+    "convert",
+    [bool, int, float, lambda x: x.item(), lambda x: [0, 1][x]],
+    ids=["bool", "int", "float", "item", "index"],
 )
 def test_concrete_conversions_raise(convert) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(TracerBoolError):
@@ -96,7 +100,8 @@ def test_unsupported_function_is_named() -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", [np.ones(2, np.complex128), np.array(["a"]), np.array([object()]), np.ones(2, np.float16)],
+    "bad",
+    [np.ones(2, np.complex128), np.array(["a"]), np.array([object()]), np.ones(2, np.float16)],
     ids=["complex", "string", "object", "float16"],
 )
 def test_unsupported_dtypes(bad: np.ndarray) -> None:

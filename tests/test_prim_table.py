@@ -52,7 +52,9 @@ def _array(dtype: DType, shape: tuple[int, ...]) -> st.SearchStrategy[np.ndarray
 
 
 def _check(op: Op, arrays: list[np.ndarray], **attrs: object) -> None:
-    params = [param(i, TensorType(DType.from_numpy(a.dtype), a.shape)) for i, a in enumerate(arrays)]
+    params = [
+        param(i, TensorType(DType.from_numpy(a.dtype), a.shape)) for i, a in enumerate(arrays)
+    ]
     try:
         value = b.apply(op, params, **attrs)
     except DTypeError:
@@ -83,7 +85,9 @@ def test_binary_rule_matches_numpy(op: Op, data: st.DataObject, shape: tuple, dt
     _check(op, arrays)
 
 
-@given(data=st.data(), shape=shapes, src=st.sampled_from(ALL_DTYPES), dst=st.sampled_from(ALL_DTYPES))
+@given(
+    data=st.data(), shape=shapes, src=st.sampled_from(ALL_DTYPES), dst=st.sampled_from(ALL_DTYPES)
+)
 def test_cast_and_where(data: st.DataObject, shape: tuple, src: DType, dst: DType) -> None:
     x = data.draw(_array(src, shape))
     _check(Op.CAST, [x], dtype=dst)

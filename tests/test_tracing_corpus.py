@@ -132,8 +132,11 @@ def test_interpreter_is_bitwise(name: str, fn: Callable, args: tuple) -> None:
     with np.errstate(all="ignore"):
         want = fn(*args)
     got = tracegrad.jit(fn, backend="interpret")(*args)
-    for g, w in zip(np.atleast_1d(got) if not isinstance(got, tuple) else got,
-                    np.atleast_1d(want) if not isinstance(want, tuple) else want, strict=True):
+    for g, w in zip(
+        np.atleast_1d(got) if not isinstance(got, tuple) else got,
+        np.atleast_1d(want) if not isinstance(want, tuple) else want,
+        strict=True,
+    ):
         np.testing.assert_array_equal(np.asarray(g), np.asarray(w))
 
 

@@ -86,14 +86,14 @@ class Jitted:
         try:
             hash(key_static)
         except TypeError:
-            raise TypeError("static arguments must be hashable (tuples, numbers, strings)") from None
+            raise TypeError(
+                "static arguments must be hashable (tuples, numbers, strings)"
+            ) from None
         return dynamic, [static, static_kw, dynamic_kw], key_static
 
     def _specialize(self, args: tuple, kwargs: dict) -> tuple[Specialization, list[Any]]:
         dynamic, (static, static_kw, dynamic_kw), key_static = self._split(args, kwargs)
-        leaves, in_tree = tree.flatten(
-            ([a for _, a in dynamic], dynamic_kw), is_leaf=is_leaf
-        )
+        leaves, in_tree = tree.flatten(([a for _, a in dynamic], dynamic_kw), is_leaf=is_leaf)
         key = (in_tree, tuple(_leaf_key(x) for x in leaves), key_static)
         spec = self._cache.get(key)
         if spec is None:
@@ -134,7 +134,8 @@ class Jitted:
     def _run(self, spec: Specialization, inputs: list[Any]) -> list[np.ndarray]:
         executable = self._executable(spec)
         arrays = [
-            _as_array(x, p.dtype.numpy) for x, p in zip(inputs, spec.traced.function.params, strict=True)
+            _as_array(x, p.dtype.numpy)
+            for x, p in zip(inputs, spec.traced.function.params, strict=True)
         ]
         return executable(arrays)
 
@@ -204,7 +205,9 @@ def jit(
     return wrap(fun) if fun is not None else wrap
 
 
-def make_ir(fun: Callable[..., Any], static_argnums: int | Sequence[int] = ()) -> Callable[..., Function]:
+def make_ir(
+    fun: Callable[..., Any], static_argnums: int | Sequence[int] = ()
+) -> Callable[..., Function]:
     """``make_ir(f)(*example_args)`` returns the traced (unoptimized) Function.
 
     >>> import numpy as np, tracegrad

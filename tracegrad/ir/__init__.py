@@ -9,4 +9,15 @@ from tracegrad.ir.prims import PRIMS, Prim
 from tracegrad.ir.types import Dim, TensorType
 from tracegrad.ir.value import Function, Value, const, param
 
-__all__ = ["PRIMS", "DType", "Dim", "Function", "Op", "Prim", "TensorType", "Value", "const", "param"]
+__all__ = [
+    "PRIMS",
+    "DType",
+    "Dim",
+    "Function",
+    "Op",
+    "Prim",
+    "TensorType",
+    "Value",
+    "const",
+    "param",
+]

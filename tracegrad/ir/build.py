@@ -15,7 +15,7 @@ explicit CASTs, so every primitive sees equal shapes and dtypes.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -23,10 +23,10 @@ from tracegrad.errors import DTypeError
 from tracegrad.ir.dtypes import DType, promote, promote_weak
 from tracegrad.ir.ops import Op
 from tracegrad.ir.prims import PRIMS
-from tracegrad.ir.types import Shape, TensorType, broadcast_shapes
+from tracegrad.ir.types import Shape, broadcast_shapes
 from tracegrad.ir.value import Value, const
 
-Operand = Union[Value, np.ndarray, np.generic, bool, int, float]
+Operand = Value | np.ndarray | np.generic | bool | int | float
 
 # Set by the tracer: returns "file:line" of the user's code for error messages.
 location_hook: Callable[[], str | None] | None = None
@@ -146,7 +146,9 @@ def where(cond: Operand, a: Operand, b: Operand) -> Value:
     c_value = to_value(c)
     x, y = (to_value(a, dtype), to_value(b, dtype))
     shape = broadcast_shapes(c_value.shape, x.shape, y.shape)
-    return apply(Op.WHERE, [broadcast_to(c_value, shape), broadcast_to(x, shape), broadcast_to(y, shape)])
+    return apply(
+        Op.WHERE, [broadcast_to(c_value, shape), broadcast_to(x, shape), broadcast_to(y, shape)]
+    )
 
 
 def neg(x: Operand) -> Value:
@@ -181,7 +183,7 @@ def div(a: Operand, b: Operand) -> Value:
     return binary(Op.DIV, a, b)
 
 
-def pow(a: Operand, b: Operand) -> Value:
+def pow(a: Operand, b: Operand) -> Value:  # noqa: A001
     return binary(Op.POW, a, b)
 
 

@@ -112,8 +112,10 @@ def _infer_minus_one(v: Value, shape: tuple) -> tuple:
 
 def transpose(x: Operand, axes: Sequence[int] | None = None) -> Value:
     v = to_value(x)
-    perm = tuple(reversed(range(v.ndim))) if axes is None else tuple(
-        a % v.ndim if v.ndim else a for a in axes
+    perm = (
+        tuple(reversed(range(v.ndim)))
+        if axes is None
+        else tuple(a % v.ndim if v.ndim else a for a in axes)
     )
     if perm == tuple(range(v.ndim)):
         return v
@@ -131,8 +133,10 @@ def expand_dims(x: Operand, axis: int | Sequence[int]) -> Value:
 
 def squeeze(x: Operand, axis: Any = None) -> Value:
     v = to_value(x)
-    axes = tuple(i for i, d in enumerate(v.shape) if d == 1) if axis is None else normalize_axes(
-        axis, v.ndim
+    axes = (
+        tuple(i for i, d in enumerate(v.shape) if d == 1)
+        if axis is None
+        else normalize_axes(axis, v.ndim)
     )
     if any(v.shape[a] != 1 for a in axes):
         raise ShapeError("cannot select an axis to squeeze out which has size not equal to one")
@@ -280,9 +284,7 @@ def take_along_axis(x: Operand, indices: Operand, axis: int) -> Value:
         else:
             # a dim of size 1 in ``v`` is broadcast: it always reads index 0
             extent = out_shape[dim] if v.shape[dim] != 1 else 1
-            grid = np.arange(extent).reshape(
-                [-1 if i == dim else 1 for i in range(len(out_shape))]
-            )
+            grid = np.arange(extent).reshape([-1 if i == dim else 1 for i in range(len(out_shape))])
             term = broadcast_to(to_value(grid * int(stride)), out_shape)
         linear = term if linear is None else b.add(linear, term)
     return apply(Op.GATHER, [reshape(v, (-1,)), linear], axis=0)

@@ -160,7 +160,9 @@ def setitem(x: Value, index: Any, update: Any) -> Value:
     values = b.broadcast_to(b.to_value(update, x.dtype), positions.shape)
     flat = reshape(x, (-1,))
     zeros = b.zeros_like(flat)
-    scattered = b.apply(Op.SCATTER_ADD, [zeros, reshape(positions, (-1,)), reshape(values, (-1,))], axis=0)
+    scattered = b.apply(
+        Op.SCATTER_ADD, [zeros, reshape(positions, (-1,)), reshape(values, (-1,))], axis=0
+    )
     hit_count = b.apply(
         Op.SCATTER_ADD,
         [b.zeros_like(flat, DType.INT64), reshape(positions, (-1,)),

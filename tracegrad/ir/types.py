@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Union
 
 from tracegrad.errors import ShapeError
 from tracegrad.ir.dtypes import DType
@@ -33,7 +32,7 @@ class Dim:
         return self.name
 
 
-DimLike = Union[int, Dim]
+DimLike = int | Dim
 Shape = tuple[DimLike, ...]
 
 
@@ -109,9 +108,7 @@ def broadcast_shapes(*shapes: Shape) -> Shape:
             merged = broadcast_dim(result[i], dim)
             if merged is None:
                 listed = " ".join(format_shape(s) for s in shapes)
-                raise ShapeError(
-                    f"operands could not be broadcast together with shapes {listed}"
-                )
+                raise ShapeError(f"operands could not be broadcast together with shapes {listed}")
             result[i] = merged
     return tuple(result)
 

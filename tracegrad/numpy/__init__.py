@@ -15,7 +15,16 @@ from typing import Any
 import numpy as _np
 
 from tracegrad.numpy._composites import (
-    clip, einsum, log_softmax, logsumexp, norm, relu, sigmoid, softmax, softplus, tensordot,
+    clip,
+    einsum,
+    log_softmax,
+    logsumexp,
+    norm,
+    relu,
+    sigmoid,
+    softmax,
+    softplus,
+    tensordot,
 )  # fmt: skip
 from tracegrad.numpy._elementwise import *  # noqa: F403
 from tracegrad.numpy._elementwise import abs, absolute  # noqa: F401

@@ -41,14 +41,19 @@ def dispatch_ufunc(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) ->
         raise UnsupportedError(f"numpy.{ufunc.__name__}(..., out=...) on traced values")
     kwargs = {k: v for k, v in kwargs.items() if k != "out"}
     if method == "__call__" and ufunc in UFUNCS:
-        if kwargs.get("where", True) is not True or kwargs.get("casting", "same_kind") != "same_kind":
+        if (
+            kwargs.get("where", True) is not True
+            or kwargs.get("casting", "same_kind") != "same_kind"
+        ):
             raise UnsupportedError(f"numpy.{ufunc.__name__} with where=/casting= arguments")
         dtype = kwargs.get("dtype")
         result = UFUNCS[ufunc](*inputs)
         return tnp.astype(result, dtype) if dtype is not None else result
     if method == "reduce" and ufunc in _REDUCERS:
         axis = kwargs.get("axis", 0)
-        return getattr(tnp, _REDUCERS[ufunc])(inputs[0], axis=axis, keepdims=kwargs.get("keepdims", False))
+        return getattr(tnp, _REDUCERS[ufunc])(
+            inputs[0], axis=axis, keepdims=kwargs.get("keepdims", False)
+        )
     raise UnsupportedError(
         f"numpy.{ufunc.__name__}{'' if method == '__call__' else '.' + method} is not supported "
         "on traced values by tracegrad"

@@ -30,7 +30,11 @@ def _binary(op: Op, name: str, doc: str) -> Any:
 
 
 negative = _unary(Op.NEG, "negative", "Elementwise -x.")
-exp = _unary(Op.EXP, "exp", "Elementwise e**x.\n\n>>> import tracegrad.numpy as tnp\n>>> float(tnp.exp(0.0))\n1.0")
+exp = _unary(
+    Op.EXP,
+    "exp",
+    "Elementwise e**x.\n\n>>> import tracegrad.numpy as tnp\n>>> float(tnp.exp(0.0))\n1.0",
+)
 log = _unary(Op.LOG, "log", "Natural logarithm.")
 log1p = _unary(Op.LOG1P, "log1p", "log(1 + x), accurate near 0.")
 expm1 = _unary(Op.EXPM1, "expm1", "exp(x) - 1, accurate near 0.")

@@ -260,7 +260,9 @@ def inner(a: Any, b_: Any) -> Any:
     x, y = b.to_value(a), b.to_value(b_)
     if x.ndim == 0 or y.ndim == 0:
         return b.mul(x, y)
-    return bs.matmul(x, bs.transpose(y, list(range(y.ndim - 2)) + [y.ndim - 1, y.ndim - 2]) if y.ndim > 1 else y)
+    return bs.matmul(
+        x, bs.transpose(y, list(range(y.ndim - 2)) + [y.ndim - 1, y.ndim - 2]) if y.ndim > 1 else y
+    )
 
 
 @traced

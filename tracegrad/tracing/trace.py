@@ -63,9 +63,7 @@ def abstract_type(x: Any) -> tuple[TensorType, bool]:
     )
 
 
-def trace(
-    fn: Callable[..., Any], args: Sequence[Any], name: str | None = None
-) -> Traced:
+def trace(fn: Callable[..., Any], args: Sequence[Any], name: str | None = None) -> Traced:
     """Trace ``fn(*args)``; every leaf of ``args`` becomes a parameter."""
     leaves, in_tree = tree.flatten(tuple(args), is_leaf=is_leaf)
     current = push_trace()
@@ -91,7 +89,9 @@ def trace(
             value, weak = _output_value(leaf)
             outputs.append(value)
             weak_flags.append(weak)
-        function = Function(name or getattr(fn, "__name__", "f"), tuple(current.params), tuple(outputs))
+        function = Function(
+            name or getattr(fn, "__name__", "f"), tuple(current.params), tuple(outputs)
+        )
     finally:
         pop_trace(current)
     closure = tuple(current.lifted_outer)  # type: ignore[arg-type]

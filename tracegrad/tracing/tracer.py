@@ -17,7 +17,7 @@ import numpy as np
 from tracegrad.errors import ConcretizationError, TracegradError, TracerBoolError
 from tracegrad.ir.types import format_shape
 from tracegrad.ir.value import Value
-from tracegrad.tracing.context import Trace, current_trace, is_active
+from tracegrad.tracing.context import Trace, is_active
 from tracegrad.tracing.location import user_line_text, user_location
 
 
@@ -260,8 +260,11 @@ for _dunder, _name in _OPERATORS.items():
     setattr(Tracer, f"__{_dunder}__", _binary(_name))
     setattr(Tracer, f"__r{_dunder}__", _binary(_name, reflected=True))
     setattr(Tracer, f"__i{_dunder}__", _inplace(_name))
-for _dunder, _name in {"lt": "less", "le": "less_equal", "gt": "greater",
-                       "ge": "greater_equal", "eq": "equal", "ne": "not_equal"}.items():  # fmt: skip
+_COMPARISONS = {
+    "lt": "less", "le": "less_equal", "gt": "greater",
+    "ge": "greater_equal", "eq": "equal", "ne": "not_equal",
+}  # fmt: skip
+for _dunder, _name in _COMPARISONS.items():
     setattr(Tracer, f"__{_dunder}__", _binary(_name))
 Tracer.__hash__ = None  # type: ignore[assignment]  # like ndarray: == is elementwise
 

@@ -39,7 +39,9 @@ def merged_shape(op: Op, types: tuple[TensorType, ...]) -> tuple:
 
 def _same_dtype(op: Op, types: tuple[TensorType, ...]) -> DType:
     dtypes = {t.dtype for t in types}
-    require(len(dtypes) == 1, f"{op.value}: operand dtypes differ: {sorted(d.value for d in dtypes)}")
+    require(
+        len(dtypes) == 1, f"{op.value}: operand dtypes differ: {sorted(d.value for d in dtypes)}"
+    )
     return types[0].dtype
 
 

@@ -105,9 +105,7 @@ def _broadcast_rule(types: tuple[TensorType, ...], attrs: Attrs) -> TensorType:
         d == 1 or dims_compatible(d, s) for d, s in zip(t.shape, shape[lead:], strict=True)
     )
     if not ok:
-        raise ShapeError(
-            f"cannot broadcast shape {format_shape(t.shape)} to {format_shape(shape)}"
-        )
+        raise ShapeError(f"cannot broadcast shape {format_shape(t.shape)} to {format_shape(shape)}")
     return t.with_shape(shape)
 
 
