@@ -73,6 +73,7 @@ class Jitted:
         self.opt_level = opt_level
         self._cache: dict[Any, Specialization] = {}
         self._lock = threading.Lock()
+        self._fast: dict[tuple, Callable[..., Any]] = {}
         self.trace_count = 0
 
     def _split(self, args: tuple, kwargs: dict) -> tuple[list, list, Any]:
@@ -127,8 +128,17 @@ class Jitted:
         return spec.executable
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if not kwargs and not self.static_argnums:
+            key = _fast_key(args)
+            fast = self._fast.get(key) if key is not None else None
+            if fast is not None:
+                return fast(*args)
         spec, leaves = self._specialize(args, kwargs)
         outs = call(spec.traced, leaves, lambda function, inputs: self._run(spec, inputs))
+        if not kwargs and not self.static_argnums and not isinstance(outs[0], Tracer):
+            key = _fast_key(args)
+            if key is not None and not spec.traced.closure:
+                self._fast[key] = _make_fast_path(spec, self._executable(spec))
         return tree.unflatten(spec.traced.out_tree, outs)
 
     def _run(self, spec: Specialization, inputs: list[Any]) -> list[np.ndarray]:
@@ -144,6 +154,42 @@ class Jitted:
         spec, _ = self._specialize(args, kwargs)
         executable = self._executable(spec)
         return Lowered(spec.traced.function, spec.optimized, executable)  # type: ignore[arg-type]
+
+
+_SCALAR_TYPES = (float, int, bool)
+
+
+def _fast_key(args: tuple) -> tuple | None:
+    """A cheap signature for the common call: top-level arrays and Python scalars only."""
+    key = []
+    for a in args:
+        kind = type(a)
+        if kind is np.ndarray:
+            key.append((a.dtype, a.shape))
+        elif kind in _SCALAR_TYPES:
+            key.append(kind)
+        else:
+            return None
+    return tuple(key)
+
+
+def _make_fast_path(spec: Specialization, executable: Executable) -> Callable[..., Any]:
+    """The per-signature call path: convert scalars, run, rebuild the output tree."""
+    dtypes = [p.dtype.numpy for p in spec.traced.function.params]
+    out_tree = spec.traced.out_tree
+    fast_call = getattr(executable, "fast_call", None)
+    single = out_tree == tree.LEAF
+
+    def run(*args: Any) -> Any:
+        arrays = [
+            a if type(a) is np.ndarray and a.dtype == d else np.asarray(a, d)
+            for a, d in zip(args, dtypes, strict=True)
+        ]
+        # fast_call(*arrays) and executable(arrays) both return a list of fresh arrays
+        outs = fast_call(*arrays) if fast_call is not None else executable(arrays)
+        return outs[0] if single else tree.unflatten(out_tree, outs)
+
+    return run
 
 
 def _as_array(x: Any, dtype: np.dtype) -> np.ndarray:
