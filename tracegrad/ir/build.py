@@ -14,19 +14,23 @@ explicit CASTs, so every primitive sees equal shapes and dtypes.
 
 from __future__ import annotations
 
+import math
+import struct
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from tracegrad.errors import DTypeError
+from tracegrad.errors import DTypeError, ShapeError
 from tracegrad.ir.dtypes import DType, promote, promote_weak
 from tracegrad.ir.ops import Op
 from tracegrad.ir.prims import PRIMS
-from tracegrad.ir.types import Shape, broadcast_shapes
+from tracegrad.ir.types import Shape, broadcast_shapes, format_shape
 from tracegrad.ir.value import Value, const
 
 Operand = Value | np.ndarray | np.generic | bool | int | float
+
+_MAX_ELEMENTS = 2**62  # index math is int64; refuse shapes whose element count overflows
 
 # Set by the tracer: returns "file:line" of the user's code for error messages.
 location_hook: Callable[[], str | None] | None = None
@@ -36,6 +40,11 @@ def apply(op: Op, operands: Sequence[Value], **attrs: Any) -> Value:
     """Type-check ``op`` on ``operands`` through its table row and return the interned Value."""
     prim = PRIMS[op]
     result_type = prim.type_rule(tuple(v.type for v in operands), attrs)
+    if result_type.is_concrete and math.prod(result_type.shape) > _MAX_ELEMENTS:  # type: ignore[arg-type]
+        raise ShapeError(
+            f"array is too big: shape {format_shape(result_type.shape)} has more than 2**62 "
+            "elements"
+        )
     loc = location_hook() if location_hook is not None else None
     return Value.make(op, result_type, tuple(operands), tuple(sorted(attrs.items())), loc)
 
@@ -53,11 +62,26 @@ def to_value(x: Operand, dtype: DType | None = None) -> Value:
     if isinstance(x, np.ndarray) and x.dtype == object:
         raise DTypeError("tracegrad does not support object arrays")
     if is_weak(x):
-        # numpy raises OverflowError for a Python int out of the target's range (NEP 50)
-        return const(np.asarray(x, dtype=None if dtype is None else dtype.numpy))
+        return _scalar_const(x, dtype)  # type: ignore[arg-type]
     data = np.asarray(x)
     kind = DType.from_numpy(data.dtype)
     return const(data.astype((dtype or kind).numpy, copy=False))
+
+
+_SCALAR_CONSTS: dict[tuple, Value] = {}
+
+
+def _scalar_const(x: bool | int | float, dtype: DType | None) -> Value:
+    """Constants of Python scalars, memoized: tracing loops make the same ones repeatedly."""
+    key = (type(x), x if type(x) is not float else struct.pack("<d", x), dtype)
+    found = _SCALAR_CONSTS.get(key)
+    if found is None:
+        if len(_SCALAR_CONSTS) > 4096:
+            _SCALAR_CONSTS.clear()
+        # numpy raises OverflowError for a Python int out of the target's range (NEP 50)
+        found = const(np.asarray(x, dtype=None if dtype is None else dtype.numpy))
+        _SCALAR_CONSTS[key] = found
+    return found
 
 
 def _array_from_sequence(seq: list | tuple) -> np.ndarray:

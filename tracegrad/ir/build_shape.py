@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -50,6 +51,8 @@ def mean(x: Operand, axis: Any = None, keepdims: bool = False) -> Value:
         v = cast(v, DType.FLOAT64)
     axes = normalize_axes(axis, len(v.shape))
     count = _count(v.shape, axes)
+    if count == 0:
+        warnings.warn("Mean of empty slice.", RuntimeWarning, stacklevel=2)
     total = sum(v, axes, keepdims)
     return apply(Op.DIV, promote_operands(total, count, dtype=v.dtype))
 

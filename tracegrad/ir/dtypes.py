@@ -75,7 +75,12 @@ _FROM_SHORT = {v: k for k, v in _SHORT.items()}
 
 def promote(a: DType, b: DType) -> DType:
     """numpy's promotion of two strong dtypes (the lattice of np.result_type)."""
-    return DType(np.result_type(a.numpy, b.numpy).name)
+    return _PROMOTION[a, b]
+
+
+_PROMOTION = {
+    (a, b): DType(np.result_type(a.numpy, b.numpy).name) for a in DType for b in DType
+}
 
 
 def promote_weak(strong: DType, scalar: object) -> DType:

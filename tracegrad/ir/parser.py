@@ -37,8 +37,8 @@ from tracegrad.ir.value import ConstData, Function, Value
 
 _TOKEN = re.compile(
     r"""
-    (?P<ws>\s+)
-  | (?P<dimstr>dim"(?:[^"\\]|\\.)*")
+    \s*(?:
+    (?P<dimstr>dim"(?:[^"\\]|\\.)*")
   | (?P<string>"(?:[^"\\]|\\.)*")
   | (?P<ref>%\d+)
   | (?P<trace>\#\d+)
@@ -48,7 +48,8 @@ _TOKEN = re.compile(
   | (?P<int>-?\d+)
   | (?P<ident>[A-Za-z_][A-Za-z0-9_+]*)
   | (?P<punct>[()\[\]{},:=@])
-    """,
+  | (?P<eof>\s*\Z)
+    )""",
     re.VERBOSE,
 )
 
@@ -67,15 +68,16 @@ def parse_function(text: str) -> Function:
 def _tokenize(text: str) -> list[Token]:
     tokens: list[Token] = []
     pos = 0
-    while pos < len(text):
-        match = _TOKEN.match(text, pos)
-        if match is None:
-            raise _error(text, pos, f"unexpected character {text[pos]!r}")
-        if match.lastgroup != "ws":
-            tokens.append((match.lastgroup or "", match.group(), pos))
+    for match in _TOKEN.finditer(text):
+        if match.start() != pos:  # finditer skipped something no token matches
+            break
+        kind = match.lastgroup or ""
+        tokens.append((kind, match.group(kind), match.start(kind)))
         pos = match.end()
-    tokens.append(("eof", "", len(text)))
-    return tokens
+        if kind == "eof":
+            return tokens
+    offset = len(text) - len(text[pos:].lstrip())
+    raise _error(text, offset, f"unexpected character {text[offset]!r}")
 
 
 def _error(text: str, offset: int, message: str) -> ParseError:
@@ -133,16 +135,16 @@ class _Parser:
         self.expect("arrow")
         result_types = self.type_list()
         self.expect("punct", "{")
-        while not self.accept("ident", "return"):
+        while (ret := self.accept("ident", "return")) is None:
             self.statement(env)
         outputs = []
         if self.peek()[0] == "ref":
             outputs.append(self.use(env))
             while self.accept("punct", ","):
                 outputs.append(self.use(env))
-        end = self.expect("punct", "}")
+        self.expect("punct", "}")
         if [o.type for o in outputs] != result_types:
-            raise self.fail("returned types differ from the declared result types", end)
+            raise self.fail("returned types differ from the declared result types", ret)
         fname = json.loads(name[1]) if name[0] == "string" else name[1]
         return Function(fname, tuple(params), tuple(outputs))
 

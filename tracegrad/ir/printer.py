@@ -108,6 +108,7 @@ def _param_decl(p: Value, position: int, numbering: Numbering) -> str:
         and type(attrs["index"]) is int
         and isinstance(attrs["name"], str)
         and type(attrs["trace"]) is int
+        and attrs["trace"] >= 0
     )
     if not canonical:
         return f"{head} {format_attrs(p.attrs)}"

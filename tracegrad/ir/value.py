@@ -17,6 +17,7 @@ True
 from __future__ import annotations
 
 import itertools
+import struct
 import threading
 import weakref
 from collections.abc import Iterable, Iterator
@@ -87,7 +88,7 @@ class Value:
         """The unique Value with these fields (created on first request)."""
         if isinstance(attrs, dict):
             attrs = tuple(sorted(attrs.items()))
-        key = (op, type, tuple(id(o) for o in operands), attrs)
+        key = (op, type, tuple(id(o) for o in operands), _attrs_key(attrs))
         with cls._lock:
             found = cls._table.get(key)
             if found is not None:
@@ -130,6 +131,19 @@ class Value:
         return f"<Value {self.op.value} {self.type}>"
 
 
+def _attr_key(item: Any) -> Any:
+    """Floats by bit pattern (so -0.0 and 0.0 differ and NaN equals itself)."""
+    if type(item) is float:
+        return ("float", struct.pack("<d", item))
+    if type(item) is tuple:
+        return tuple(_attr_key(i) for i in item)
+    return item
+
+
+def _attrs_key(attrs: Attrs) -> Any:
+    return tuple((name, _attr_key(item)) for name, item in attrs)
+
+
 def const(array: object, dtype: DType | None = None) -> Value:
     """The interned constant Value holding ``array`` (cast to ``dtype`` when given)."""
     data = np.asarray(array, dtype=None if dtype is None else dtype.numpy)
@@ -170,6 +184,16 @@ class Function:
         object.__setattr__(self, "params", tuple(self.params))
         object.__setattr__(self, "outputs", tuple(self.outputs))
         object.__setattr__(self, "order", topological_order(self.outputs, self.params))
+
+    def _key(self) -> tuple:
+        return (self.name, tuple(map(id, self.params)), tuple(map(id, self.outputs)))
+
+    def __eq__(self, other: object) -> bool:
+        # Values are interned, so equal ids mean structurally equal graphs
+        return isinstance(other, Function) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
 
     def __str__(self) -> str:
         from tracegrad.ir.printer import print_function

@@ -171,7 +171,7 @@ def _check_fused(v: Value) -> str | None:
     try:
         verify(sub)
     except VerifyError as error:
-        return f"fused: kernel @{sub.name} is malformed:\n" + _indent(str(error), "    ")
+        return f"fused: kernel @{sub.name} is malformed (below)\n" + _indent(str(error), "    ")
     return None
 
 
@@ -193,4 +193,5 @@ def _report(f: Function, bad: Value, problem: str) -> str:
         marker = ">" if i == at else " "
         text = lines[i][1].replace("\n", "\n    ")
         shown.append(f"  {marker} {text}")
-    return f"{problem} in @{f.name}:\n" + "\n".join(shown)
+    head, _, details = problem.partition("\n")  # details: a nested kernel's own report
+    return "\n".join([f"{head} in @{f.name}:", *shown] + ([details] if details else []))

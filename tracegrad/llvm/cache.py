@@ -129,11 +129,18 @@ _override_enabled: bool | None = None
 _override_dir: Path | None = None
 
 
-def set_disk_cache(enabled: bool | None = None, directory: str | os.PathLike | None = None) -> None:
-    """Override the environment: ``enabled=None`` / ``directory=None`` restore it."""
+def set_disk_cache(
+    enabled: bool | None = None, directory: str | os.PathLike | None = None
+) -> tuple[bool | None, Path | None]:
+    """Override the environment: ``enabled=None`` / ``directory=None`` restore it.
+
+    Returns the previous overrides, so ``set_disk_cache(*previous)`` undoes the call.
+    """
     global _override_enabled, _override_dir
+    previous = (_override_enabled, _override_dir)
     _override_enabled = enabled
     _override_dir = None if directory is None else Path(directory)
+    return previous
 
 
 def default_cache_dir() -> Path:

@@ -27,6 +27,7 @@ Safety rules (``shared/notes/llvmlite.md`` section 4):
 from __future__ import annotations
 
 import ctypes
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -88,13 +89,10 @@ class ArgSpec:
     writeable: bool = False  # outputs
 
     def __post_init__(self) -> None:
-        if len(self.dims) != self.ndim:
-            raise ValueError(f"ArgSpec: {len(self.dims)} dims given for ndim={self.ndim}")
-        for d in self.dims:
-            if isinstance(d, bool) or not isinstance(d, int | Extent):
-                raise TypeError(f"ArgSpec: dim {d!r} is neither an int nor an Extent")
-            if isinstance(d, int) and d < 0 or isinstance(d, Extent) and d.slot < 0:
-                raise ValueError(f"ArgSpec: negative dim {d!r}")
+        dims = tuple(_normalize_dim(d) for d in self.dims)
+        object.__setattr__(self, "dims", dims)  # numpy ints become ints
+        if len(dims) != self.ndim:
+            raise ValueError(f"ArgSpec: {len(dims)} dims given for ndim={self.ndim}")
         _dtype_of(self.type_num)  # raises for unknown type numbers
 
     @classmethod
@@ -105,6 +103,19 @@ class ArgSpec:
     @property
     def itemsize(self) -> int:
         return _dtype_of(self.type_num).itemsize
+
+
+def _normalize_dim(d: object) -> Dim:
+    if isinstance(d, Extent):
+        if d.slot < 0:
+            raise ValueError(f"ArgSpec: negative extent slot {d!r}")
+        return d
+    if isinstance(d, bool) or not hasattr(d, "__index__"):
+        raise TypeError(f"ArgSpec: dim {d!r} is neither an int nor an Extent")
+    n = operator.index(d)
+    if n < 0:
+        raise ValueError(f"ArgSpec: negative dim {n}")
+    return n
 
 
 @cache
@@ -124,6 +135,7 @@ def _dtype_of(type_num: int) -> np.dtype:
         raise ValueError(f"unsupported numpy type number {type_num}") from None
 
 
+@cache
 def accepted_type_nums(type_num: int) -> tuple[int, ...]:
     """Type numbers with the same kind and size (e.g. NPY_LONG and NPY_LONGLONG)."""
     want = _dtype_of(type_num)
@@ -239,7 +251,7 @@ def _emit_arg(e: _Emitter, i: int, spec: ArgSpec, bound: dict[int, str], nxt: st
     flags = e.field(f"{a}.fl", f"%{a}.obj", OFF_FLAGS, "i32")
     e(f"%{a}.flm = and i32 {flags}, {mask}")
     e(f"%{a}.flok = icmp eq i32 %{a}.flm, {mask}")
-    need = "C-contiguous, aligned" + (" and writeable" if spec.writeable else "")
+    need = "C-contiguous, aligned and writeable" if spec.writeable else "C-contiguous and aligned"
     e.check(f"%{a}.flok", f"{a}.flags", f"{a}.shape", i, f"array must be {need}")
 
     e.label(f"{a}.shape")
@@ -492,8 +504,10 @@ def make_native_callable(
     """A builtin function calling the METH_FASTCALL wrapper ``wrapper_name``.
 
     ``holder`` is any object to keep alive with the callable (``fn.__self__.payload``).
-    The caller must only use this when :func:`layout_selftest` passed.
+    Raises RuntimeError when :func:`layout_selftest` failed (use :func:`ctypes_callable`).
     """
+    if not layout_selftest():  # the wrapper would misread every array: refuse
+        raise RuntimeError("PyArrayObject layout differs from the wrapper's; use ctypes_callable")
     address = compiled_module.address(wrapper_name)
     method_def = _PyMethodDef(
         (name or wrapper_name).encode(),
@@ -565,7 +579,9 @@ def bind_extents(
 
     Returns the extents the wrapper would pass; raises TypeError where it would.
     """
-    return _bind(tuple(arg_specs), n_extents, args, None if check_overlap else ())
+    specs = tuple(arg_specs)
+    _check_slots(specs, n_extents)
+    return _bind(specs, n_extents, args, None if check_overlap else ())
 
 
 def _bind(
@@ -590,7 +606,7 @@ def _bind(
         if ptrs is None:
             ptrs = [a.__array_interface__["data"][0] for a in args]  # type: ignore[attr-defined]
         _check_no_overlap(specs, args, ptrs)
-    return tuple(int(x) for x in extents if x is not None)
+    return tuple(int(x) for x in extents)  # type: ignore[arg-type]  # all slots are bound
 
 
 def _check_array(i: int, spec: ArgSpec, a: object) -> None:
@@ -639,6 +655,8 @@ def ctypes_callable(
     buf_type = ctypes.c_void_p * max(n_buffers, 1)
     ext_type = ctypes.c_int64 * max(n_extents, 1)
     specs = None if arg_specs is None else tuple(arg_specs)
+    if specs is not None:
+        _check_slots(specs, n_extents)
 
     def call(arrays: Sequence[np.ndarray], extents: Sequence[int] | None = None) -> None:
         if len(arrays) != n_buffers:

@@ -15,9 +15,11 @@ Design (measured facts behind each choice are in ``shared/notes/llvmlite.md``):
   Why MCJIT rather than LLJIT: about 8 KiB per object against 43 KiB per LLJIT library
   (and LLJIT still leaks 11 KiB per library after its tracker is dropped), the same link
   time, and symbols registered with ``llvm.add_symbol`` work as-is. The price is that
-  code is never unloaded and that all objects share one symbol namespace, so this module
-  refuses an object that redefines an already loaded symbol (MCJIT would silently let
-  the newer definition win) and loads identical object code only once.
+  code is never unloaded and that all objects share one symbol namespace: this module
+  refuses an object that redefines a symbol loaded from *different* source IR (MCJIT
+  would silently let the newer definition win), allows it for the same IR at another
+  level (tiered compilation), captures every address at load time, and loads identical
+  object code only once (the in-memory cache is the engine's table of loaded objects).
 * Object code is also the disk cache format (:mod:`tracegrad.llvm.cache`): a cache hit
   skips parsing, optimization and code generation altogether.
 * MCJIT does not complain about an unresolved external symbol; the call then jumps to
@@ -30,9 +32,11 @@ Design (measured facts behind each choice are in ``shared/notes/llvmlite.md``):
 
 from __future__ import annotations
 
+import hashlib
 import struct
 import threading
 import time
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -338,12 +342,16 @@ class _JitEngine:
         # The engine owns this TM; it must never be used elsewhere (double free).
         tm = _new_target_machine(3, host.cpu, host.features)
         self._ee = llvm.create_mcjit_compiler(empty, tm)
-        self._owner: dict[str, str] = {}  # defined symbol -> key of its object
+        # defined symbol -> sha256 of the source IR of the object that defines it
+        self._owner: dict[str, str] = {}
         self.modules: dict[str, CompiledModule] = {}  # key -> module (the memory cache)
         self.object_bytes = 0
 
-    def load(self, key: str, obj: bytes, exports: Iterable[str], name_hint: str) -> dict[str, int]:
-        """Add ``obj`` and return the address of every global symbol it defines."""
+    def load(
+        self, source: str, obj: bytes, exports: Iterable[str], name_hint: str
+    ) -> dict[str, int]:
+        """Add ``obj`` (compiled from IR with digest ``source``); return the address of
+        every global symbol it defines."""
         try:
             syms = elf_symbols(obj)
         except ValueError as exc:
@@ -351,7 +359,7 @@ class _JitEngine:
         missing = sorted(set(exports) - syms.defined)
         if missing:
             raise LLVMCompileError(f"{name_hint}: module does not define {missing}")
-        self._check_duplicates(syms.defined, name_hint)
+        self._check_duplicates(syms.defined, source, name_hint)
         self._check_resolvable(syms, name_hint)
         objref = llvm.ObjectFileRef.from_data(obj)
         if not objref._ptr:  # a null ObjectFile would crash add_object_file
@@ -359,7 +367,7 @@ class _JitEngine:
         self._ee.add_object_file(objref)
         self._ee.finalize_object()
         for name in syms.defined:
-            self._owner[name] = key
+            self._owner[name] = source
         self.object_bytes += len(obj)
         addresses = {name: self._ee.get_global_value_address(name) for name in syms.defined}
         zero = sorted(name for name in exports if not addresses[name])
@@ -367,8 +375,12 @@ class _JitEngine:
             raise UnresolvedSymbolError(f"{name_hint}: no address for {zero}")
         return addresses
 
-    def _check_duplicates(self, defined: frozenset[str], name_hint: str) -> None:
-        clash = sorted(name for name in defined if name in self._owner)
+    def _check_duplicates(self, defined: frozenset[str], source: str, name_hint: str) -> None:
+        # The same source IR at another level (tiered compilation) may redefine its own
+        # symbols: the new object binds to its own definitions, older objects were
+        # relocated already and CompiledModule addresses were captured at load time.
+        # Different code under a known name would silently rebind later references.
+        clash = sorted(n for n in defined if self._owner.get(n, source) != source)
         if clash:
             raise DuplicateSymbolError(
                 f"{name_hint}: symbols {clash} are already defined by another loaded "
@@ -427,7 +439,7 @@ class CompiledModule:
         "_engine",
         "_llvm_ir",
         "codegen_level",
-        "ir_text",
+        "_ir_z",
         "key",
         "name_hint",
         "opt_level",
@@ -448,7 +460,9 @@ class CompiledModule:
     ) -> None:
         self.key = key
         self.name_hint = name_hint
-        self.ir_text = ir_text
+        # Kept only for llvm_ir/asm on demand; compressed, as IR text is the largest
+        # per-module cost after the machine code itself (about 12 KiB per small kernel).
+        self._ir_z = zlib.compress(ir_text.encode(), 1)
         self.opt_level = opt_level
         self.codegen_level = codegen_level
         self.stats = stats
@@ -459,6 +473,11 @@ class CompiledModule:
 
     def __repr__(self) -> str:
         return f"<CompiledModule {self.name_hint} O{self.opt_level} key={self.key[:12]}>"
+
+    @property
+    def ir_text(self) -> str:
+        """The source LLVM IR text."""
+        return zlib.decompress(self._ir_z).decode()
 
     @property
     def symbols(self) -> tuple[str, ...]:
@@ -556,6 +575,10 @@ def module_key(
     )
 
 
+def _digest(ir_text: str) -> str:
+    return hashlib.sha256(ir_text.encode()).hexdigest()
+
+
 def _require_exports(module: CompiledModule, exports: tuple[str, ...]) -> None:
     for name in exports:
         module.address(name)
@@ -597,7 +620,7 @@ def _load_cached(
     if obj is None:
         return None
     try:
-        addresses = _get_engine().load(key, obj, exports, name_hint)
+        addresses = _get_engine().load(_digest(ir_text), obj, exports, name_hint)
     except BadObjectError:
         store.discard(key)
         return None
@@ -624,7 +647,7 @@ def _compile_fresh(
         t2 = time.perf_counter()
     obj = _emit_tm(cg_level).emit_object(mod)
     t3 = time.perf_counter()
-    addresses = _get_engine().load(key, obj, exports, name_hint)
+    addresses = _get_engine().load(_digest(ir_text), obj, exports, name_hint)
     t4 = time.perf_counter()
     _cache.record("misses")
     if store is not None:

@@ -8,15 +8,15 @@ import sys
 import numpy as np
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_NUMPY_DIR = os.path.dirname(os.path.abspath(np.__file__))
+_INTERNAL = (_PACKAGE_DIR + os.sep, os.path.dirname(os.path.abspath(np.__file__)), "<frozen")
+_cache: dict[str, bool] = {}
 
 
 def _is_internal(filename: str) -> bool:
-    if filename.startswith(_PACKAGE_DIR) and not filename.startswith(
-        os.path.join(_PACKAGE_DIR, "testing", "examples")
-    ):
-        return True
-    return filename.startswith(_NUMPY_DIR) or filename.startswith("<frozen")
+    found = _cache.get(filename)
+    if found is None:
+        found = _cache[filename] = filename.startswith(_INTERNAL)
+    return found
 
 
 def user_location() -> str | None:

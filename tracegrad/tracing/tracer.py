@@ -45,6 +45,11 @@ class Tracer:
         """This tracer's Value as seen from ``trace`` (lifting it if it is from outside)."""
         if trace is self.trace:
             return self.value
+        if self.trace is None:
+            raise TracegradError(
+                "a symbolic tracegrad.tensor variable was used inside a jit/grad-traced "
+                "function; compile symbolic graphs with tracegrad.function(inputs, outputs)"
+            )
         if not is_active(self.trace):
             raise LeakedTracerError(
                 "a traced value escaped its trace (stored in a global or returned through a "

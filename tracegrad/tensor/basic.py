@@ -1,0 +1,99 @@
+"""The math of the Theano-style namespace: mostly ``tracegrad.numpy`` under Theano's names, plus
+the few functions whose numpy versions need a concrete shape (``mean`` over symbolic dims).
+
+>>> import tracegrad.tensor as T
+>>> x = T.dvector('x')
+>>> T.mean(x).ndim
+0
+"""
+
+from __future__ import annotations
+
+import types
+from typing import Any
+
+from tracegrad import numpy as tnp
+from tracegrad.ir import build as b
+from tracegrad.ir import build_shape as bs
+from tracegrad.ir.types import normalize_axes
+from tracegrad.numpy._core import traced
+
+# elementwise
+exp, log, log1p, expm1, sqrt, tanh = tnp.exp, tnp.log, tnp.log1p, tnp.expm1, tnp.sqrt, tnp.tanh
+sin, cos, tan, sgn, floor = tnp.sin, tnp.cos, tnp.tan, tnp.sign, tnp.floor
+abs = abs_ = tnp.abs  # noqa: A001
+neg, maximum, minimum, pow = tnp.negative, tnp.maximum, tnp.minimum, tnp.power  # noqa: A001
+sigmoid, softplus, relu, clip = tnp.sigmoid, tnp.softplus, tnp.relu, tnp.clip
+eq, neq, lt, le, gt, ge = (
+    tnp.equal, tnp.not_equal, tnp.less, tnp.less_equal, tnp.greater, tnp.greater_equal,
+)  # fmt: skip
+where = switch = tnp.where
+# reductions and structure
+sum, prod, max, min = tnp.sum, tnp.prod, tnp.max, tnp.min  # noqa: A001
+argmax, argmin, cumsum = tnp.argmax, tnp.argmin, tnp.cumsum
+dot, tensordot, outer = tnp.dot, tnp.tensordot, tnp.outer
+reshape, transpose, concatenate, stack = tnp.reshape, tnp.transpose, tnp.concatenate, tnp.stack
+zeros_like, ones_like = tnp.zeros_like, tnp.ones_like
+softmax, log_softmax, logsumexp = tnp.softmax, tnp.log_softmax, tnp.logsumexp
+
+
+def sqr(x: Any) -> Any:
+    """x * x (Theano's ``sqr``)."""
+    return x * x
+
+
+def fill(model: Any, value: Any) -> Any:
+    """An array shaped like ``model`` filled with ``value`` (Theano's ``fill``)."""
+    return tnp.full_like(model, value)
+
+
+def cast(x: Any, dtype: Any) -> Any:
+    """``x`` converted to ``dtype`` (``'float32'``, ``'int64'``...)."""
+    return tnp.astype(x, dtype)
+
+
+def flatten(x: Any) -> Any:
+    return tnp.reshape(x, (-1,))
+
+
+@traced
+def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """The mean; over symbolic dims the count is computed at run time (as a sum of ones)."""
+    value = b.to_value(x)
+    axes = normalize_axes(axis, value.ndim)
+    if all(isinstance(value.shape[a], int) for a in axes):
+        return bs.mean(value, axes, keepdims)
+    if not value.dtype.is_float:
+        value = b.cast(value, b.result_dtype(value, 0.0))
+    count = bs.sum(b.ones_like(value), axes, keepdims)
+    return b.div(bs.sum(value, axes, keepdims), count)
+
+
+def var(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """The (biased) variance: mean((x - mean(x))**2)."""
+    centered = x - mean(x, axis=axis, keepdims=True)
+    return mean(centered * centered, axis=axis, keepdims=keepdims)
+
+
+def std(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    return sqrt(var(x, axis=axis, keepdims=keepdims))
+
+
+def binary_crossentropy(output: Any, target: Any) -> Any:
+    """-(target * log(output) + (1 - target) * log(1 - output)), elementwise."""
+    return -(target * log(output) + (1.0 - target) * log1p(-output))
+
+
+nnet = types.SimpleNamespace(
+    sigmoid=sigmoid, softplus=softplus, relu=relu, softmax=softmax, log_softmax=log_softmax,
+    binary_crossentropy=binary_crossentropy,
+)  # fmt: skip
+
+__all__ = [
+    "abs", "abs_", "argmax", "argmin", "binary_crossentropy", "cast", "clip", "concatenate",
+    "cos", "cumsum", "dot", "eq", "exp", "expm1", "fill", "flatten", "floor", "ge", "gt", "le",
+    "log", "log1p", "log_softmax", "logsumexp", "lt", "max", "maximum", "mean", "min", "minimum",
+    "neg", "neq", "nnet", "ones_like", "outer", "pow", "prod", "relu", "reshape", "sgn", "sigmoid",
+    "sin", "softmax", "softplus", "sqr", "sqrt", "stack", "std", "sum", "switch", "tan", "tanh",
+    "tensordot", "transpose", "var", "where", "zeros_like",
+]  # fmt: skip

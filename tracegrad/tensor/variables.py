@@ -1,0 +1,163 @@
+"""Symbolic variables for the Theano-style front end.
+
+A symbolic variable is a ``Tracer`` whose Value is an IR parameter with symbolic dims and whose
+trace is ``None``: it belongs to no jit/grad trace, so it is never popped and never leaks. Every
+operator and ``tracegrad.numpy`` function works on it and returns another symbolic Tracer (the
+namespace wraps results with the current trace, which is ``None`` at top level). A dim declared
+as 1 (``T.row``/``T.col``) broadcasts; a symbolic dim never does, as in Theano.
+
+>>> import tracegrad.tensor as T
+>>> x = T.dmatrix('x')
+>>> x
+x
+>>> x.ndim, x.dtype
+(2, dtype('float64'))
+>>> (x * 2).ndim
+2
+
+Dims are named after the variable (``x.0``, ``x.1``); a later variable with the same name gets
+``x#2.0``..., because dims with equal names are the same dim.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from tracegrad.ir.dtypes import DType
+from tracegrad.ir.ops import Op
+from tracegrad.ir.types import Dim, DimLike, TensorType
+from tracegrad.ir.value import Value, new_trace_id, param
+from tracegrad.numpy._core import dtype_arg
+from tracegrad.tracing.tracer import Tracer
+
+# The trace id shared by every symbolic parameter (so they never intern with jit's params).
+SYMBOLIC_TRACE = new_trace_id()
+FLOATX = "float64"
+
+_indices = itertools.count()
+_names_lock = threading.Lock()
+_dim_prefixes: set[str] = set()
+
+
+class Variable(Tracer):
+    """A named symbolic input (``T.dmatrix('x')``). Expressions built from it are Tracers too."""
+
+    __slots__ = ()
+
+    @property
+    def name(self) -> str:
+        return str(self.value.attr("name"))
+
+    @property
+    def type(self) -> TensorType:
+        return self.value.type
+
+    def __repr__(self) -> str:
+        return self.name or f"<{self.value.type}>"
+
+
+def is_symbolic(x: Any) -> bool:
+    """True for symbolic variables and the expressions built from them."""
+    return isinstance(x, Tracer) and x.trace is None
+
+
+def value_of(x: Any, what: str = "argument") -> Value:
+    """The IR Value of a symbolic expression (or a constant for arrays and numbers)."""
+    if isinstance(x, Value):
+        return x
+    if isinstance(x, Tracer):
+        if x.trace is not None:
+            raise TypeError(
+                f"{what} is a value traced by jit/grad, not a symbolic variable; the "
+                "tracegrad.tensor API works on T.dscalar(...)/T.dmatrix(...) expressions"
+            )
+        return x.value
+    if isinstance(x, (bool, int, float, np.ndarray, np.generic, list, tuple)):
+        from tracegrad.ir import build as b
+
+        return b.to_value(x)
+    raise TypeError(f"{what} must be a symbolic expression, got {type(x).__name__}")
+
+
+def symbolic(value: Value) -> Tracer:
+    """Wrap an IR Value as a symbolic expression."""
+    return Tracer(value, None)  # type: ignore[arg-type]
+
+
+def _dim_prefix(name: str) -> str:
+    """Dims are compared by name, so every variable gets its own prefix: ``x``, ``x#2``..."""
+    base = name or "v"
+    with _names_lock:
+        prefix, n = base, 1
+        while prefix in _dim_prefixes:
+            n += 1
+            prefix = f"{base}#{n}"
+        _dim_prefixes.add(prefix)
+    return prefix
+
+
+def tensor(
+    dtype: Any = None, broadcastable: Sequence[bool] = (), name: str | None = None
+) -> Variable:
+    """A symbolic tensor: one dim per entry of ``broadcastable`` (True means length 1).
+
+    >>> import tracegrad.tensor as T
+    >>> c = T.tensor('float32', (False, True), name='c')
+    >>> c.dtype, c.shape[1]
+    (dtype('float32'), 1)
+    """
+    kind = dtype_arg(dtype or FLOATX)
+    assert kind is not None
+    prefix = _dim_prefix(name or "")
+    shape: tuple[DimLike, ...] = tuple(
+        1 if flag else Dim(f"{prefix}.{k}") for k, flag in enumerate(broadcastable)
+    )
+    value = param(next(_indices), TensorType(kind, shape), name or "", SYMBOLIC_TRACE)
+    return Variable(value, None)  # type: ignore[arg-type]
+
+
+def _maker(ndim: int, default: str | None, pattern: tuple[bool, ...] | None = None) -> Any:
+    flags = pattern if pattern is not None else (False,) * ndim
+
+    def make(name: str | None = None, dtype: Any = None) -> Variable:
+        return tensor(dtype or default, flags, name)
+
+    return make
+
+
+scalar = _maker(0, None)
+vector = _maker(1, None)
+matrix = _maker(2, None)
+tensor3 = _maker(3, None)
+tensor4 = _maker(4, None)
+row = _maker(2, None, (True, False))
+col = _maker(2, None, (False, True))
+
+dscalar, dvector, dmatrix, dtensor3 = (_maker(n, "float64") for n in range(4))
+fscalar, fvector, fmatrix, ftensor3 = (_maker(n, "float32") for n in range(4))
+iscalar, ivector, imatrix, itensor3 = (_maker(n, "int32") for n in range(4))
+lscalar, lvector, lmatrix, ltensor3 = (_maker(n, "int64") for n in range(4))
+drow, dcol = _maker(2, "float64", (True, False)), _maker(2, "float64", (False, True))
+frow, fcol = _maker(2, "float32", (True, False)), _maker(2, "float32", (False, True))
+
+
+def fresh_param(type_: TensorType, name: str) -> Value:
+    """A new symbolic parameter (used for dummy cotangents and substitutions)."""
+    return param(next(_indices), type_, name, SYMBOLIC_TRACE)
+
+
+def is_param(value: Value) -> bool:
+    return value.op is Op.PARAM
+
+
+__all__ = [
+    "DType", "Variable", "col", "dcol", "dmatrix", "drow", "dscalar", "dtensor3", "dvector",
+    "fcol", "fmatrix", "frow", "fscalar", "ftensor3", "fvector", "imatrix", "is_symbolic",
+    "iscalar", "itensor3", "ivector", "lmatrix", "lscalar", "ltensor3", "lvector", "matrix",
+    "row", "scalar", "symbolic", "tensor", "tensor3", "tensor4", "value_of", "vector",
+]  # fmt: skip
