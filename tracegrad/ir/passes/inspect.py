@@ -1,0 +1,130 @@
+"""Running the pipeline: ``optimize``, and ``explain`` for the IR after each pass."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+
+from tracegrad.ir.ops import Op
+from tracegrad.ir.passes.pipeline import DEFAULT_PIPELINE, Stage
+from tracegrad.ir.rewrite import RECORDER
+from tracegrad.ir.value import Function
+
+_FREE = frozenset({Op.PARAM, Op.CONST, Op.BROADCAST, Op.RESHAPE, Op.TRANSPOSE})
+
+
+def count_kernels(function: Function) -> int:
+    """Loops a backend runs: every op but params, constants and pure movement (a FUSED
+    kernel counts once)."""
+    return sum(1 for v in function.order if v.op not in _FREE)
+
+
+@dataclass(frozen=True)
+class StageReport:
+    name: str
+    function: Function
+    counts: Counter[str]
+    ops: int
+    kernels: int
+
+    def line(self) -> str:
+        fired = "  ".join(f"{k} x{n}" for k, n in sorted(self.counts.items()))
+        return f"{self.name:<16} {self.ops} ops  {self.kernels} kernels  {fired}".rstrip()
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """What ``optimize`` did: the input and, per pass run, the IR and the rule-fire counts."""
+
+    initial: Function
+    stages: list[StageReport] = field(default_factory=list)
+
+    @property
+    def final(self) -> Function:
+        return self.stages[-1].function if self.stages else self.initial
+
+    def counts(self) -> Counter[str]:
+        total: Counter[str] = Counter()
+        for stage in self.stages:
+            total.update(stage.counts)
+        return total
+
+    def summary(self) -> str:
+        return "\n".join(stage.line() for stage in self.stages)
+
+    def __str__(self) -> str:
+        parts = [f"=== input: {self.initial.count_ops()} ops ===\n{self.initial}"]
+        for stage in self.stages:
+            parts.append(f"=== after {stage.line()} ===\n{stage.function}")
+        return "\n".join(parts)
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "") not in ("", "0")
+
+
+def _run_stage(stage: Stage, function: Function, verify: bool) -> StageReport:
+    token = RECORDER.set(Counter())
+    try:
+        out = stage.run(function)
+        counts = RECORDER.get() or Counter()
+    finally:
+        RECORDER.reset(token)
+    if verify:
+        _verify(out, stage.name)
+    return StageReport(stage.name, out, counts, out.count_ops(), count_kernels(out))
+
+
+def _verify(function: Function, after: str) -> None:
+    try:  # imported lazily: the verifier is optional for the pipeline
+        from tracegrad.ir.verifier import verify
+    except ImportError:
+        return
+    from tracegrad.errors import VerifyError
+
+    try:
+        verify(function)
+    except VerifyError as error:
+        raise VerifyError(f"after pass {after}: {error}") from None
+
+
+def explain(
+    function: Function,
+    opt_level: int = 2,
+    *,
+    verify: bool = False,
+    pipeline: tuple[Stage, ...] = DEFAULT_PIPELINE,
+) -> Explanation:
+    """Run the pipeline and keep each pass's IR and rule counts (see ``Explanation``)."""
+    explanation = Explanation(function)
+    current = function
+    for stage in pipeline:
+        if stage.min_level <= opt_level:
+            report = _run_stage(stage, current, verify)
+            explanation.stages.append(report)
+            current = report.function
+    return explanation
+
+
+def optimize(
+    function: Function,
+    opt_level: int = 2,
+    *,
+    verify: bool | None = None,
+    pipeline: tuple[Stage, ...] = DEFAULT_PIPELINE,
+) -> Function:
+    """``function`` through every pass of ``pipeline`` enabled at ``opt_level``."""
+    if verify is None:
+        verify = _env_flag("TRACEGRAD_VERIFY_PASSES")
+    if _env_flag("TRACEGRAD_DUMP_PASSES"):
+        explanation = explain(function, opt_level, verify=verify, pipeline=pipeline)
+        print(explanation, file=sys.stderr)
+        return explanation.final
+    for stage in pipeline:
+        if stage.min_level <= opt_level:
+            function = stage.run(function)
+            if verify:
+                _verify(function, stage.name)
+    return function
