@@ -25,6 +25,9 @@ class DType(enum.Enum):
     FLOAT32 = "float32"
     FLOAT64 = "float64"
 
+    # members are singletons: identity hashing is valid and much cheaper than Enum's
+    __hash__ = object.__hash__
+
     @property
     def numpy(self) -> np.dtype:
         return np.dtype(self.value)

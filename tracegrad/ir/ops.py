@@ -8,6 +8,9 @@ import enum
 
 
 class Op(enum.Enum):
+    # members are singletons: identity hashing is valid and much cheaper than Enum's
+    __hash__ = object.__hash__
+
     # leaves
     PARAM = "param"
     CONST = "const"

@@ -43,6 +43,15 @@ class TensorType:
     dtype: DType
     shape: Shape
 
+    def __hash__(self) -> int:
+        # types are hashed on every Value.make; cache it (the dataclass is frozen)
+        try:
+            return self._hash  # type: ignore[attr-defined,no-any-return]
+        except AttributeError:
+            value = hash((self.dtype, self.shape))
+            object.__setattr__(self, "_hash", value)
+            return value
+
     @property
     def ndim(self) -> int:
         return len(self.shape)
