@@ -94,7 +94,8 @@ SPECIALS = np.array([np.nan, np.inf, -np.inf, -0.0, 0.0, 5e-324, -1e-310, 1.0, -
         lambda x: -x, np.abs, np.sign, lambda x: x * -1.0, lambda x: np.maximum(x, 0.0),
         lambda x: np.minimum(x, -0.0), lambda x: np.where(x > 0, x, -x), lambda x: x + 0.0,
         lambda x: x * x, lambda x: x / 3.0, np.floor, np.sqrt, np.exp, np.log, np.tanh,
-        lambda x: np.max(x), lambda x: np.min(x), lambda x: np.sum(x), lambda x: x.astype(np.float32),
+        lambda x: np.max(x), lambda x: np.min(x), lambda x: np.sum(x),
+        lambda x: x.astype(np.float32),
     ],
 )  # fmt: skip
 def test_special_values_propagate_like_numpy(fn) -> None:  # type: ignore[no-untyped-def]

@@ -66,7 +66,9 @@ def test_assert_matches_numpy_on_user_code() -> None:
     assert_matches_numpy(lambda x, y: np.tanh(x) @ y + 1.0, np.ones((2, 3)), np.ones(3))
     # a function that computes something else when traced must be caught
     with pytest.raises(AssertionError):
-        assert_matches_numpy(lambda x: x * 2.0 if isinstance(x, np.ndarray) else x * 3.0, np.ones(2))
+        assert_matches_numpy(
+            lambda x: x * 2.0 if isinstance(x, np.ndarray) else x * 3.0, np.ones(2)
+        )
 
 
 @given(x=arrays("float64", (3, 4)), layout=st.sampled_from(LAYOUTS))

@@ -6,7 +6,8 @@
 4.0
 """
 
-from tracegrad import numpy
+from tracegrad import numpy, tensor
+from tracegrad.autodiff import grad, hessian, jacobian, jvp, stop_gradient, value_and_grad, vjp
 from tracegrad.errors import (
     ConcretizationError,
     DTypeError,
@@ -15,11 +16,15 @@ from tracegrad.errors import (
     TracerBoolError,
     UnsupportedError,
 )
+from tracegrad.function import function
 from tracegrad.jit import Jitted, jit, make_ir
+from tracegrad.tensor.printing import pp
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ConcretizationError", "DTypeError", "Jitted", "ShapeError", "TracegradError",
-    "TracerBoolError", "UnsupportedError", "__version__", "jit", "make_ir", "numpy",
+    "TracerBoolError", "UnsupportedError", "__version__", "grad", "hessian", "jacobian", "jit",
+    "jvp", "make_ir", "numpy", "stop_gradient", "value_and_grad", "vjp",
+    "function", "pp", "tensor",
 ]  # fmt: skip

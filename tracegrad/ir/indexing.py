@@ -149,25 +149,48 @@ def _linearize(x: Value, first: int, index_values: list[Value]) -> Value:
 def setitem(x: Value, index: Any, update: Any) -> Value:
     """Functional ``x[index] = update``: a new Value, ``x`` unchanged.
 
-    Positions are found by indexing a constant grid of flat positions, so any index ``getitem``
-    accepts works. With traced integer-array indices, repeated positions are undefined (as in
+    The written positions are found by indexing a grid of flat positions, so any index
+    ``getitem`` accepts works. For a concrete index, repeated positions keep the last write,
+    as numpy does; with traced integer-array indices repeated positions are undefined (as in
     JAX). Requires a concrete shape.
     """
     if not x.type.is_concrete:
         raise UnsupportedError("assignment into an array of symbolic shape")
-    grid = b.to_value(np.arange(x.type.size, dtype=np.int64).reshape(x.shape))
-    positions = getitem(grid, index)
-    values = b.broadcast_to(b.to_value(update, x.dtype), positions.shape)
+    grid = np.arange(x.type.size, dtype=np.int64).reshape(x.shape)
+    positions = getitem(b.to_value(grid), index)
+    values = reshape(b.broadcast_to(b.to_value(update, x.dtype), positions.shape), (-1,))
     flat = reshape(x, (-1,))
-    zeros = b.zeros_like(flat)
-    scattered = b.apply(
-        Op.SCATTER_ADD, [zeros, reshape(positions, (-1,)), reshape(values, (-1,))], axis=0
-    )
-    hit_count = b.apply(
-        Op.SCATTER_ADD,
-        [b.zeros_like(flat, DType.INT64), reshape(positions, (-1,)),
-         b.full((positions.type.size,), 1, DType.INT64)],
-        axis=0,
-    )  # fmt: skip
-    mask = b.gt(hit_count, 0)
-    return reshape(b.where(mask, scattered, flat), x.shape)
+    if positions.op is Op.CONST or _is_concrete_index(index):
+        concrete = _concrete_positions(grid, index, positions)
+        # numpy: the last of repeated writes wins
+        _, first_from_end = np.unique(concrete[::-1], return_index=True)
+        keep = np.sort(len(concrete) - 1 - first_from_end)
+        if len(keep) != len(concrete):
+            values = take(values, b.to_value(keep), axis=0)
+        concrete = concrete[keep]
+        mask = np.zeros(x.type.size, dtype=bool)
+        mask[concrete] = True
+        scattered = b.apply(
+            Op.SCATTER_ADD, [b.zeros_like(flat), b.to_value(concrete), values], axis=0
+        )
+        return reshape(b.where(b.to_value(mask), scattered, flat), x.shape)
+    flat_positions = reshape(positions, (-1,))
+    scattered = b.apply(Op.SCATTER_ADD, [b.zeros_like(flat), flat_positions, values], axis=0)
+    ones = b.full((positions.type.size,), 1, DType.INT64)
+    hits = b.apply(Op.SCATTER_ADD, [b.zeros_like(flat, DType.INT64), flat_positions, ones], axis=0)
+    return reshape(b.where(b.gt(hits, 0), scattered, flat), x.shape)
+
+
+def _is_concrete_index(index: Any) -> bool:
+    items = index if isinstance(index, tuple) else (index,)
+    return not any(isinstance(i, Value) for i in items)
+
+
+def _concrete_positions(grid: np.ndarray, index: Any, positions: Value) -> np.ndarray:
+    from tracegrad.ir.value import const_value
+
+    data = const_value(positions)
+    if data is None:
+        items = index if isinstance(index, tuple) else (index,)
+        data = grid[tuple(np.asarray(i) if isinstance(i, list) else i for i in items)]
+    return np.asarray(data).reshape(-1)

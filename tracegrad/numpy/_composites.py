@@ -70,7 +70,8 @@ def logsumexp(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
     value = b.to_value(a)
     shift = _max_shift(value, axis)
     total = bs.sum(b.exp(b.sub(value, shift)), axis, keepdims=True)
-    out = b.add(b.log(total), shift)
+    # the select keeps log'(0) = inf out of the gradient: all -inf gives a zero gradient
+    out = b.add(b.where(b.eq(total, 0.0), -np.inf, b.log(total)), shift)
     return out if keepdims else bs.squeeze(out, bs.normalize_axes(axis, value.ndim))
 
 
@@ -95,7 +96,9 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> A
     """Vector 2-norm (or Frobenius) by default; ord 1 and inf for vectors."""
     value = b.to_value(x)
     if ord in (None, 2, "fro"):
-        return b.sqrt(bs.sum(b.mul(value, value), axis, keepdims))
+        total = bs.sum(b.mul(value, value), axis, keepdims)
+        # the select keeps sqrt'(0) = inf out of the gradient: norm'(0) = 0 (a subgradient)
+        return b.where(b.eq(total, 0), 0.0, b.sqrt(total))
     if ord == 1:
         return bs.sum(b.unary(Op.ABS, value), axis, keepdims)
     if ord == np.inf:

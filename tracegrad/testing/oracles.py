@@ -137,7 +137,9 @@ def _scalarize(fn: Callable[..., Any], cotangents: list[np.ndarray]) -> Callable
     return scalar
 
 
-def _check_gradients(fn: Callable[..., Any], inputs: Sequence[np.ndarray], reference: list) -> Report:
+def _check_gradients(
+    fn: Callable[..., Any], inputs: Sequence[np.ndarray], reference: list
+) -> Report:
     import tracegrad
 
     if not hasattr(tracegrad, "grad"):

@@ -25,12 +25,12 @@ import numpy as np
 from hypothesis import strategies as st
 
 from tracegrad import tree
+from tracegrad.errors import ShapeError
 from tracegrad.ir import build as b
 from tracegrad.ir import build_shape as bs
 from tracegrad.ir.dtypes import DType
 from tracegrad.ir.interpreter import evaluate
 from tracegrad.ir.ops import Op
-from tracegrad.errors import ShapeError
 from tracegrad.ir.types import TensorType, broadcast_shapes
 from tracegrad.ir.value import Function, Value, new_trace_id, param
 from tracegrad.testing.strategies import arrays, broadcastable_shapes
@@ -66,7 +66,9 @@ class Program:
         )
 
         def run(function: Function, inputs: list[Any]) -> list[np.ndarray]:
-            typed = [np.asarray(x, p.dtype.numpy) for x, p in zip(inputs, function.params, strict=True)]
+            typed = [
+                np.asarray(x, p.dtype.numpy) for x, p in zip(inputs, function.params, strict=True)
+            ]
             return evaluate(function, typed)
 
         def program(*args: Any) -> Any:
@@ -178,12 +180,19 @@ def programs(
         else:
             new = _structural(draw, draw(st.sampled_from(STRUCTURAL_KINDS)), x)
         live.append(new)
-    outputs = (live[-1],) if draw(st.booleans()) else (live[-1], live[draw(st.integers(0, len(live) - 1))])
+    outputs = (
+        (live[-1],)
+        if draw(st.booleans())
+        else (live[-1], live[draw(st.integers(0, len(live) - 1))])
+    )
     return Program(Function("program", params, outputs), safe)
 
 
 def program_inputs(program: Program, domain: str = "finite") -> Any:
     """A strategy of input arrays for ``program`` (values in [-3, 3] by default)."""
     return st.tuples(
-        *(arrays(t.dtype.numpy, t.shape, domain=domain, low=-3.0, high=3.0) for t in program.input_types)  # type: ignore[arg-type]
+        *(
+            arrays(t.dtype.numpy, t.shape, domain=domain, low=-3.0, high=3.0)
+            for t in program.input_types
+        )  # type: ignore[arg-type]
     )

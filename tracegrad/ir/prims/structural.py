@@ -307,3 +307,6 @@ def _fused(*arrays: np.ndarray, function: Any) -> np.ndarray:
 register(Prim(Op.PARAM, _leaf_rule, _no_impl, Lowering.LEAF))
 register(Prim(Op.CONST, _leaf_rule, _no_impl, Lowering.LEAF))
 register(Prim(Op.FUSED, _fused_rule, _fused, Lowering.KERNEL))
+
+# the VJP rules of these rows live in their own module (kept beside this one for size)
+from tracegrad.ir.prims import structural_vjp  # noqa: E402, F401

@@ -1,0 +1,167 @@
+"""Machinery shared by the derivative API: tracing the forward function, caching derivative
+Functions per abstract signature, assembling new Functions and running them.
+
+A transform builds a derivative ``Traced`` once per (function, transform, signature) and runs
+it with ``tracegrad.tracing.trace.call``: inlined into the current trace when a Tracer is among
+the inputs (so grad, jit and the other transforms compose in any order), else optimized,
+compiled by the default backend (cached per Function) and executed on the arrays.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from tracegrad import tree
+from tracegrad.autodiff.reverse import no_locations, strip_stop_gradients
+from tracegrad.ir.substitute import inline
+from tracegrad.ir.types import TensorType, format_shape
+from tracegrad.ir.value import Function, Value, new_trace_id, param
+from tracegrad.tracing.trace import Traced, abstract_type, call, is_leaf, trace
+
+
+@dataclass(frozen=True)
+class Derivative:
+    """A derivative Function ready for ``call`` plus how to shape its flat results."""
+
+    traced: Traced
+    finish: Callable[[list[Any]], Any]
+
+
+# f -> {key: Derivative}; weak so that dropping f drops its derivatives
+_CACHE: weakref.WeakKeyDictionary[Any, dict[Any, Derivative]] = weakref.WeakKeyDictionary()
+_EXECUTABLES: weakref.WeakKeyDictionary[Function, Any] = weakref.WeakKeyDictionary()
+_LOCK = threading.Lock()
+
+
+def optimize_forward(function: Function) -> Function:
+    """Run the optimizer (tracegrad.ir.passes) on the forward graph before differentiating,
+    when that module exists: smaller and stabilized forward graphs give better gradients."""
+    try:
+        from tracegrad.ir.passes import optimize  # type: ignore[attr-defined]
+    except ImportError:
+        return function
+    return optimize(function, opt_level=1)  # level 2 adds fusion: pointless before AD
+
+
+def trace_forward(f: Callable[..., Any], args: tuple, kwargs: dict) -> Traced:
+    """Trace ``f(*args, **kwargs)``; the leaves of ``args`` come first among the params."""
+    name = getattr(f, "__name__", "f")
+    traced = trace(lambda a, k: f(*a, **k), (tuple(args), kwargs), name=name)
+    return Traced(
+        optimize_forward(traced.function),
+        traced.in_tree,
+        traced.out_tree,
+        traced.out_weak,
+        traced.closure,
+    )
+
+
+def cached_call(
+    f: Callable[..., Any],
+    kind: Any,
+    args: tuple,
+    kwargs: dict,
+    build: Callable[[Traced, list], Derivative],
+    extra: Sequence[Any] = (),
+) -> Any:
+    """Build (or fetch) the derivative of ``f`` for these arguments and run it on the argument
+    leaves followed by ``extra`` inputs (cotangents, tangents)."""
+    from tracegrad.jit import _leaf_key
+
+    leaves, in_tree = tree.flatten((tuple(args), kwargs), is_leaf=is_leaf)
+    key = (kind, in_tree, tuple(_leaf_key(x) for x in leaves))
+    per_f = _per_function(f)
+    derivative = per_f.get(key) if per_f is not None else None
+    if derivative is None:
+        traced = trace_forward(f, args, kwargs)
+        derivative = build(traced, leaves)
+        if per_f is not None and not traced.closure:  # closures over tracers are per-trace
+            per_f[key] = derivative
+    outs = call(derivative.traced, list(leaves) + list(extra), execute)
+    return derivative.finish(outs)
+
+
+def _per_function(f: Any) -> dict[Any, Derivative] | None:
+    try:
+        with _LOCK:
+            return _CACHE.setdefault(f, {})
+    except TypeError:  # not weak-referenceable: no caching
+        return None
+
+
+def execute(function: Function, inputs: list[Any]) -> list[np.ndarray]:
+    """Run ``function`` on concrete inputs with the default backend (compiled once)."""
+    from tracegrad.backend import get_backend
+    from tracegrad.jit import _as_array, optimize
+
+    executable = _EXECUTABLES.get(function)
+    if executable is None:
+        runnable = optimize(strip_stop_gradients(function), 2)
+        executable = get_backend().compile(runnable)
+        _EXECUTABLES[function] = executable
+    arrays = [_as_array(x, p.dtype.numpy) for x, p in zip(inputs, function.params, strict=True)]
+    return executable(arrays)
+
+
+def fresh_params(types: Sequence[TensorType], prefix: str) -> list[Value]:
+    tid = new_trace_id()
+    return [param(i, t, f"{prefix}{i}", tid) for i, t in enumerate(types)]
+
+
+def make_function(
+    name: str, params: Sequence[Value], outputs: Sequence[Value], zeroed: Sequence[Value] = ()
+) -> Function:
+    """A Function over ``params`` (renumbered 0..n-1 as the verifier wants) computing
+    ``outputs``, with the params in ``zeroed`` replaced by zero constants."""
+    if not zeroed and all(p.attr("index") == i for i, p in enumerate(params)):
+        return Function(name, tuple(params), tuple(outputs))
+    tid = new_trace_id()
+    renamed = [param(i, p.type, p.attr("name"), tid) for i, p in enumerate(params)]
+    zeros = [_zeros(z.type) for z in zeroed]
+    raw = Function(name, tuple(params) + tuple(zeroed), tuple(outputs))
+    with no_locations():
+        return Function(name, tuple(renamed), tuple(inline(raw, renamed + zeros)))
+
+
+def _zeros(t: TensorType) -> Value:
+    from tracegrad.ir import build as b
+
+    return b.full(t.shape, 0, t.dtype)
+
+
+def leaf_types(leaves: Sequence[Any]) -> list[tuple[TensorType, bool]]:
+    return [abstract_type(x) for x in leaves]
+
+
+def arg_leaf_ranges(in_tree: tree.TreeDef) -> list[range]:
+    """For the ``((args...), kwargs)`` tree of trace_forward: the leaf range of each arg."""
+    ranges, start = [], 0
+    for child in in_tree.children[0].children:
+        ranges.append(range(start, start + child.num_leaves))
+        start += child.num_leaves
+    return ranges
+
+
+def require_float_args(traced: Traced, argnums: Sequence[int], what: str) -> None:
+    """JAX's rule: differentiated arguments must be floats (an int has no tangent space)."""
+    ranges = arg_leaf_ranges(traced.in_tree)
+    for i in argnums:
+        if i >= len(ranges):
+            raise TypeError(
+                f"{what}: differentiating with respect to argnums={i} requires at least "
+                f"{i + 1} positional arguments, got {len(ranges)}"
+            )
+        for leaf in ranges[i]:
+            p = traced.function.params[leaf]
+            if not p.dtype.is_float:
+                raise TypeError(
+                    f"{what} requires float inputs, but argument {i} has a leaf of dtype "
+                    f"{p.dtype.value} and shape {format_shape(p.shape)}; pass floats "
+                    "(e.g. 1.0 or x.astype(float)) or leave it out of argnums"
+                )
