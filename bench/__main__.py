@@ -47,6 +47,19 @@ def selected(only: str | None) -> list[str]:
     return names
 
 
+THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                    "NUMBA_NUM_THREADS", "XLA_FLAGS")
+
+
+def load_average() -> list[float]:
+    """1, 5 and 15 minute load averages: above the core count, other jobs share the cores
+    and the timings (multithreaded BLAS above all) degrade."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return []
+
+
 def metadata(settings: Settings) -> dict[str, Any]:
     return {
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
@@ -56,14 +69,18 @@ def metadata(settings: Settings) -> dict[str, Any]:
         "versions": peers.versions(),
         "mode": "tiny" if settings.tiny else "quick" if settings.quick else "full",
         "argv": sys.argv[1:],
+        "load_average_at_start": load_average(),
+        "thread_env": {k: v for k, v in os.environ.items() if k in THREAD_VARIABLES},
     }
 
 
 def header(meta: dict[str, Any]) -> str:
     versions = ", ".join(f"{k} {v}" for k, v in meta["versions"].items())
+    threads = "".join(f"; {k}={v}" for k, v in meta["thread_env"].items())
+    load = "/".join(str(x) for x in meta["load_average_at_start"]) or "unknown"
     return (f"## tracegrad benchmarks ({meta['mode']})\n\n"
             f"{meta['date']}; {meta['cpu']}, {meta['cores']} cores; Python {meta['python']}; "
-            f"{versions}\n\n"
+            f"{versions}; load average at start {load}{threads}\n\n"
             "Times are medians per call; spread is min - max over the samples; 'vs best peer'"
             " divides by the fastest correct peer (tracegrad is not a peer); compile is first"
             " call (including building) minus the median.\n")
@@ -75,7 +92,6 @@ def main(argv: list[str] | None = None) -> int:
     quick = args.quick or args.tiny
     timeout = args.timeout if args.timeout is not None else (10.0 if quick else 300.0)
     settings = Settings(quick=args.quick, tiny=args.tiny, timeout_s=timeout)
-    os.environ.setdefault("TRACEGRAD_BENCH_MODE", "tiny" if args.tiny else "")
     ctx = Context(settings)
     meta = metadata(settings)
     print(header(meta), flush=True)
@@ -86,7 +102,9 @@ def main(argv: list[str] | None = None) -> int:
             tables.append(table)
             print(render(table), flush=True)
     meta["elapsed_s"] = round(time.perf_counter() - started, 1)
-    print(f"total time {meta['elapsed_s']} s", flush=True)
+    meta["load_average_at_end"] = load_average()
+    end_load = "/".join(str(x) for x in meta["load_average_at_end"])
+    print(f"total time {meta['elapsed_s']} s; load average at end {end_load}", flush=True)
     if args.json:
         write_json(args.json, meta, tables, ctx.all_results)
         print(f"raw numbers written to {args.json}")

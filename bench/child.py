@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -19,6 +20,10 @@ import numpy as np
 
 MARKER = "BENCH_RESULT "
 GRAPH_WIDTH = 100
+# PyTensor walks deep graphs recursively (N = 1000 steps overflows Python's default limit), so
+# every implementation runs in a thread with a large stack and a raised recursion limit.
+RECURSION_LIMIT = 1_000_000
+STACK_BYTES = 1 << 30
 
 
 def graph_fn(xp: Any, x: Any, steps: int) -> Any:
@@ -68,8 +73,7 @@ def logistic_grad_loop(x: np.ndarray) -> np.ndarray:
 
 def graph_builders(steps: int, x0: np.ndarray) -> dict[str, Callable[[], Callable[[], Any]]]:
     from bench import peers
-    from bench.workloads.common import autograd_numpy, jax_call, jax_numpy, pytensor_vector
-    from bench.workloads.common import tg, tnp
+    from bench.workloads import common
 
     def numpy_hand() -> Callable[[], Any]:
         return lambda: graph_hand_grad(x0, steps)
@@ -79,27 +83,28 @@ def graph_builders(steps: int, x0: np.ndarray) -> dict[str, Callable[[], Callabl
         return lambda: fn(x0, steps)
 
     def jax_grad() -> Callable[[], Any]:
-        jax, jnp = peers.jax(), jax_numpy()
-        return jax_call(jax.jit(jax.grad(lambda v: graph_fn(jnp, v, steps))), x0)
+        jax, jnp = peers.jax(), common.jax_numpy()
+        return common.jax_call(jax.jit(jax.grad(lambda v: graph_fn(jnp, v, steps))), x0)
 
     def pytensor_grad() -> Callable[[], Any]:
         pytensor = peers.pytensor()
-        v = pytensor_vector(np.float64)
-        fn = pytensor.function([v], pytensor.grad(graph_fn(pytensor.tensor, v, steps), v))
+        v = common.pytensor_vector(np.float64)
+        grad = pytensor.grad(graph_fn(pytensor.tensor, v, steps), v)
+        fn = common.pytensor_function([v], grad, "CVM")
         return lambda: fn(x0)
 
     def autograd_grad() -> Callable[[], Any]:
-        anp = autograd_numpy()
+        anp = common.autograd_numpy()
         fn = peers.autograd().grad(lambda v: graph_fn(anp, v, steps))
         return lambda: fn(x0)
 
     def tracegrad_grad() -> Callable[[], Any]:
-        t = tnp()
-        fn = tg("jit")(tg("grad")(lambda v: graph_fn(t, v, steps)))
+        t = common.tnp()
+        fn = common.tg("jit")(common.tg("grad")(lambda v: graph_fn(t, v, steps)))
         return lambda: fn(x0)
 
     return {"numpy": numpy_hand, "numba": numba_hand, "jax": jax_grad,
-            "pytensor": pytensor_grad, "autograd": autograd_grad, "tracegrad": tracegrad_grad}
+            "pytensor-c": pytensor_grad, "autograd": autograd_grad, "tracegrad": tracegrad_grad}
 
 
 def logistic_builders(x: np.ndarray) -> dict[str, Callable[[], Callable[[], Any]]]:
@@ -108,25 +113,36 @@ def logistic_builders(x: np.ndarray) -> dict[str, Callable[[], Callable[[], Any]
     from bench import peers
     from bench.workloads.logistic import grad_impls
 
-    by_name = {impl.name.split()[0]: impl.build for impl in grad_impls(x)}
+    by_name = {impl.name: impl.build for impl in grad_impls(x)}
 
     def numba_cached() -> Callable[[], Any]:
         fn = peers.numba().njit(cache=True)(logistic_grad_loop)
         return lambda: fn(x)
 
     return {"numpy": by_name["numpy"], "numba": numba_cached, "jax": by_name["jax.jit(grad)"],
-            "pytensor": by_name["pytensor"], "autograd": by_name["autograd"],
-            "tracegrad": by_name["tracegrad"]}
+            "pytensor-c": by_name["pytensor C"], "pytensor-numba": by_name["pytensor numba"],
+            "autograd": by_name["autograd"], "tracegrad": by_name["tracegrad jit(grad)"]}
 
 
-IMPORTS = {"numpy": "numpy", "numba": "numba", "jax": "jax", "pytensor": "pytensor",
-           "autograd": "autograd", "tracegrad": "tracegrad"}
+# implementation -> the loader in bench.peers that imports its framework
+IMPORTS = {"numpy": "numpy", "numba": "numba", "jax": "jax", "pytensor-c": "pytensor",
+           "pytensor-numba": "pytensor", "autograd": "autograd", "tracegrad": "tracegrad"}
 
 
 def main(argv: list[str] | None = None) -> int:
+    sys.setrecursionlimit(RECURSION_LIMIT)
+    threading.stack_size(STACK_BYTES)
+    status: list[int] = []
+    worker = threading.Thread(target=lambda: status.append(run(argv)))
+    worker.start()
+    worker.join()
+    return status[0] if status else 1
+
+
+def run(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.child")
     parser.add_argument("task", choices=("graph", "logistic"))
-    parser.add_argument("impl", choices=sorted(IMPORTS))
+    parser.add_argument("impl", choices=sorted(IMPORTS))  # graph has no pytensor-numba
     parser.add_argument("n", type=int, help="steps (graph) or elements (logistic)")
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
@@ -138,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     try:  # the framework's import time, reported apart from compile time
         getattr(peers, IMPORTS[args.impl])() if args.impl != "numpy" else None
-    except peers.Unavailable:
+    except peers.UnavailableError:
         pass  # the build below raises it again and the runner records the skip
     import_s = time.perf_counter() - started
 
@@ -150,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
         x = (np.random.default_rng(args.n).standard_normal(args.n) * 2.0)
         builders = logistic_builders(x)
         reference = logistic_grad_loop(x)
+    if args.impl not in builders:
+        parser.error(f"no {args.impl} implementation of {args.task}")
     impl = Impl(args.impl, builders[args.impl], is_tracegrad=args.impl == "tracegrad")
     case = Case(args.task, f"n={args.n}", lambda: reference, [impl], rtol=1e-9)
     result = run_impl(case, impl, reference, QUICK if args.quick else FULL)

@@ -25,6 +25,7 @@ class Context:
     settings: Settings
     cache: dict[str, Any] = field(default_factory=dict)
     _case_results: dict[str, list[Result]] = field(default_factory=dict)
+    _other_results: list[Result] = field(default_factory=list)
 
     def run(self, case: Case) -> list[Result]:
         """Results of ``case``; a case already run in this process (by another workload) is
@@ -33,6 +34,11 @@ class Context:
             self._case_results[case.key] = run_case(case, self.settings.policy)
         return self._case_results[case.key]
 
+    def record(self, results: list[Result]) -> None:
+        """Keep results measured outside ``run`` (subprocesses, paired runs) for the JSON."""
+        self._other_results.extend(results)
+
     @property
     def all_results(self) -> list[Result]:
-        return [r for results in self._case_results.values() for r in results]
+        cases = [r for results in self._case_results.values() for r in results]
+        return cases + self._other_results

@@ -1,6 +1,6 @@
 """Optional imports of the peers (and of tracegrad itself).
 
-Every loader either returns the module or raises :class:`Unavailable` with a reason that the
+Every loader either returns the module or raises :class:`UnavailableError` with a reason that the
 report prints, so a missing or half-built package turns into a skipped row, never a crash.
 """
 
@@ -13,7 +13,7 @@ import os
 from types import ModuleType
 
 
-class Unavailable(Exception):
+class UnavailableError(Exception):
     """The implementation cannot run here (package missing, API not built yet, ...)."""
 
 
@@ -21,9 +21,9 @@ def _import(name: str) -> ModuleType:
     try:
         return importlib.import_module(name)
     except ImportError as exc:
-        raise Unavailable(f"{name} not installed ({exc})") from exc
+        raise UnavailableError(f"{name} not installed ({exc})") from exc
     except Exception as exc:  # a broken install or a half-written package
-        raise Unavailable(f"import {name} failed: {type(exc).__name__}: {exc}") from exc
+        raise UnavailableError(f"import {name} failed: {type(exc).__name__}: {exc}") from exc
 
 
 @functools.cache
@@ -59,14 +59,14 @@ def tracegrad() -> ModuleType:
 
 
 def tracegrad_attr(name: str) -> object:
-    """``tracegrad.<name>``, or Unavailable when that part of the API is not there yet."""
+    """``tracegrad.<name>``, or UnavailableError when that part of the API is not there yet."""
     tg = tracegrad()
     obj: object = tg
     for part in name.split("."):
         try:
             obj = getattr(obj, part)
         except AttributeError as exc:
-            raise Unavailable(f"tracegrad.{name} does not exist yet") from exc
+            raise UnavailableError(f"tracegrad.{name} does not exist yet") from exc
     return obj
 
 

@@ -106,13 +106,14 @@ def write_plot(path: Path, tables: Sequence[Table]) -> str | None:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import FuncFormatter, NullFormatter
     except ImportError:
         return "matplotlib is not installed"
     panels = []
     for table in tables:
         best = best_peer(table.results)
         ok = [r for r in table.results if r.status == "ok" and r.median_s is not None]
-        if best is None or best.median_s is None or not ok:
+        if best is None or best.median_s is None or len(ok) < 2 or ok[0].workload == "bandwidth":
             continue
         panels.append((table.title, [(r.impl, (r.median_s or 0.0) / best.median_s) for r in ok]))
     if not panels:
@@ -130,6 +131,8 @@ def write_plot(path: Path, tables: Sequence[Table]) -> str | None:
         ax.barh(names, ratios, color=colors)
         ax.axvline(1.0, color="black", linewidth=0.8)
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}x"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.invert_yaxis()
         ax.set_title(title, fontsize=9)
         ax.tick_params(labelsize=7)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from bench.check import mismatch, result_dtype
-from bench.peers import Unavailable
+from bench.peers import UnavailableError
 from bench.timing import TimingPolicy, measure, timed_call
 
 Metrics = Callable[[float], dict[str, float]]
@@ -76,7 +76,7 @@ def describe(exc: BaseException) -> str:
 
 def is_skip(exc: BaseException, impl: Impl) -> bool:
     """Missing packages and unbuilt API are skips; anything else is a failure."""
-    if isinstance(exc, (Unavailable, ImportError, NotImplementedError)):
+    if isinstance(exc, (UnavailableError, ImportError, NotImplementedError)):
         return True
     return impl.is_tracegrad and isinstance(exc, AttributeError)
 
@@ -93,7 +93,7 @@ def run_impl(case: Case, impl: Impl, reference: Any, policy: TimingPolicy) -> Re
         first_s, out = timed_call(fn)
     except Exception as exc:
         result.status = "skipped" if is_skip(exc, impl) else "FAILED"
-        result.reason = str(exc) if isinstance(exc, Unavailable) else describe(exc)
+        result.reason = str(exc) if isinstance(exc, UnavailableError) else describe(exc)
         return result
     problem = mismatch(out, reference, case.rtol)
     if problem is not None:

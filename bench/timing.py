@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 @dataclass(frozen=True)
 class TimingPolicy:
     """How hard to try: the sample count is at least ``min_samples``, then more samples are
-    taken while the run stays within ``budget_s`` seconds, up to ``max_samples``."""
+    taken while the run stays within ``budget_s`` seconds, up to ``max_samples``. The call that
+    sizes the batches is a warm-up too, after the first (compiling) call made by the runner."""
 
     min_samples: int = 5
     max_samples: int = 30
@@ -21,7 +22,7 @@ class TimingPolicy:
     warmup_calls: int = 1
 
 
-QUICK = TimingPolicy(min_samples=5, max_samples=10, budget_s=0.25)
+QUICK = TimingPolicy(min_samples=5, max_samples=10, budget_s=0.25, warmup_calls=0)
 FULL = TimingPolicy(min_samples=9, max_samples=40, budget_s=2.0)
 
 

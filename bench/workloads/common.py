@@ -51,12 +51,21 @@ def autograd_numpy() -> ModuleType:
 
 
 def tg(name: str) -> Callable[..., Any]:
-    """A tracegrad transform (``jit``, ``grad``, ``value_and_grad``), or Unavailable."""
+    """A tracegrad transform (``jit``, ``grad``, ``value_and_grad``), or UnavailableError."""
     fn = peers.tracegrad_attr(name)
     if not callable(fn):
-        raise peers.Unavailable(f"tracegrad.{name} is not callable")
+        raise peers.UnavailableError(f"tracegrad.{name} is not callable")
     return fn
 
 
 def tnp() -> ModuleType:
     return peers.tracegrad_numpy()
+
+
+# PyTensor 3 compiles through Numba by default; its older C backend is still there. Both are
+# measured, under these names and compile modes.
+PYTENSOR_MODES = (("pytensor C", "CVM"), ("pytensor numba", "NUMBA"))
+
+
+def pytensor_function(inputs: list[Any], outputs: Any, mode: str) -> Callable[..., Any]:
+    return peers.pytensor().function(inputs, outputs, mode=mode)

@@ -7,6 +7,7 @@ a kernel at the floor moves 2 * itemsize bytes per element (16 for float64, 8 fo
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -18,10 +19,12 @@ from bench.report import Table, timing_table
 from bench.runner import Case, Impl, Metrics
 from bench.workloads import bandwidth
 from bench.workloads.common import (
+    PYTENSOR_MODES,
     TRACEGRAD_NAME,
     autograd_numpy,
     jax_call,
     jax_numpy,
+    pytensor_function,
     pytensor_vector,
     tg,
     tnp,
@@ -93,10 +96,10 @@ def grad_impls(x: np.ndarray) -> list[Impl]:
         jax, jnp = peers.jax(), jax_numpy()
         return jax_call(jax.jit(jax.grad(lambda v: logistic_sum(jnp, v))), x)
 
-    def pytensor_grad() -> Callable[[], Any]:
+    def pytensor_grad(mode: str) -> Callable[[], Any]:
         pytensor = peers.pytensor()
         v = pytensor_vector(x.dtype)
-        fn = pytensor.function([v], pytensor.grad(logistic_sum(pytensor.tensor, v), v))
+        fn = pytensor_function([v], pytensor.grad(logistic_sum(pytensor.tensor, v), v), mode)
         return lambda: fn(x)
 
     def autograd_grad() -> Callable[[], Any]:
@@ -114,7 +117,7 @@ def grad_impls(x: np.ndarray) -> list[Impl]:
         Impl("numba", numba_hand(False), note="hand derivative"),
         Impl("numba parallel", numba_hand(True), note="hand derivative"),
         Impl("jax.jit(grad)", jax_grad),
-        Impl("pytensor", pytensor_grad),
+        *[Impl(name, partial(pytensor_grad, mode)) for name, mode in PYTENSOR_MODES],
         Impl("autograd", autograd_grad),
         Impl(f"{TRACEGRAD_NAME} jit(grad)", tracegrad_grad, is_tracegrad=True),
     ]
@@ -138,10 +141,10 @@ def value_impls(x: np.ndarray) -> list[Impl]:
         jax, jnp = peers.jax(), jax_numpy()
         return jax_call(jax.jit(lambda v: logistic_sum(jnp, v)), x)
 
-    def pytensor_value() -> Callable[[], Any]:
+    def pytensor_value(mode: str) -> Callable[[], Any]:
         pytensor = peers.pytensor()
         v = pytensor_vector(x.dtype)
-        fn = pytensor.function([v], logistic_sum(pytensor.tensor, v))
+        fn = pytensor_function([v], logistic_sum(pytensor.tensor, v), mode)
         return lambda: fn(x)
 
     def autograd_value() -> Callable[[], Any]:
@@ -158,7 +161,7 @@ def value_impls(x: np.ndarray) -> list[Impl]:
         Impl("numba", numba_value(False)),
         Impl("numba parallel", numba_value(True)),
         Impl("jax.jit", jax_value),
-        Impl("pytensor", pytensor_value),
+        *[Impl(name, partial(pytensor_value, mode)) for name, mode in PYTENSOR_MODES],
         Impl("autograd", autograd_value),
         Impl(f"{TRACEGRAD_NAME} jit", tracegrad_value, is_tracegrad=True),
     ]

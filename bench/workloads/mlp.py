@@ -8,6 +8,7 @@ layer's input gradient is not needed): 2*B*(2*784*256 + 3*256*10) = 209 MFLOP pe
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -18,10 +19,12 @@ from bench.context import Context
 from bench.report import Table, timing_table
 from bench.runner import Case, Impl, Metrics
 from bench.workloads.common import (
+    PYTENSOR_MODES,
     TRACEGRAD_NAME,
     autograd_numpy,
     jax_call,
     jax_numpy,
+    pytensor_function,
     pytensor_matrix,
     pytensor_tensor,
     pytensor_vector,
@@ -98,7 +101,8 @@ def tracegrad_value_and_grad(f: Callable[..., Any]) -> Callable[..., Any]:
     try:
         return tg("value_and_grad")(f, argnums=(0, 1, 2, 3))
     except TypeError as exc:
-        raise peers.Unavailable(f"tracegrad.value_and_grad(argnums=(0, 1, 2, 3)): {exc}") from exc
+        message = f"tracegrad.value_and_grad(argnums=(0, 1, 2, 3)) failed: {exc}"
+        raise peers.UnavailableError(message) from exc
 
 
 def step_impls(params: Arrays, data: Arrays) -> list[Impl]:
@@ -114,11 +118,11 @@ def step_impls(params: Arrays, data: Arrays) -> list[Impl]:
         fn = jax.value_and_grad(lambda *a: mlp_loss(jnp, *a, batch), argnums=(0, 1, 2, 3))
         return jax_call(jax.jit(fn), *args)
 
-    def pytensor_step() -> Callable[[], Any]:
+    def pytensor_step(mode: str) -> Callable[[], Any]:
         pytensor = peers.pytensor()
         inputs = pytensor_inputs(params, data)
         loss = mlp_loss(pytensor_tensor(), *inputs, batch)
-        fn = pytensor.function(inputs, [loss, *pytensor.grad(loss, inputs[:4])])
+        fn = pytensor_function(inputs, [loss, *pytensor.grad(loss, inputs[:4])], mode)
         return lambda: fn(*args)
 
     def autograd_step() -> Callable[[], Any]:
@@ -134,7 +138,7 @@ def step_impls(params: Arrays, data: Arrays) -> list[Impl]:
     return [
         Impl("numpy", numpy_hand, note="hand-written backprop"),
         Impl("jax.jit(value_and_grad)", jax_step),
-        Impl("pytensor", pytensor_step),
+        *[Impl(name, partial(pytensor_step, mode)) for name, mode in PYTENSOR_MODES],
         Impl("autograd", autograd_step),
         Impl(f"{TRACEGRAD_NAME} jit(value_and_grad)", tracegrad_step, is_tracegrad=True),
     ]
@@ -152,10 +156,9 @@ def loss_impls(params: Arrays, data: Arrays) -> list[Impl]:
         jax, jnp = peers.jax(), jax_numpy()
         return jax_call(jax.jit(lambda *a: mlp_loss(jnp, *a, batch)), *args)
 
-    def pytensor_loss() -> Callable[[], Any]:
-        pytensor = peers.pytensor()
+    def pytensor_loss(mode: str) -> Callable[[], Any]:
         inputs = pytensor_inputs(params, data)
-        fn = pytensor.function(inputs, mlp_loss(pytensor_tensor(), *inputs, batch))
+        fn = pytensor_function(inputs, mlp_loss(pytensor_tensor(), *inputs, batch), mode)
         return lambda: fn(*args)
 
     def autograd_loss() -> Callable[[], Any]:
@@ -170,7 +173,7 @@ def loss_impls(params: Arrays, data: Arrays) -> list[Impl]:
     return [
         Impl("numpy", numpy_loss),
         Impl("jax.jit", jax_loss),
-        Impl("pytensor", pytensor_loss),
+        *[Impl(name, partial(pytensor_loss, mode)) for name, mode in PYTENSOR_MODES],
         Impl("autograd", autograd_loss, note="forward is plain numpy"),
         Impl(f"{TRACEGRAD_NAME} jit", tracegrad_loss, is_tracegrad=True),
     ]
@@ -201,7 +204,7 @@ def loss_case(ctx: Context, dtype: type) -> Case:
 
 def run(ctx: Context) -> list[Table]:
     tables = []
-    for dtype in DTYPES:
+    for dtype in DTYPES[:1] if ctx.settings.quick else DTYPES:  # --quick: float32 only
         case = step_case(ctx, dtype)
         note = f"{flops(*shape(ctx)) / 1e6:.0f} MFLOP per step (matrix products only)"
         tables.append(timing_table(case.key, ctx.run(case), case.metric_names, [note]))

@@ -7,6 +7,7 @@ Two cases: ``grad(x**2)`` called on a Python float, and a tiny elementwise array
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -17,9 +18,11 @@ from bench.context import Context
 from bench.report import Table, timing_table
 from bench.runner import Case, Impl
 from bench.workloads.common import (
+    PYTENSOR_MODES,
     TRACEGRAD_NAME,
     jax_call,
     jax_numpy,
+    pytensor_function,
     pytensor_tensor,
     pytensor_vector,
     tg,
@@ -50,10 +53,10 @@ def scalar_grad_case() -> Case:
         fn = jax.jit(jax.grad(square))
         return lambda: fn(X0).block_until_ready()
 
-    def pytensor_grad() -> Callable[[], Any]:
+    def pytensor_grad(mode: str) -> Callable[[], Any]:
         pytensor = peers.pytensor()
         x = pytensor_tensor().dscalar("x")
-        fn = pytensor.function([x], pytensor.grad(square(x), x))
+        fn = pytensor_function([x], pytensor.grad(square(x), x), mode)
         return lambda: fn(X0)
 
     def autograd_grad() -> Callable[[], Any]:
@@ -69,7 +72,7 @@ def scalar_grad_case() -> Case:
              is_peer=False),
         Impl("numba", numba_hand, note="hand derivative"),
         Impl("jax.jit(grad)", jax_grad),
-        Impl("pytensor", pytensor_grad),
+        *[Impl(name, partial(pytensor_grad, mode)) for name, mode in PYTENSOR_MODES],
         Impl("autograd", autograd_grad),
         Impl(f"{TRACEGRAD_NAME} jit(grad)", tracegrad_grad, is_tracegrad=True),
     ]
@@ -95,10 +98,9 @@ def tiny_array_case() -> Case:
         jnp = jax_numpy()
         return jax_call(peers.jax().jit(lambda v: tiny_fn(jnp, v)), x)
 
-    def pytensor_fn() -> Callable[[], Any]:
-        pytensor = peers.pytensor()
+    def pytensor_fn(mode: str) -> Callable[[], Any]:
         v = pytensor_vector(np.float64)
-        fn = pytensor.function([v], tiny_fn(pytensor_tensor(), v))
+        fn = pytensor_function([v], tiny_fn(pytensor_tensor(), v), mode)
         return lambda: fn(x)
 
     def tracegrad_fn() -> Callable[[], Any]:
@@ -110,7 +112,7 @@ def tiny_array_case() -> Case:
         Impl("numpy", numpy_fn),
         Impl("numba", numba_fn),
         Impl("jax.jit", jax_fn),
-        Impl("pytensor", pytensor_fn),
+        *[Impl(name, partial(pytensor_fn, mode)) for name, mode in PYTENSOR_MODES],
         Impl(f"{TRACEGRAD_NAME} jit", tracegrad_fn, is_tracegrad=True),
     ]
     return Case(NAME, "tanh(x)*2 + x on an 8-element float64 array", lambda: tiny_fn(np, x),

@@ -7,6 +7,7 @@ gradient once, so the bandwidth floor is 16 bytes per float64 element.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -18,10 +19,12 @@ from bench.report import Table, timing_table
 from bench.runner import Case, Impl
 from bench.workloads import bandwidth
 from bench.workloads.common import (
+    PYTENSOR_MODES,
     TRACEGRAD_NAME,
     autograd_numpy,
     jax_call,
     jax_numpy,
+    pytensor_function,
     pytensor_vector,
     tg,
     tnp,
@@ -76,11 +79,11 @@ def impls(x: np.ndarray) -> list[Impl]:
         jax, jnp = peers.jax(), jax_numpy()
         return jax_call(jax.jit(jax.value_and_grad(lambda v: chain(jnp, v))), x)
 
-    def pytensor_vg() -> Callable[[], Any]:
+    def pytensor_vg(mode: str) -> Callable[[], Any]:
         pytensor = peers.pytensor()
         v = pytensor_vector(x.dtype)
         value = chain(pytensor.tensor, v)
-        fn = pytensor.function([v], [value, pytensor.grad(value, v)])
+        fn = pytensor_function([v], [value, pytensor.grad(value, v)], mode)
         return lambda: fn(x)
 
     def autograd_vg() -> Callable[[], Any]:
@@ -98,7 +101,7 @@ def impls(x: np.ndarray) -> list[Impl]:
         Impl("numba", numba_hand(False), note="hand derivative"),
         Impl("numba parallel", numba_hand(True), note="hand derivative"),
         Impl("jax.jit(value_and_grad)", jax_vg),
-        Impl("pytensor", pytensor_vg),
+        *[Impl(name, partial(pytensor_vg, mode)) for name, mode in PYTENSOR_MODES],
         Impl("autograd", autograd_vg),
         Impl(f"{TRACEGRAD_NAME} jit(value_and_grad)", tracegrad_vg, is_tracegrad=True),
     ]
