@@ -69,6 +69,8 @@ def get_backend(name: str | None = None) -> Backend:
 
 
 def _default_name() -> str:
-    # The LLVM backend becomes the default once it passes the whole suite (integration step);
-    # until then select it with TRACEGRAD_BACKEND=llvm or backend="llvm".
-    return "interpret"
+    try:
+        import tracegrad.llvm.backend  # noqa: F401
+    except ImportError:  # llvmlite missing or broken: the interpreter still runs everything
+        return "interpret"
+    return "llvm"

@@ -1,0 +1,400 @@
+"""The LLVM backend: ``LLVMBackend().compile(function)`` returns an executable plan.
+
+Pipeline: inline FUSED nodes, plan kernels (:mod:`tracegrad.llvm.lower_plan`), emit one LLVM
+module holding every kernel (:mod:`tracegrad.llvm.lower_module`), compile it once through
+the engine (memory and disk cache), then run the plan: allocate outputs with ``np.empty``
+and call the kernels in order through their METH_FASTCALL wrappers (or ctypes when the
+ndarray layout self-test fails). Ops without a lowering run their numpy reference
+implementation inside the same plan, so the result is never wrong, only slower.
+
+Inputs are converted like the interpreter does (``np.asarray(x, dtype)``); non-contiguous,
+negative-stride or byte-swapped inputs are copied to C-contiguous native arrays in the
+Python call path before any native code sees them. Outputs are always fresh arrays.
+
+>>> import numpy as np
+>>> from tracegrad.ir import build as b
+>>> from tracegrad.ir.value import param, Function
+>>> from tracegrad.ir.types import TensorType
+>>> from tracegrad.ir.dtypes import DType
+>>> x = param(0, TensorType(DType.FLOAT64, (3,)), "x")
+>>> run = LLVMBackend().compile(Function("f", (x,), (b.mul(x, x),)))
+>>> run([np.array([1.0, 2.0, 3.0])])[0].tolist()
+[1.0, 4.0, 9.0]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from tracegrad.backend import fresh
+from tracegrad.ir.ops import Op
+from tracegrad.ir.value import Function, Value
+from tracegrad.llvm import callpath, engine, threads
+from tracegrad.llvm.blas import matmul
+from tracegrad.llvm.lower_elementwise import KernelText
+from tracegrad.llvm.lower_module import arg_specs, build_module, lower_groups, wrapper_module
+from tracegrad.llvm.lower_plan import InterpretStep, KernelGroup, MatmulStep, plan
+from tracegrad.llvm.lower_symbolic import concretize
+
+__all__ = ["LLVMBackend", "PlanExecutable", "SymbolicExecutable"]
+
+
+class LLVMBackend:
+    """Compiles Functions to machine code (see the module docstring)."""
+
+    name = "llvm"
+
+    def __init__(self, opt_level: int = 3, threads: bool = True) -> None:
+        self.opt_level = opt_level
+        self.threads = threads
+
+    def compile(self, function: Function) -> PlanExecutable | SymbolicExecutable:
+        if all(_concrete(v) for v in function.order):
+            return build_executable(function, self.opt_level, self.threads)
+        return SymbolicExecutable(function, self)
+
+
+def _concrete(v: Value) -> bool:
+    return all(isinstance(d, int) for d in v.shape)
+
+
+class SymbolicExecutable:
+    """A Function with symbolic dims: specialized and compiled per concrete input shapes
+    at first call (cached), since kernels are generated for concrete extents."""
+
+    def __init__(self, function: Function, backend: LLVMBackend) -> None:
+        self.function = function
+        self.backend = backend
+        self._cache: dict[tuple, PlanExecutable] = {}
+
+    @property
+    def llvm_ir(self) -> str:
+        return "\n".join(e.llvm_ir for e in self._cache.values()) or "; not specialized yet"
+
+    @property
+    def asm(self) -> str:
+        return "\n".join(e.asm for e in self._cache.values()) or "; not specialized yet"
+
+    def __call__(self, arrays: Sequence[Any]) -> list[np.ndarray]:
+        arrays = [
+            np.asarray(a, dtype=p.dtype.numpy)
+            for a, p in zip(arrays, self.function.params, strict=False)
+        ]
+        if len(arrays) != len(self.function.params):
+            n = len(self.function.params)
+            raise TypeError(f"{self.function.name} takes {n} arguments, got {len(arrays)}")
+        key = tuple(a.shape for a in arrays)
+        exe = self._cache.get(key)
+        if exe is None:
+            try:
+                concrete = concretize(self.function, key)
+            except (KeyError, ValueError, TypeError):
+                from tracegrad.backend import InterpretBackend
+
+                return InterpretBackend().compile(self.function)(arrays)
+            exe = self.backend.compile(concrete)  # type: ignore[assignment]
+            self._cache[key] = exe  # type: ignore[assignment]
+        return exe(arrays)
+
+    def fast_call(self, *arrays: Any) -> list[np.ndarray]:
+        return self(arrays)
+
+
+# ---- the executable plan ------------------------------------------------------------------
+
+# Above this many ops in one module (unrolled loops of 10^4+ steps) LLVM's O3 pipeline takes
+# seconds; such modules skip the IR pipeline (scalar code, still far faster than numpy per op).
+LARGE_MODULE_OPS = 4000
+TIER_UP_CALLS = 3  # calls before the fastcall wrappers are compiled
+THREAD_MIN_WORK = 1 << 19  # elements: below ~0.5 ms the pool hand-off (25-80 us) does not pay
+
+
+class _KernelRun:
+    """One compiled kernel inside a plan."""
+
+    def __init__(
+        self, kt: KernelText, symbol: str, module: engine.CompiledModule, slots: dict
+    ) -> None:
+        self.in_slots = [slots[id(v)] for v in kt.inputs]
+        self.out_slots = [slots[id(v)] for v in kt.outputs]
+        self.outs = [(tuple(v.shape), v.dtype.numpy) for v in kt.outputs]
+        self.outer, self.work = kt.outer, kt.work
+        self.range_address = module.address(symbol + ".range")
+        self.threaded = kt.splittable and kt.work >= THREAD_MIN_WORK and kt.outer > 1
+        self.kernel, self.symbol = kt, symbol
+        self.native: Any = None  # the METH_FASTCALL builtin, once compiled
+        self.slow = callpath.ctypes_callable(
+            module.address(symbol),
+            len(kt.inputs) + len(kt.outputs),
+            0,
+            arg_specs=arg_specs(kt),
+            keepalive=module,
+        )
+
+    def run(self, env: list, use_threads: bool) -> None:
+        ins = [env[s] for s in self.in_slots]
+        outs = [np.empty(shape, dtype) for shape, dtype in self.outs]
+        if use_threads and self.threaded:
+            self._parallel(ins + outs)
+        elif self.native is not None:
+            self.native(*ins, *outs)
+        else:
+            self.slow(ins + outs)
+        for s, o in zip(self.out_slots, outs, strict=True):
+            env[s] = o
+
+    def _parallel(self, arrays: list[np.ndarray]) -> None:
+        per_row = max(1, self.work // self.outer)
+        threads.parallel_for(
+            self.range_address,
+            [a.ctypes.data for a in arrays],
+            [],
+            self.outer,
+            min_rows=max(1, (THREAD_MIN_WORK // 2) // per_row),
+            align=max(1, 64 // per_row),
+        )
+
+
+class _InterpretRun:
+    def __init__(self, function: Function, slots: dict) -> None:
+        from tracegrad.ir.interpreter import evaluate
+
+        self.evaluate = evaluate
+        self.function = function
+        self.in_slots = [slots[id(p)] for p in function.params]
+        self.out_slots = [slots[id(o)] for o in function.outputs]
+
+    def run(self, env: list, use_threads: bool) -> None:
+        outs = self.evaluate(self.function, [env[s] for s in self.in_slots])
+        for s, o in zip(self.out_slots, outs, strict=True):
+            # kernels read C-contiguous buffers only (ascontiguousarray would make 0-d 1-d)
+            env[s] = o if o.flags.c_contiguous else np.array(o, order="C")
+
+
+class _MatmulRun:
+    def __init__(self, v: Value, slots: dict) -> None:
+        self.a, self.b = (slots[id(o)] for o in v.operands)
+        self.out = slots[id(v)]
+
+    def run(self, env: list, use_threads: bool) -> None:
+        env[self.out] = matmul(env[self.a], env[self.b])
+
+
+class PlanExecutable:
+    """Compiled kernels plus numpy steps, run in order; see the module docstring.
+
+    ``llvm_ir`` (optimized) and ``asm`` show what runs; ``source_ir`` is the generated IR;
+    ``steps_summary`` lists the steps; ``fallbacks`` says which groups could not be lowered.
+    """
+
+    def __init__(self, function: Function, opt_level: int = 3, use_threads: bool = True) -> None:
+        self.function = function
+        self.use_threads = use_threads
+        self.plan = plan(function)
+        kernels, self.fallbacks = lower_groups(self.plan)
+        self.module: engine.CompiledModule | None = None
+        self.source_ir = "; no native kernels"
+        slots = self._assign_slots()
+        symbols: dict[int, str] = {}
+        if kernels:
+            mt = build_module(kernels)
+            self.source_ir = mt.text
+            size = sum(st.ops for st in self.plan.steps if isinstance(st, KernelGroup))
+            self.module = engine.compile_module(
+                mt.text,
+                opt_level=opt_level if size <= LARGE_MODULE_OPS else 0,
+                name_hint=function.name,
+                exports=[mt.symbol(k) for k in kernels],
+            )
+            symbols = {id(k): mt.symbol(k) for k in kernels}
+        self.runs = self._build_runs(kernels, symbols, slots)
+        self._fast: _KernelRun | None = None
+        self._calls = 0
+        self._opt_level = opt_level
+
+    def _tier_up(self) -> None:
+        """Compile the fastcall wrappers of every kernel (see wrapper_module)."""
+        runs = [r for r in self.runs if isinstance(r, _KernelRun)]
+        if runs and callpath.layout_selftest():
+            text = wrapper_module([r.kernel for r in runs], [r.symbol for r in runs])
+            module = engine.compile_module(
+                text,
+                opt_level=1,
+                name_hint=self.function.name + ".wrappers",
+                exports=[r.symbol + ".py" for r in runs],
+            )
+            for r in runs:
+                r.native = callpath.make_native_callable(module, r.symbol + ".py")
+        self._fast = self._fast_path()
+        if self._fast is not None:
+            self.fast_call = _fast_closure(self._fast, self)  # type: ignore[method-assign]
+
+    # -- construction -----------------------------------------------------------------------
+
+    def _assign_slots(self) -> dict[int, int]:
+        slots: dict[int, int] = {}
+        self.template: list[Any] = []
+        self.n_params = len(self.plan.function.params)
+
+        def slot(v: Value) -> int:
+            if id(v) not in slots:
+                slots[id(v)] = len(self.template)
+                self.template.append(v.attr("data").array if v.op is Op.CONST else None)
+            return slots[id(v)]
+
+        for p in self.plan.function.params:
+            slot(p)
+        self._slot = slot
+        return slots
+
+    def _build_runs(self, kernels: list[KernelText], symbols: dict, slots: dict) -> list:
+        runs: list[Any] = []
+        by_roots = {tuple(id(r) for r in k.outputs): k for k in kernels}
+        for step in self.plan.steps:
+            if isinstance(step, KernelGroup):
+                kt = by_roots[tuple(id(r) for r in step.roots)]
+                for v in kt.inputs + kt.outputs:
+                    self._slot(v)
+                runs.append(_KernelRun(kt, symbols[id(kt)], self.module, slots))  # type: ignore[arg-type]
+            elif isinstance(step, InterpretStep):
+                for v in step.function.params + step.function.outputs:
+                    self._slot(v)
+                runs.append(_InterpretRun(step.function, slots))
+            elif isinstance(step, MatmulStep):
+                for v in (*step.value.operands, step.value):
+                    self._slot(v)
+                runs.append(_MatmulRun(step.value, slots))
+        self.out_slots = [self._slot(o) for o in self.plan.function.outputs]
+        return runs
+
+    def _fast_path(self) -> Any:
+        """Single kernel reading exactly the params and writing exactly the outputs."""
+        if len(self.runs) != 1 or not isinstance(self.runs[0], _KernelRun):
+            return None
+        run = self.runs[0]
+        if run.in_slots != list(range(self.n_params)) or run.out_slots != self.out_slots:
+            return None
+        if run.native is None or run.threaded or len(set(self.out_slots)) != len(self.out_slots):
+            return None
+        return run
+
+    # -- calling ------------------------------------------------------------------------------
+
+    @property
+    def llvm_ir(self) -> str:
+        return self.module.llvm_ir if self.module else self.source_ir
+
+    @property
+    def asm(self) -> str:
+        return self.module.asm if self.module else "; no native kernels"
+
+    def fast_call(self, *arrays: Any) -> list[np.ndarray]:
+        """The minimal path: C-contiguous native arrays of the exact dtypes and shapes go
+        straight to the native wrapper (which checks them); anything else takes __call__."""
+        run = self._fast
+        if run is not None:
+            outs = [np.empty(shape, dtype) for shape, dtype in run.outs]
+            try:
+                run.native(*arrays, *outs)
+            except TypeError:
+                return self(arrays)
+            return outs
+        return self(arrays)
+
+    def __call__(self, arrays: Sequence[Any]) -> list[np.ndarray]:
+        self._calls += 1
+        if self._calls == TIER_UP_CALLS:
+            self._tier_up()
+        params = self.plan.function.params
+        if len(arrays) != len(params):
+            raise TypeError(
+                f"{self.function.name} takes {len(params)} arguments, got {len(arrays)}"
+            )
+        env = list(self.template)
+        for i, (p, a) in enumerate(zip(params, arrays, strict=True)):
+            env[i] = _checked(p, a)
+        if any(isinstance(r, _InterpretRun) for r in self.runs):
+            with np.errstate(all="ignore"):
+                self._run_all(env)
+        else:
+            self._run_all(env)
+        return self._outputs(env, arrays)
+
+    def _run_all(self, env: list) -> None:
+        for r in self.runs:
+            r.run(env, self.use_threads)
+
+    def _outputs(self, env: list, inputs: Sequence[Any]) -> list[np.ndarray]:
+        produced = {id(env[s]) for r in self.runs if isinstance(r, _KernelRun) for s in r.out_slots}
+        result: list[np.ndarray] = []
+        seen: set[int] = set()
+        for s in self.out_slots:
+            out = env[s]
+            if id(out) in seen or id(out) not in produced:
+                out = np.array(out, copy=True) if id(out) in seen else fresh(out, inputs)
+            seen.add(id(out))
+            result.append(out)
+        return result
+
+
+def _fast_closure(run: _KernelRun, exe: PlanExecutable) -> Any:
+    """``fast_call`` specialized for one kernel: allocate, call the wrapper, done.
+
+    One or two inputs and one output get closures without ``*args`` (unpacking a tuple
+    into the call costs about 0.2 us, as much as everything else together).
+    """
+    native, slow, empty = run.native, exe.__call__, np.empty
+    if len(run.outs) == 1 and len(run.in_slots) in (1, 2):
+        ((shape, dtype),) = run.outs
+        if len(run.in_slots) == 1:
+
+            def fast_call1(a: Any) -> list[np.ndarray]:
+                out = empty(shape, dtype)
+                try:
+                    native(a, out)
+                except TypeError:  # not the common signature: convert in Python
+                    return slow((a,))
+                return [out]
+
+            return fast_call1
+
+        def fast_call2(a: Any, b: Any) -> list[np.ndarray]:
+            out = empty(shape, dtype)
+            try:
+                native(a, b, out)
+            except TypeError:
+                return slow((a, b))
+            return [out]
+
+        return fast_call2
+
+    def fast_call_n(*arrays: Any) -> list[np.ndarray]:
+        outs = [empty(shape, dtype) for shape, dtype in run.outs]
+        try:
+            native(*arrays, *outs)
+        except TypeError:
+            return slow(arrays)
+        return outs
+
+    return fast_call_n
+
+
+def _checked(p: Value, a: Any) -> np.ndarray:
+    """Convert like the interpreter, check the shape, and make the array C-contiguous (a
+    copy for strided, negative-stride or misaligned inputs)."""
+    array = np.asarray(a, dtype=p.dtype.numpy)
+    if array.shape != tuple(p.shape):
+        raise ValueError(f"argument of shape {array.shape} for parameter of type {p.type}")
+    if not (array.flags.c_contiguous and array.flags.aligned) or type(array) is not np.ndarray:
+        array = np.array(array, order="C", copy=True, subok=False)
+    return array
+
+
+def build_executable(
+    function: Function, opt_level: int = 3, use_threads: bool = True
+) -> PlanExecutable:
+    """Plan, lower and compile ``function`` (all shapes concrete)."""
+    return PlanExecutable(function, opt_level, use_threads)

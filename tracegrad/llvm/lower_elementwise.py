@@ -1,0 +1,79 @@
+"""Elementwise (loop) kernels: a fused DAG of elementwise ops with one or more outputs of
+the same shape, broadcasts and transposes as strided reads.
+
+The body function is ``void @<name>.body(ptr noalias %b0, ..., i64 %start, i64 %stop)``
+and loops over ``[start, stop)`` of the first coalesced dim; inputs come first, then
+outputs (fresh, C-contiguous). ``noalias`` lets LLVM vectorize without runtime checks: the
+plan guarantees outputs never overlap an input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tracegrad.ir.value import Value
+from tracegrad.llvm.lower_ir import Builder
+from tracegrad.llvm.lower_kernel import Expr, contiguous_strides, nest
+
+
+@dataclass
+class KernelText:
+    """The LLVM body of one kernel and what the plan needs to call it."""
+
+    name: str
+    text: str
+    inputs: list[Value]  # buffer arguments, in order
+    outputs: list[Value]
+    outer: int  # extent of the split dim (threads divide [0, outer))
+    work: int  # elements processed, for the threading threshold
+    splittable: bool
+    math: set[tuple[str, str]]
+
+
+def elementwise_kernel(name: str, roots: list[Value], computed: set[int]) -> KernelText:
+    shape = tuple(roots[0].shape)
+    expr = Expr(computed | {id(r) for r in roots}, shape)
+    for r in roots:
+        expr.collect(r)
+    n_in = len(expr.buffers)
+    accesses = [(buf, strides, off) for buf, strides, off in expr.accesses]
+    out_strides = contiguous_strides(shape)
+    all_strides = [s for _, s, _ in accesses] + [out_strides] * len(roots)
+    from tracegrad.llvm.lower_kernel import coalesce
+
+    cshape, cstrides, _ = coalesce(shape, all_strides)
+    if not cshape:  # 0-d or all extents 1: one iteration
+        cshape, cstrides = (1,), [(0,) for _ in cstrides]
+    b = Builder()
+    n_buf = n_in + len(roots)
+    params = ", ".join(f"ptr noalias %buf{i}" for i in range(n_buf))
+    b.lines.append(
+        f'define internal void @"{name}.body"({params}, i64 %start, i64 %stop) noinline nounwind {{'
+    )
+    b.label("entry")
+    ptrs = [f"%buf{i}" for i in range(n_buf)]
+    bases = [str(off) for _, _, off in accesses] + ["0"] * len(roots)
+    uses: set[tuple[str, str]] = set()
+
+    def inner(offs: list[str]) -> None:
+        memo: dict = {}
+        for k, r in enumerate(roots):
+            value = expr.emit(b, r, offs, ptrs, memo, uses)
+            b.store(r.dtype, value, ptrs[n_in + k], offs[len(accesses) + k])
+
+    nest(b, cshape, cstrides, bases, inner, range_dim0=("%start", "%stop"))
+    b.op("ret void")
+    b.lines.append("}")
+    size = 1
+    for n in shape:
+        size *= n
+    return KernelText(
+        name=name,
+        text="\n".join(b.lines) + "\n",
+        inputs=list(expr.buffers),
+        outputs=list(roots),
+        outer=cshape[0],
+        work=size,
+        splittable=True,
+        math=uses,
+    )

@@ -1,0 +1,61 @@
+"""Binding symbolic dims to concrete extents: a Function traced with symbolic shapes (the
+Theano-style front end) is re-inferred through the primitive table on the concrete shapes of
+its first call, then planned and compiled like any concrete Function.
+"""
+
+from __future__ import annotations
+
+from tracegrad.ir.build import apply
+from tracegrad.ir.ops import Op
+from tracegrad.ir.types import Dim, TensorType
+from tracegrad.ir.value import Function, Value, param
+
+
+def concretize(function: Function, shapes: tuple[tuple[int, ...], ...]) -> Function:
+    """``function`` with its symbolic dims bound from the parameter shapes (types are
+    re-inferred through the primitive table). Raises ValueError on inconsistent shapes."""
+    dims: dict[Dim, int] = {}
+    env: dict[int, Value] = {}
+    params = []
+    for p, shape in zip(function.params, shapes, strict=True):
+        if len(shape) != p.ndim:
+            raise ValueError(f"argument of rank {len(shape)} for parameter of type {p.type}")
+        for d, n in zip(p.shape, shape, strict=True):
+            if isinstance(d, Dim) and dims.setdefault(d, n) != n:
+                raise ValueError(f"dim {d} bound to both {dims[d]} and {n}")
+            if isinstance(d, int) and d != n:
+                raise ValueError(f"argument of shape {shape} for parameter of type {p.type}")
+        new = (
+            param(
+                p.attr("index"),
+                TensorType(p.dtype, tuple(shape)),
+                p.attr("name"),
+                p.attr("trace", 0),
+            )
+            if p.op is Op.PARAM
+            else p
+        )
+        env[id(p)] = new
+        params.append(new)
+    for v in function.order:
+        if id(v) in env:
+            continue
+        if v.op in (Op.CONST, Op.PARAM):
+            env[id(v)] = v
+            continue
+        attrs = {k: _bind(a, dims) for k, a in v.attrs}
+        if v.op is Op.FUSED:
+            sub = attrs["function"]
+            operand_shapes = tuple(tuple(env[id(o)].shape) for o in v.operands)
+            attrs["function"] = concretize(sub, operand_shapes)
+        env[id(v)] = apply(v.op, [env[id(o)] for o in v.operands], **attrs)
+    outputs = tuple(env[id(o)] for o in function.outputs)
+    return Function(function.name, tuple(params), outputs)
+
+
+def _bind(attr: object, dims: dict[Dim, int]) -> object:
+    if isinstance(attr, Dim):
+        return dims[attr]
+    if isinstance(attr, tuple):
+        return tuple(_bind(a, dims) for a in attr)
+    return attr
