@@ -204,11 +204,6 @@ def test_grad_of_square_and_pp_shows_the_chain_rule() -> None:
     assert float(f(4)) == 8.0 and float(f(94.2)) == pytest.approx(188.4, rel=1e-15)
 
 
-@pytest.mark.xfail(
-    reason="issue 4 item 5: the optimizer (tracegrad.ir.passes, being written) must simplify "
-    "the raw chain rule to (2.0 * x); XPASS once it does",
-    strict=False,
-)
 def test_optimized_gradient_of_square_is_two_x() -> None:
     x = T.dscalar("x")
     f = function([x], T.grad(x**2, x))
