@@ -74,6 +74,7 @@ class Jitted:
         self._cache: dict[Any, Specialization] = {}
         self._lock = threading.Lock()
         self._fast: dict[tuple, Callable[..., Any]] = {}
+        self._fast_one: dict[Any, Callable[..., Any]] = {}
         self.trace_count = 0
 
     def _split(self, args: tuple, kwargs: dict) -> tuple[list, list, Any]:
@@ -129,16 +130,28 @@ class Jitted:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if not kwargs and not self.static_argnums:
-            key = _fast_key(args)
-            fast = self._fast.get(key) if key is not None else None
-            if fast is not None:
-                return fast(*args)
+            if len(args) == 1:  # the commonest call, keyed without building tuples
+                arg = args[0]
+                kind = type(arg)
+                key = (arg.dtype, arg.shape) if kind is np.ndarray else kind
+                fast = self._fast_one.get(key)  # type: ignore[arg-type]
+                if fast is not None:
+                    return fast(arg)
+            else:
+                key = _fast_key(args)
+                fast = self._fast.get(key) if key is not None else None
+                if fast is not None:
+                    return fast(*args)
         spec, leaves = self._specialize(args, kwargs)
         outs = call(spec.traced, leaves, lambda function, inputs: self._run(spec, inputs))
-        if not kwargs and not self.static_argnums and not isinstance(outs[0], Tracer):
+        if not kwargs and not self.static_argnums and outs and not isinstance(outs[0], Tracer):
             key = _fast_key(args)
             if key is not None and not spec.traced.closure:
-                self._fast[key] = _make_fast_path(spec, self._executable(spec))
+                path = _make_fast_path(spec, self._executable(spec))
+                if len(args) == 1:  # one-argument keys live apart: no collision with tuples
+                    self._fast_one[key[0]] = path
+                else:
+                    self._fast[key] = path
         return tree.unflatten(spec.traced.out_tree, outs)
 
     def _run(self, spec: Specialization, inputs: list[Any]) -> list[np.ndarray]:
@@ -179,6 +192,16 @@ def _make_fast_path(spec: Specialization, executable: Executable) -> Callable[..
     out_tree = spec.traced.out_tree
     fast_call = getattr(executable, "fast_call", None)
     single = out_tree == tree.LEAF
+
+    if single and len(dtypes) == 1 and fast_call is not None:
+        (dtype,) = dtypes
+
+        def run_one(a: Any) -> Any:
+            if type(a) is not np.ndarray or a.dtype != dtype:
+                a = np.asarray(a, dtype)
+            return fast_call(a)[0]
+
+        return run_one
 
     def run(*args: Any) -> Any:
         arrays = [
