@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 from tracegrad.ir import build as b
 from tracegrad.ir.ops import ELEMENTWISE, Op
-from tracegrad.ir.value import Function, Value, new_trace_id, param, users
+from tracegrad.ir.value import Function, Value, new_trace_id, param
 
 ROOT_REDUCTIONS = frozenset({Op.REDUCE_SUM, Op.REDUCE_MAX, Op.REDUCE_MIN})
 MIN_OPS = 2  # a kernel needs at least this many arithmetic ops to be worth a FUSED node
@@ -53,13 +53,16 @@ class _Kernel:
 
 def fuse(function: Function) -> Function:
     """Replace fusible regions of ``function`` by FUSED Values (see the module docstring)."""
-    uses = {key: len(found) for key, found in users(function).items()}
+    order = function.order
+    uses: dict[int, int] = {}  # use edges per value (a value used twice by one op counts 2)
+    for v in order:
+        for o in v.operands:
+            uses[id(o)] = uses.get(id(o), 0) + 1
     for out in function.outputs:
-        uses[id(out)] += 1  # an output is used outside every kernel
-    position = {id(v): i for i, v in enumerate(function.order)}
+        uses[id(out)] = uses.get(id(out), 0) + 1  # an output is used outside every kernel
     owned: set[int] = set()  # interior values of a kernel (computed only inside it)
     kernels: dict[int, _Kernel] = {}
-    for v in reversed(function.order):
+    for v in reversed(order):
         if id(v) in owned or not (v.op in ELEMENTWISE or v.op in ROOT_REDUCTIONS):
             continue
         kernel = _grow(v, uses, owned)
@@ -68,7 +71,7 @@ def fuse(function: Function) -> Function:
             owned.update(k for k, m in kernel.members.items() if _exclusive(m) and m is not v)
     if not kernels:
         return function
-    return _rebuild(function, kernels, position)
+    return _rebuild(function, kernels, owned)
 
 
 def _exclusive(v: Value) -> bool:
@@ -83,14 +86,16 @@ def _grow(root: Value, uses: dict[int, int], owned: set[int]) -> _Kernel:
     stack = [root]
     while stack:
         v = stack.pop()
+        through_broadcast = v.op is Op.BROADCAST
         for o in v.operands:
-            if id(o) in members:
+            key = id(o)
+            if key in members:
                 continue
-            inside[id(o)] = inside.get(id(o), 0) + 1
-            if v.op is Op.BROADCAST and not _is_scalar_const(o):
+            seen = inside[key] = inside.get(key, 0) + 1
+            if through_broadcast and not _is_scalar_const(o):
                 continue  # a broadcast reads a kernel input: never compute per broadcast element
-            if _joins(o, inside[id(o)], uses, owned):
-                members[id(o)] = o
+            if _joins(o, seen, uses, owned):
+                members[key] = o
                 stack.append(o)
     return _Kernel(root, members)
 
@@ -105,59 +110,48 @@ def _joins(v: Value, inside: int, uses: dict[int, int], owned: set[int]) -> bool
     return v.op in ELEMENTWISE and id(v) not in owned and inside == uses[id(v)]
 
 
-def _inputs(kernel: _Kernel, position: dict[int, int]) -> list[Value]:
-    found: dict[int, Value] = {}
-    for v in kernel.members.values():
+def _sub_function(
+    kernel: _Kernel, position: dict[int, int], name: str
+) -> tuple[Function, list[Value]]:
+    """The kernel's sub-Function and, in outer order, the outer Values its params stand for."""
+    members = kernel.members
+    inputs: dict[int, Value] = {}
+    for v in members.values():
         for o in v.operands:
-            if id(o) not in kernel.members:
-                found[id(o)] = o
-    return sorted(found.values(), key=lambda o: position[id(o)])
-
-
-def _sub_function(kernel: _Kernel, inputs: list[Value], name: str) -> Function:
+            if id(o) not in members:
+                inputs[id(o)] = o
     trace = new_trace_id()  # kernel params never intern with the outer function's
     mapping: dict[int, Value] = {}
     params = []
-    for i, o in enumerate(inputs):
+    ordered = [inputs[key] for key in sorted(inputs, key=position.__getitem__)]
+    for i, o in enumerate(ordered):
         label = o.attr("name") if o.op is Op.PARAM else ""
         params.append(param(i, o.type, label, trace))
         mapping[id(o)] = params[-1]
-    for v in _topological(kernel):
-        operands = tuple(mapping[id(o)] for o in v.operands)
-        mapping[id(v)] = Value.make(v.op, v.type, operands, v.attrs, v.loc)
-    return Function(name, tuple(params), (mapping[id(kernel.root)],))
+    # the outer order is a topological order of the members too (operands first)
+    for key in sorted(members, key=position.__getitem__):
+        v = members[key]
+        operands = tuple([mapping[id(o)] for o in v.operands])
+        mapping[key] = Value.make(v.op, v.type, operands, v.attrs, v.loc)
+    return Function(name, tuple(params), (mapping[id(kernel.root)],)), ordered
 
 
-def _topological(kernel: _Kernel) -> list[Value]:
-    """Members in an order where operands come first (iterative DFS from the root)."""
-    order: list[Value] = []
-    seen: set[int] = set()
-    stack: list[tuple[Value, bool]] = [(kernel.root, False)]
-    while stack:
-        v, ready = stack.pop()
-        if ready:
-            order.append(v)
-            continue
-        if id(v) in seen:
-            continue
-        seen.add(id(v))
-        stack.append((v, True))
-        stack.extend((o, False) for o in v.operands if id(o) in kernel.members)
-    return order
-
-
-def _rebuild(function: Function, kernels: dict[int, _Kernel], position: dict[int, int]) -> Function:
+def _rebuild(function: Function, kernels: dict[int, _Kernel], owned: set[int]) -> Function:
+    position = {id(v): i for i, v in enumerate(function.order)}
     new: dict[int, Value] = {}
     count = 0
     for v in function.order:
-        kernel = kernels.get(id(v))
+        key = id(v)
+        if key in owned:
+            continue  # computed inside its kernel: nothing outside it reads this value any more
+        kernel = kernels.get(key)
         if kernel is not None:
-            inputs = _inputs(kernel, position)
-            sub = _sub_function(kernel, inputs, f"k{count}")
+            sub, inputs = _sub_function(kernel, position, f"k{count}")
             count += 1
-            new[id(v)] = b.apply(Op.FUSED, [new[id(o)] for o in inputs], function=sub)
-        else:  # interior values are rebuilt too, but nothing outside uses them any more
-            operands = tuple(new[id(o)] for o in v.operands)
-            same = all(a is c for a, c in zip(operands, v.operands, strict=True))
-            new[id(v)] = v if same else Value.make(v.op, v.type, operands, v.attrs, v.loc)
+            new[key] = b.apply(Op.FUSED, [new[id(o)] for o in inputs], function=sub)
+            continue
+        operands = v.operands
+        if operands and any([new[id(o)] is not o for o in operands]):
+            v = Value.make(v.op, v.type, tuple([new[id(o)] for o in operands]), v.attrs, v.loc)
+        new[key] = v
     return Function(function.name, function.params, tuple(new[id(o)] for o in function.outputs))

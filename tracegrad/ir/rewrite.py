@@ -15,7 +15,9 @@ and -0.0) and a one-line algebra comment. The engine never mutates: it rebuilds 
 replacement is itself normalized before its users see it. A replacement must keep the root's
 type, otherwise the rule is skipped. When rules ping-pong (a replacement leads back to a
 Value that is still being rewritten) or a chain of rewrites grows past ``MAX_CHAIN``, the
-engine raises ``RewriteLoopError`` naming the rules in the chain.
+engine raises ``RewriteLoopError`` naming the rules in the chain. The engine itself (one
+linear walk per pass, rules indexed by op, facts shared across passes) is in
+``tracegrad.ir.rewrite_engine``; patterns are compiled to closures once per Rule.
 
 >>> from tracegrad.ir import build as b
 >>> from tracegrad.ir.value import Function, param
@@ -32,27 +34,34 @@ engine raises ``RewriteLoopError`` naming the rules in the chain.
 from __future__ import annotations
 
 import contextvars
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from tracegrad.errors import TracegradError
 from tracegrad.ir.ops import Op
+from tracegrad.ir.rewrite_engine import (
+    MAX_CHAIN,
+    SESSION,
+    RewriteLoopError,
+    Rewriter,
+    Session,
+    session,
+)
 from tracegrad.ir.value import Function, Value
+
+__all__ = [
+    "MAX_CHAIN", "RECORDER", "SESSION", "C", "P", "Pat", "RewriteLoopError", "Rule", "Session",
+    "View", "X", "compile_pattern", "match", "rewrite", "session", "splat", "strip_movement",
+]  # fmt: skip
 
 Captures = Mapping[str, Value]
 Builder = Callable[[Captures, Value], Value | None]
 COMMUTATIVE = frozenset(
     {Op.ADD, Op.MUL, Op.MAXIMUM, Op.MINIMUM, Op.EQ, Op.NE, Op.LOGICAL_AND, Op.LOGICAL_OR}
 )
-MAX_CHAIN = 200  # nested rewrites at one node before the engine gives up
-
-
-class RewriteLoopError(TracegradError):
-    """Rules rewrote a Value back into itself (ping-pong) or without end."""
 
 
 @dataclass(frozen=True)
@@ -120,7 +129,19 @@ def splat(v: Value) -> np.generic | None:
     v = strip_movement(v)
     if v.op is not Op.CONST:
         return None
-    array = v.attr("data").array
+    found = _SPLATS.get(id(v))
+    if found is None:  # rules ask about the same few constants on every node: memoize
+        if len(_SPLATS) >= 4096:
+            _SPLATS.clear()
+        found = _SPLATS[id(v)] = (v, _uniform_element(v.attr("data").array))
+    return found[1]
+
+
+# id(CONST Value) -> (the Value, kept alive so the id stays its own, its splat)
+_SPLATS: dict[int, tuple[Value, np.generic | None]] = {}
+
+
+def _uniform_element(array: np.ndarray) -> np.generic | None:
     if array.size == 0:
         return None
     first = array.reshape(-1)[:1]
@@ -132,34 +153,15 @@ def splat(v: Value) -> np.generic | None:
 
 def match(pat: Pat, v: Value, caps: dict[str, Value]) -> dict[str, Value] | None:
     """The captures extended by matching ``pat`` against ``v``, or None."""
-    if pat.op is not None:
-        if (v.op is not pat.op) if isinstance(pat.op, Op) else (v.op not in pat.op):
-            return None
-    if pat.pred is not None and not pat.pred(v):
-        return None
-    if pat.name is not None:
-        caps = _bind(caps, {pat.name: v})
-        if caps is None:
-            return None
-    if pat.view is not None:
-        found = pat.view(v)
-        caps = None if found is None else _bind(caps, found)
-        if caps is None:
-            return None
-    if pat.args is None:
-        return caps
-    if len(pat.args) != len(v.operands):
-        return None
-    orders = [v.operands, v.operands[::-1]] if pat.commute else [v.operands]
-    for operands in orders:
-        found: dict[str, Value] | None = caps
-        for sub, operand in zip(pat.args, operands, strict=True):
-            found = match(sub, operand, found)
-            if found is None:
-                break
-        if found is not None:
-            return found
-    return None
+    found = _MATCHERS.get(id(pat))
+    if found is None:
+        if len(_MATCHERS) >= 4096:
+            _MATCHERS.clear()
+        found = _MATCHERS[id(pat)] = (pat, compile_pattern(pat))
+    return found[1](v, caps)
+
+
+_MATCHERS: dict[int, tuple[Pat, Matcher]] = {}  # id -> (pattern kept alive, its matcher)
 
 
 def _bind(caps: dict[str, Value], new: Mapping[str, Value]) -> dict[str, Value] | None:
@@ -167,6 +169,58 @@ def _bind(caps: dict[str, Value], new: Mapping[str, Value]) -> dict[str, Value] 
         if key in caps and caps[key] is not value:
             return None
     return {**caps, **new}
+
+
+Matcher = Callable[[Value, dict[str, Value]], dict[str, Value] | None]
+_NO_CAPS: dict[str, Value] = {}  # shared start: matchers never mutate captures, they copy
+
+
+def compile_pattern(pat: Pat) -> Matcher:
+    """``match`` specialised to one pattern: the same answers without interpreting the
+    pattern at every node (the engine tries rules on every node of big graphs)."""
+    op, pred, name, view = pat.op, pat.pred, pat.name, pat.view
+    one = op if isinstance(op, Op) else None
+    many = None if op is None or one is not None else op
+    subs = None if pat.args is None else tuple(compile_pattern(a) for a in pat.args)
+    n, commute = (0 if subs is None else len(subs)), pat.commute
+
+    def matcher(v: Value, caps: dict[str, Value]) -> dict[str, Value] | None:
+        if one is not None and v.op is not one or many is not None and v.op not in many:
+            return None
+        if pred is not None and not pred(v):
+            return None
+        if name is not None:
+            bound = caps.get(name)
+            if bound is None:
+                caps = {**caps, name: v}
+            elif bound is not v:
+                return None
+        if view is not None:
+            found = view(v)
+            caps = None if found is None else _bind(caps, found)  # type: ignore[assignment]
+            if caps is None:
+                return None
+        if subs is None:
+            return caps
+        operands = v.operands
+        if len(operands) != n:
+            return None
+        found = _operands(subs, operands, caps)
+        if found is None and commute:
+            found = _operands(subs, operands[::-1], caps)
+        return found
+
+    return matcher
+
+
+def _operands(
+    subs: tuple[Matcher, ...], operands: tuple[Value, ...], caps: dict[str, Value] | None
+) -> dict[str, Value] | None:
+    for sub, operand in zip(subs, operands, strict=True):
+        caps = sub(operand, caps)  # type: ignore[arg-type]
+        if caps is None:
+            return None
+    return caps
 
 
 @dataclass(frozen=True)
@@ -179,9 +233,12 @@ class Rule:
     exact: bool
     doc: str
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_match", compile_pattern(self.pattern))
+
     def apply(self, v: Value) -> Value | None:
-        caps = match(self.pattern, v, {})
-        return None if caps is None else self.builder(caps, v)
+        caps = self._match(v, _NO_CAPS)  # type: ignore[attr-defined]
+        return None if caps is None else self.builder(dict(caps), v)
 
 
 # Rule-fire counts of the rewrites run while an inspection (passes.explain) is recording.
@@ -192,92 +249,18 @@ RECORDER: contextvars.ContextVar[Counter[str] | None] = contextvars.ContextVar(
 
 def rewrite(function: Function, rules: Iterable[Rule]) -> tuple[Function, Counter[str]]:
     """Rewrite ``function`` with ``rules`` to a fixpoint; returns it and the fire counts."""
-    rewriter = _Rewriter(rules)
-    outputs = tuple(rewriter.normal(o) for o in function.outputs)
+    facts = SESSION.get() or Session()
+    rewriter = Rewriter(rules, facts)
+    before = facts.normal_bits(function)
+    if rewriter.bits & ~before == 0:
+        return function, rewriter.counts  # every node is known normal under these rules
+    outputs = rewriter.run(function)
     recorder = RECORDER.get()
     if recorder is not None:
         recorder.update(rewriter.counts)
     if all(a is b for a, b in zip(outputs, function.outputs, strict=True)):
+        facts.mark_normal(function, before | rewriter.bits)
         return function, rewriter.counts
-    return Function(function.name, function.params, outputs), rewriter.counts
-
-
-class _Rewriter:
-    def __init__(self, rules: Iterable[Rule]) -> None:
-        self.by_op: dict[Op | None, list[Rule]] = defaultdict(list)
-        self.generic: list[Rule] = []
-        for rule in rules:
-            op = rule.pattern.op
-            if isinstance(op, Op):
-                self.by_op[op].append(rule)
-            elif op is None:
-                self.generic.append(rule)
-            else:
-                for one in op:
-                    self.by_op[one].append(rule)
-        self.memo: dict[int, tuple[Value, Value]] = {}  # id -> (value kept alive, normal form)
-        self.active: dict[int, str] = {}  # values being rewritten -> the rule that fired
-        self.counts: Counter[str] = Counter()
-
-    def normal(self, root: Value) -> Value:
-        """The normal form of ``root`` (iterative post-order: no recursion over the graph)."""
-        stack: list[tuple[Value, bool]] = [(root, False)]
-        while stack:
-            v, ready = stack.pop()
-            if id(v) in self.memo:
-                continue
-            if id(v) in self.active:
-                self._loop(v)
-            if not ready:
-                stack.append((v, True))
-                stack.extend((o, False) for o in v.operands if id(o) not in self.memo)
-                continue
-            self.memo[id(v)] = (v, self._settle(v))
-        return self.memo[id(root)][1]
-
-    def _settle(self, v: Value) -> Value:
-        operands = tuple(self.memo[id(o)][1] for o in v.operands)
-        current = v
-        if any(a is not b for a, b in zip(operands, v.operands, strict=True)):
-            current = Value.make(v.op, v.type, operands, v.attrs, v.loc)
-            if id(current) in self.memo:
-                return self.memo[id(current)][1]
-            if id(current) in self.active:
-                self._loop(current)
-        fired = self._fire(current)
-        if fired is None:
-            if current is not v:
-                self.memo[id(current)] = (current, current)
-            return current
-        name, replacement = fired
-        self.counts[name] += 1
-        self.active[id(current)] = name
-        if len(self.active) > MAX_CHAIN:
-            raise RewriteLoopError(f"rewrites do not terminate; last rules: {self._chain()[-8:]}")
-        try:
-            result = self.normal(replacement)
-        finally:
-            del self.active[id(current)]
-        self.memo[id(current)] = (current, result)
-        return result
-
-    def _fire(self, v: Value) -> tuple[str, Value] | None:
-        for rule in (*self.by_op.get(v.op, ()), *self.generic):
-            try:
-                new = rule.apply(v)
-            except TracegradError:
-                continue  # a builder whose IR does not type-check declines
-            if new is not None and new is not v and new.type == v.type:
-                return rule.name, new
-        return None
-
-    def _chain(self) -> list[str]:
-        return list(self.active.values())
-
-    def _loop(self, v: Value) -> None:
-        chain = self._chain()
-        start = list(self.active).index(id(v))
-        raise RewriteLoopError(
-            f"rules ping-pong on a {v.op.value} value: {' -> '.join(chain[start:])} -> "
-            f"(back to where {chain[start]!r} fired)"
-        )
+    result = Function(function.name, function.params, outputs)
+    facts.mark_normal(result, rewriter.bits)
+    return result, rewriter.counts

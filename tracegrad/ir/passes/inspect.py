@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 import sys
+import threading
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from tracegrad.ir.ops import Op
 from tracegrad.ir.passes.pipeline import DEFAULT_PIPELINE, Stage
-from tracegrad.ir.rewrite import RECORDER
+from tracegrad.ir.rewrite import RECORDER, session
 from tracegrad.ir.value import Function
 
 _FREE = frozenset({Op.PARAM, Op.CONST, Op.BROADCAST, Op.RESHAPE, Op.TRANSPOSE})
@@ -61,6 +65,30 @@ class Explanation:
         return "\n".join(parts)
 
 
+_GC_LOCK = threading.Lock()
+_gc_pauses = [0, False]  # optimize calls running, whether the collector was on before them
+
+
+@contextlib.contextmanager
+def _pipeline_context() -> Iterator[None]:
+    """A rewrite session, with the cyclic garbage collector paused: the passes allocate
+    millions of tuples and dicts but no cycles worth collecting, and on a 10^4-op graph the
+    collector's scans of every live Value cost as much as the passes themselves."""
+    with _GC_LOCK:
+        if _gc_pauses[0] == 0:
+            _gc_pauses[1] = gc.isenabled()
+            gc.disable()
+        _gc_pauses[0] += 1
+    try:
+        with session():
+            yield
+    finally:
+        with _GC_LOCK:
+            _gc_pauses[0] -= 1
+            if _gc_pauses[0] == 0 and _gc_pauses[1]:
+                gc.enable()
+
+
 def _env_flag(name: str) -> bool:
     return os.environ.get(name, "") not in ("", "0")
 
@@ -100,11 +128,12 @@ def explain(
     """Run the pipeline and keep each pass's IR and rule counts (see ``Explanation``)."""
     explanation = Explanation(function)
     current = function
-    for stage in pipeline:
-        if stage.min_level <= opt_level:
-            report = _run_stage(stage, current, verify)
-            explanation.stages.append(report)
-            current = report.function
+    with _pipeline_context():
+        for stage in pipeline:
+            if stage.min_level <= opt_level:
+                report = _run_stage(stage, current, verify)
+                explanation.stages.append(report)
+                current = report.function
     return explanation
 
 
@@ -122,9 +151,10 @@ def optimize(
         explanation = explain(function, opt_level, verify=verify, pipeline=pipeline)
         print(explanation, file=sys.stderr)
         return explanation.final
-    for stage in pipeline:
-        if stage.min_level <= opt_level:
-            function = stage.run(function)
-            if verify:
-                _verify(function, stage.name)
+    with _pipeline_context():  # the rewrite passes share which rules do not fire where
+        for stage in pipeline:
+            if stage.min_level <= opt_level:
+                function = stage.run(function)
+                if verify:
+                    _verify(function, stage.name)
     return function

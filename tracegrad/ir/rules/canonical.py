@@ -20,7 +20,13 @@ from tracegrad.ir.value import Value
 
 
 def _const_left(c: Captures, root: Value) -> Value:
-    return b.apply(root.op, [c["c"], c["x"]])
+    k, x = c["c"], c["x"]
+    if k.type is root.type is x.type or k.type == x.type == root.type:
+        # swapped operands of one type: the type rule would give root's type again; skip its
+        # cost (it dominates canonicalizing long chains), keep what build.apply records
+        loc = b.location_hook() if b.location_hook is not None else None
+        return Value.make(root.op, root.type, (k, x), (), loc)
+    return b.apply(root.op, [k, x])
 
 
 def _sub_const(c: Captures, root: Value) -> Value:
