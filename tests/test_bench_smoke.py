@@ -27,9 +27,24 @@ def test_quick_logistic_tiny_runs_and_reports_numpy(tmp_path: Path) -> None:
     env = dict(os.environ, TRACEGRAD_CACHE_DIR=str(tmp_path / "cache"))
     out = tmp_path / "bench.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--only", "logistic", "--tiny", "--json",
-         str(out)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--quick",
+            "--only",
+            "logistic",
+            "--tiny",
+            "--json",
+            str(out),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     numpy_rows = [line for line in proc.stdout.splitlines() if line.startswith("| numpy")]
     assert numpy_rows, proc.stdout
@@ -42,8 +57,14 @@ def test_quick_logistic_tiny_runs_and_reports_numpy(tmp_path: Path) -> None:
 
 
 def test_unknown_workload_is_an_error() -> None:
-    proc = subprocess.run([sys.executable, "-m", "bench", "--only", "nonsense"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "--only", "nonsense"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode != 0
     assert "unknown workload" in proc.stderr
 

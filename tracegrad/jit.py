@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import functools
+import struct
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -84,7 +85,10 @@ class Jitted:
             (static if i in self.static_argnums else dynamic).append((i, a))
         static_kw = {k: v for k, v in kwargs.items() if k in self.static_argnames}
         dynamic_kw = {k: v for k, v in kwargs.items() if k not in self.static_argnames}
-        key_static = (tuple(static), tuple(sorted(static_kw.items())))
+        key_static = (
+            tuple((i, _static_key(a)) for i, a in static),
+            tuple(sorted((k, _static_key(v)) for k, v in static_kw.items())),
+        )
         try:
             hash(key_static)
         except TypeError:
@@ -167,6 +171,17 @@ class Jitted:
         spec, _ = self._specialize(args, kwargs)
         executable = self._executable(spec)
         return Lowered(spec.traced.function, spec.optimized, executable)  # type: ignore[arg-type]
+
+
+def _static_key(value: Any) -> Any:
+    """Static values keyed by type and, for floats, by bits: 2, 2.0 and True trace
+    differently in numpy (int vs float vs bool), and so do 0.0 and -0.0; NaN equals itself."""
+    kind = type(value)
+    if kind is float:
+        return (float, struct.pack("<d", value))
+    if kind in (tuple, list):
+        return (kind, tuple(_static_key(v) for v in value))
+    return (kind, value)
 
 
 _SCALAR_TYPES = (float, int, bool)

@@ -81,9 +81,7 @@ def promote(a: DType, b: DType) -> DType:
     return _PROMOTION[a, b]
 
 
-_PROMOTION = {
-    (a, b): DType(np.result_type(a.numpy, b.numpy).name) for a in DType for b in DType
-}
+_PROMOTION = {(a, b): DType(np.result_type(a.numpy, b.numpy).name) for a in DType for b in DType}
 
 
 def promote_weak(strong: DType, scalar: object) -> DType:

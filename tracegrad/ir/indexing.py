@@ -41,6 +41,10 @@ def _expand_index(index: Any, ndim: int) -> list[Any]:
 
 
 def _concrete_mask_to_ints(item: Any) -> Any:
+    if isinstance(item, (bool, np.bool_)):
+        if not item:
+            raise UnsupportedError("x[False] (an empty new axis)")
+        return None  # numpy: x[True] adds an axis of length 1
     if isinstance(item, Value) and item.dtype.is_bool:
         raise ConcretizationError(
             "boolean-mask indexing has a data-dependent shape; use "
@@ -75,7 +79,7 @@ def getitem(x: Value, index: Any) -> Value:
             view_shape.append(len(range(start, stop, step)) if isinstance(stop, int) else dim)
             keep_axes.append(dim_i)
         elif _is_array_index(item):
-            slices.append((0, dim, 1) if isinstance(dim, Dim) else (0, dim, 1))
+            slices.append((0, dim, 1))
             arrays.append((len(view_shape), item))
             view_shape.append(dim)
         else:
@@ -175,10 +179,32 @@ def setitem(x: Value, index: Any, update: Any) -> Value:
         )
         return reshape(b.where(b.to_value(mask), scattered, flat), x.shape)
     flat_positions = reshape(positions, (-1,))
+    keep = _last_writes(flat_positions)
+    values = b.where(keep, values, b.zeros_like(values))
     scattered = b.apply(Op.SCATTER_ADD, [b.zeros_like(flat), flat_positions, values], axis=0)
-    ones = b.full((positions.type.size,), 1, DType.INT64)
-    hits = b.apply(Op.SCATTER_ADD, [b.zeros_like(flat, DType.INT64), flat_positions, ones], axis=0)
+    kept = b.cast(keep, DType.INT64)
+    hits = b.apply(Op.SCATTER_ADD, [b.zeros_like(flat, DType.INT64), flat_positions, kept], axis=0)
     return reshape(b.where(b.gt(hits, 0), scattered, flat), x.shape)
+
+
+_MAX_TRACED_WRITES = 4096
+
+
+def _last_writes(positions: Value) -> Value:
+    """keep[j] = no later write goes to the same position (numpy: the last write wins).
+    Compares all pairs, so the number of traced index entries is bounded."""
+    n = positions.type.size
+    if n > _MAX_TRACED_WRITES:
+        raise UnsupportedError(
+            f"assignment through {n} traced indices (at most {_MAX_TRACED_WRITES}); use "
+            "tracegrad.numpy.where with a mask, or concrete indices"
+        )
+    same = b.eq(reshape(positions, (n, 1)), reshape(positions, (1, n)))
+    later = b.to_value(np.triu(np.ones((n, n), dtype=bool), k=1))
+    from tracegrad.ir.build_shape import reduce
+
+    overwritten = reduce(Op.REDUCE_MAX, b.binary(Op.LOGICAL_AND, same, later), 1)
+    return b.unary(Op.LOGICAL_NOT, overwritten)
 
 
 def _is_concrete_index(index: Any) -> bool:

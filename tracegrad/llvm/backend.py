@@ -35,7 +35,13 @@ from tracegrad.ir.value import Function, Value
 from tracegrad.llvm import callpath, engine, threads
 from tracegrad.llvm.blas import matmul
 from tracegrad.llvm.lower_elementwise import KernelText
-from tracegrad.llvm.lower_module import arg_specs, build_module, lower_groups, wrapper_module
+from tracegrad.llvm.lower_module import (
+    arg_specs,
+    build_module,
+    lower_groups,
+    wrapper_module,
+    wrapper_name,
+)
 from tracegrad.llvm.lower_plan import InterpretStep, KernelGroup, MatmulStep, plan
 from tracegrad.llvm.lower_symbolic import concretize
 
@@ -224,10 +230,10 @@ class PlanExecutable:
                 text,
                 opt_level=1,
                 name_hint=self.function.name + ".wrappers",
-                exports=[r.symbol + ".py" for r in runs],
+                exports=[wrapper_name(r.kernel, r.symbol) for r in runs],
             )
             for r in runs:
-                r.native = callpath.make_native_callable(module, r.symbol + ".py")
+                r.native = callpath.make_native_callable(module, wrapper_name(r.kernel, r.symbol))
         self._fast = self._fast_path()
         if self._fast is not None:
             self.fast_call = _fast_closure(self._fast, self)  # type: ignore[method-assign]

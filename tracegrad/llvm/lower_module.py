@@ -128,6 +128,14 @@ def build_module(kernels: list[KernelText]) -> ModuleText:
     return ModuleText(text.replace(PLACEHOLDER, prefix), kernels, prefix, [])
 
 
+def wrapper_name(kernel: KernelText, symbol: str) -> str:
+    """The wrapper's symbol: the kernel's plus a hash of what the wrapper checks (shapes,
+    dtypes), since one flat kernel serves several shapes with the same element count and
+    two different wrappers must never share a name in the shared engine."""
+    checks = repr((arg_specs(kernel), kernel.work >= GIL_RELEASE_WORK))
+    return f"{symbol}.py{hashlib.sha256(checks.encode()).hexdigest()[:12]}"
+
+
 def wrapper_module(kernels: list[KernelText], symbols: list[str]) -> str:
     """A second module with the METH_FASTCALL wrappers of already loaded kernels.
 
@@ -139,7 +147,7 @@ def wrapper_module(kernels: list[KernelText], symbols: list[str]) -> str:
     for k, (kt, sym) in enumerate(zip(kernels, symbols, strict=True)):
         parts.append(
             callpath.fastcall_wrapper_ir(
-                f"{sym}.py",
+                wrapper_name(kt, sym),
                 sym,
                 arg_specs(kt),
                 0,

@@ -158,6 +158,16 @@ _pool_lock = threading.Lock()
 _kernels: dict[int, Any] = {}  # address -> RowKernel (JIT code is never unloaded)
 
 
+def _forget_pool_after_fork() -> None:
+    """A forked child inherits the pool object but not its worker threads: queued work
+    would wait forever. The child starts a fresh pool on first use."""
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pool_after_fork)
+
+
 def get_pool() -> ThreadPool:
     """The process-wide pool (created on first use)."""
     global _pool

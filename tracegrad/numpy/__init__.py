@@ -34,7 +34,16 @@ from tracegrad.numpy._structural import all, any, max, min, sum  # noqa: F401
 # creation functions with static sizes return numpy arrays (constants in traced code)
 zeros, ones, full, empty = _np.zeros, _np.ones, _np.full, _np.zeros
 arange, linspace, eye, identity = _np.arange, _np.linspace, _np.eye, _np.identity
-asarray, array = _np.asarray, _np.array
+
+
+def asarray(a: Any, dtype: Any = None) -> Any:
+    """numpy.asarray that also accepts traced values (returned as they are, or cast)."""
+    if hasattr(a, "value") and hasattr(a, "trace"):
+        return a if dtype is None else astype(a, dtype)  # noqa: F405
+    return _np.asarray(a, dtype=dtype)
+
+
+array = asarray
 pi, e, inf, nan, newaxis = _np.pi, _np.e, _np.inf, _np.nan, _np.newaxis
 float32, float64, int32, int64, bool_ = _np.float32, _np.float64, _np.int32, _np.int64, _np.bool_
 
@@ -62,7 +71,7 @@ def atleast_1d(a: Any) -> Any:
 def round(a: Any, decimals: int = 0) -> Any:  # noqa: A001
     from tracegrad.errors import UnsupportedError
 
-    raise UnsupportedError("numpy.round is not supported yet (use floor(x + 0.5))")
+    raise UnsupportedError("numpy.round is not supported on traced values yet")
 
 
 around = round

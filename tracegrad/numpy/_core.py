@@ -15,10 +15,12 @@ from typing import Any
 
 import numpy as np
 
+from tracegrad.errors import TracegradError
 from tracegrad.ir import build as b
 from tracegrad.ir.dtypes import DType, promote_weak
 from tracegrad.ir.value import Function, Value
 from tracegrad.tracing.context import current_trace, pop_trace, push_trace
+from tracegrad.tracing.location import user_line_text, user_location
 from tracegrad.tracing.tracer import Tracer
 
 _WEAK_STAND_IN = {DType.BOOL: False, DType.INT64: 0, DType.FLOAT64: 0.0}
@@ -112,13 +114,24 @@ def traced(builder: Callable[..., Any] | None = None, *, elementwise: bool = Fal
             weak = False
             if elementwise:
                 args, weak = _resolve_weak(args)
-            out = fn(*unwrap(args), **{k: unwrap(v) for k, v in kwargs.items()})
+            try:
+                out = fn(*unwrap(args), **{k: unwrap(v) for k, v in kwargs.items()})
+            except (TracegradError, IndexError) as error:
+                _add_user_line(error)
+                raise
             return wrap(out, weak)
 
         wrapper.builder = fn  # type: ignore[attr-defined]
         return wrapper
 
     return decorate(builder) if builder is not None else decorate
+
+
+def _add_user_line(error: Exception) -> None:
+    """Name the user's source line in a shape, dtype or index error raised while tracing."""
+    if error.args and isinstance(error.args[0], str) and "\n  at " not in error.args[0]:
+        where = user_line_text(user_location())
+        error.args = (f"{error.args[0]}\n  at {where}", *error.args[1:])
 
 
 def dtype_arg(dtype: Any) -> DType | None:

@@ -76,7 +76,9 @@ def var(a: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Any:
 @traced
 def std(a: Any, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Any:
     """Standard deviation, sqrt(var)."""
-    return b.sqrt(var.builder(a, axis, keepdims, ddof))
+    variance = var.builder(a, axis, keepdims, ddof)
+    # same value as sqrt(var); the select keeps the gradient at constant input 0, not NaN
+    return b.where(b.eq(variance, 0.0), 0.0, b.sqrt(variance))
 
 
 @traced

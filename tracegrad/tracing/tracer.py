@@ -132,9 +132,11 @@ class Tracer:
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         where = user_line_text(user_location())
         raise ConcretizationError(
-            f"a traced value cannot become a concrete numpy array (at {where}). If you are "
-            "filling a numpy array (out = np.zeros(3); out[0] = x), build it with "
-            "np.zeros_like(x) or tracegrad.numpy.zeros(...) instead, or use np.stack."
+            f"a traced value cannot become a concrete numpy array (at {where}). "
+            "np.asarray(x)/np.array(x) on a traced value: drop the call (traced values "
+            "already act as arrays) or use tracegrad.numpy.asarray. Filling a numpy array "
+            "(out = np.zeros(3); out[0] = x): build it with np.zeros_like(x) instead, or use "
+            "np.stack."
         )
 
     # ---- numpy protocols ----------------------------------------------------------------
@@ -223,7 +225,7 @@ class Tracer:
         return tnp.negative(self)
 
     def __pos__(self) -> Tracer:
-        return self
+        return Tracer(self.value, self.trace, self.weak)  # a new array, like numpy's +x
 
     def __abs__(self) -> Tracer:
         return tnp.abs(self)
