@@ -20,7 +20,7 @@ import itertools
 import struct
 import threading
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +59,19 @@ class ConstData:
         return f"ConstData({self.array!r})"
 
 
+# The intern table: key -> weak reference; an entry dies with its Value. Keys hold operand
+# ids, which stay valid because a live Value keeps its operands alive.
+_TABLE: dict[tuple, weakref.ref] = {}
+
+
+def _forget(key: tuple) -> Callable[[weakref.ref], None]:
+    def drop(ref: weakref.ref) -> None:
+        if _TABLE.get(key) is ref:
+            del _TABLE[key]
+
+    return drop
+
+
 class Value:
     """An immutable, interned SSA node. Build one with ``Value.make``."""
 
@@ -70,7 +83,6 @@ class Value:
     attrs: Attrs
     loc: str | None
 
-    _table: weakref.WeakValueDictionary[tuple, Value] = weakref.WeakValueDictionary()
     _lock = threading.Lock()
 
     def __new__(cls, *args: object, **kwargs: object) -> Value:
@@ -86,11 +98,17 @@ class Value:
         loc: str | None = None,
     ) -> Value:
         """The unique Value with these fields (created on first request)."""
-        if isinstance(attrs, dict):
-            attrs = tuple(sorted(attrs.items()))
-        key = (op, type, tuple(id(o) for o in operands), _attrs_key(attrs))
+        if attrs.__class__ is dict:
+            attrs = tuple(sorted(attrs.items()))  # type: ignore[union-attr]
+        key = (op, type, tuple(map(id, operands)), _attrs_key(attrs) if attrs else ())  # type: ignore[arg-type]
+        ref = _TABLE.get(key)  # a plain dict read: lookups of existing Values take no lock
+        if ref is not None:
+            found = ref()
+            if found is not None:
+                return found
         with cls._lock:
-            found = cls._table.get(key)
+            ref = _TABLE.get(key)
+            found = None if ref is None else ref()
             if found is not None:
                 return found
             value = object.__new__(cls)
@@ -98,7 +116,7 @@ class Value:
                 object.__setattr__(value, name, item)
             object.__setattr__(value, "attrs", attrs)
             object.__setattr__(value, "loc", loc)
-            cls._table[key] = value
+            _TABLE[key] = weakref.ref(value, _forget(key))
             return value
 
     def __setattr__(self, name: str, item: object) -> None:
