@@ -92,7 +92,10 @@ def check_program(program: Any, inputs: Sequence[np.ndarray], grad: bool = True)
     jitted = tracegrad.jit(fn)
     compiled = jitted(*inputs)
     compiled_leaves = [compiled] if len(reference) == 1 else list(compiled)
-    assert_close(compiled_leaves, reference, "compiled vs interpreter")
+    # the backend runs the optimized IR: compare it with the interpreter on that same IR
+    # (strict); the optimizer's own changes are judged against the raw IR below
+    optimized = jitted.lower(*inputs).optimized_function
+    assert_close(compiled_leaves, evaluate(optimized, list(inputs)), "compiled vs interpreter")
     report["compiled_vs_interpreter"] = "ok"
     _assert_bitwise(jitted(*inputs), compiled, "second call")
     assert jitted.trace_count == 1, "the second call retraced"
@@ -116,9 +119,17 @@ def _check_pipeline(program: Any, inputs: Sequence[np.ndarray], reference: list)
     for level in (0, 1, 2):
         optimized = optimize(program.function, opt_level=level)
         got = evaluate(optimized, list(inputs))
-        for g, w in zip(got, reference, strict=True):
-            assert not (np.isnan(g) & ~np.isnan(w)).any(), f"opt_level={level} made a NaN"
-        assert_close(got, reference, f"opt_level={level} vs unoptimized", rtol=1e-9)
+        for i, (g, w) in enumerate(zip(got, reference, strict=True)):
+            label = f"opt_level={level} vs unoptimized, output {i}"
+            assert g.dtype == w.dtype and g.shape == w.shape, label
+            assert not (np.isnan(g) & ~np.isnan(w)).any(), f"{label}: made a NaN"
+            both = np.isfinite(g) & np.isfinite(w)
+            # stabilizing rewrites (log(1+x) -> log1p(x), ...) change values by rounding
+            # of O(1) intermediates: absolute tolerance relative to max(|ref|, 1)
+            scale = max(float(np.max(np.abs(w[both]), initial=0.0)), 1.0)
+            np.testing.assert_allclose(
+                g[both], w[both], rtol=1e-9, atol=1e-9 * scale, err_msg=label
+            )
     return "ok"
 
 
