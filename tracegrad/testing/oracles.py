@@ -101,12 +101,26 @@ def check_program(program: Any, inputs: Sequence[np.ndarray], grad: bool = True)
     assert jitted.trace_count == 1, "the second call retraced"
     report["no_retrace"] = "ok"
     report["optimized_vs_unoptimized"] = _check_pipeline(program, inputs, reference)
+    report["llvm_O0_vs_O3_threads"] = _check_llvm_levels(optimized, inputs)
     if grad and program.function.params[0].dtype.is_float:
         report.update(_check_gradients(fn, inputs, reference))
     for x, c in zip(inputs, copies, strict=True):
         assert x.tobytes() == c.tobytes(), "an input was mutated"
     report["inputs_unchanged"] = "ok"
     return report
+
+
+def _check_llvm_levels(optimized: Any, inputs: Sequence[np.ndarray]) -> str:
+    """LLVM at O0 (one thread) vs O3 (threads allowed): bitwise equal, since no fast-math
+    or contraction flags are emitted and threads split elementwise work only."""
+    try:
+        from tracegrad.llvm.backend import LLVMBackend
+    except ImportError:
+        return "skipped: no LLVM backend"
+    low = LLVMBackend(opt_level=0, threads=False).compile(optimized)(list(inputs))
+    high = LLVMBackend(opt_level=3, threads=True).compile(optimized)(list(inputs))
+    _assert_bitwise(high, low, "LLVM O3 with threads vs O0 single-threaded")
+    return "ok"
 
 
 def _check_pipeline(program: Any, inputs: Sequence[np.ndarray], reference: list) -> str:
