@@ -33,7 +33,7 @@ def evaluate(function: Function, args: Sequence[np.ndarray]) -> list[np.ndarray]
     dims: dict[Dim, int] = {}
     for p, a in zip(function.params, args, strict=True):
         array = np.asarray(a, dtype=p.dtype.numpy)
-        _bind_dims(p, array.shape, dims)
+        _bind_param_dims(p, array.shape, dims)
         env[id(p)] = array
     with np.errstate(all="ignore"):
         for v in function.order:
@@ -43,7 +43,7 @@ def evaluate(function: Function, args: Sequence[np.ndarray]) -> list[np.ndarray]
     return [np.asarray(env[id(o)]) for o in function.outputs]
 
 
-def _bind_dims(p: Value, shape: tuple[int, ...], dims: dict[Dim, int]) -> None:
+def _bind_param_dims(p: Value, shape: tuple[int, ...], dims: dict[Dim, int]) -> None:
     if len(shape) != p.ndim:
         raise ValueError(f"argument of rank {len(shape)} for parameter of type {p.type}")
     for d, n in zip(p.shape, shape, strict=True):
@@ -59,16 +59,17 @@ def _run(v: Value, env: dict[int, np.ndarray], dims: dict[Dim, int]) -> np.ndarr
         return v.attr("data").array
     if v.op is Op.PARAM:
         raise ValueError(f"parameter {v.attr('name')!r} is not an argument of the function")
-    attrs = {k: _concretize(a, dims) for k, a in v.attrs}
+    attrs = {k: bind_dims(a, dims) for k, a in v.attrs}
     operands = [env[id(o)] for o in v.operands]
     out = np.asarray(PRIMS[v.op].numpy_impl(*operands, **attrs))
     return out.astype(v.dtype.numpy, copy=False)
 
 
-def _concretize(attr: object, dims: dict[Dim, int]) -> object:
-    """Replace symbolic dims inside shape attributes by their bound extents."""
+def bind_dims(attr: object, dims: dict[Dim, int]) -> object:
+    """Replace symbolic dims inside shape attributes by their bound extents (also used by
+    backends that specialize a symbolic Function to concrete shapes)."""
     if isinstance(attr, Dim):
         return dims[attr]
     if isinstance(attr, tuple):
-        return tuple(_concretize(a, dims) for a in attr)
+        return tuple(bind_dims(a, dims) for a in attr)
     return attr

@@ -6,6 +6,7 @@ its first call, then planned and compiled like any concrete Function.
 from __future__ import annotations
 
 from tracegrad.ir.build import apply
+from tracegrad.ir.interpreter import bind_dims
 from tracegrad.ir.ops import Op
 from tracegrad.ir.types import Dim, TensorType
 from tracegrad.ir.value import Function, Value, param
@@ -43,7 +44,7 @@ def concretize(function: Function, shapes: tuple[tuple[int, ...], ...]) -> Funct
         if v.op in (Op.CONST, Op.PARAM):
             env[id(v)] = v
             continue
-        attrs = {k: _bind(a, dims) for k, a in v.attrs}
+        attrs = {k: bind_dims(a, dims) for k, a in v.attrs}
         if v.op is Op.FUSED:
             sub = attrs["function"]
             operand_shapes = tuple(tuple(env[id(o)].shape) for o in v.operands)
@@ -51,11 +52,3 @@ def concretize(function: Function, shapes: tuple[tuple[int, ...], ...]) -> Funct
         env[id(v)] = apply(v.op, [env[id(o)] for o in v.operands], **attrs)
     outputs = tuple(env[id(o)] for o in function.outputs)
     return Function(function.name, tuple(params), outputs)
-
-
-def _bind(attr: object, dims: dict[Dim, int]) -> object:
-    if isinstance(attr, Dim):
-        return dims[attr]
-    if isinstance(attr, tuple):
-        return tuple(_bind(a, dims) for a in attr)
-    return attr
