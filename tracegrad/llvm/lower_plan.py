@@ -118,6 +118,7 @@ def reduction_lowerable(r: Value) -> bool:
 
 
 MAX_KERNEL_OPS = 400  # inline ops per kernel expression; longer chains are cut
+SHARED_MATERIALIZE_OPS = 16  # a value used twice or more is materialized above this size
 
 
 def materialized(fn: Function) -> tuple[set[int], dict[int, int]]:
@@ -145,6 +146,10 @@ def materialized(fn: Function) -> tuple[set[int], dict[int, int]]:
         us = used_by[id(v)]
         foreign = [u for u in us if not fusible(u)]
         if id(v) in outputs:
+            mat.add(id(v))
+        elif len(us) > 1 and cost[id(v)] >= SHARED_MATERIALIZE_OPS:
+            # a shared subexpression of some size gets a buffer: inlined, every user would
+            # recompute it, and the size estimate (a tree count) would grow exponentially
             mat.add(id(v))
         elif foreign:
             only_reduction = len(us) == 1 and reduction_lowerable(us[0])
