@@ -27,15 +27,37 @@ Safety rules (``shared/notes/llvmlite.md`` section 4):
 from __future__ import annotations
 
 import ctypes
-import operator
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 import numpy as np
 
 from tracegrad.llvm import engine
+from tracegrad.llvm.callpath_checks import (
+    bind_extents,
+    ctypes_callable,
+    layout_selftest,
+)
+from tracegrad.llvm.callpath_spec import (
+    METH_FASTCALL,
+    NPY_ALIGNED,
+    NPY_C_CONTIGUOUS,
+    NPY_WRITEABLE,
+    OFF_DATA,
+    OFF_DESCR,
+    OFF_DESCR_BYTEORDER,
+    OFF_DESCR_TYPE_NUM,
+    OFF_DIMS,
+    OFF_FLAGS,
+    OFF_ND,
+    OFF_OB_TYPE,
+    ArgSpec,
+    Extent,
+    _check_slots,
+    _dtype_msg,
+    accepted_type_nums,
+)
+from tracegrad.llvm.callpath_spec import Dim as Dim
 
 __all__ = [
     "PYARRAY_TYPE_SYMBOL",
@@ -52,100 +74,6 @@ __all__ = [
 ]
 
 PYARRAY_TYPE_SYMBOL = "tracegrad_PyArray_Type"
-
-# PyArrayObject_fields / PyArray_Descr offsets for a non-debug, GIL CPython (numpy 1.x
-# and 2.x agree); verified at run time by layout_selftest().
-OFF_OB_TYPE = 8
-OFF_DATA = 16
-OFF_ND = 24
-OFF_DIMS = 32
-OFF_DESCR = 56
-OFF_FLAGS = 64
-OFF_DESCR_BYTEORDER = 26
-OFF_DESCR_TYPE_NUM = 28
-NPY_C_CONTIGUOUS = 0x1
-NPY_ALIGNED = 0x100
-NPY_WRITEABLE = 0x400
-METH_FASTCALL = 0x80
-
-
-@dataclass(frozen=True)
-class Extent:
-    """A runtime dimension bound to ``extents[slot]`` by its first occurrence."""
-
-    slot: int
-
-
-Dim = int | Extent
-
-
-@dataclass(frozen=True)
-class ArgSpec:
-    """What one array argument must look like for the kernel to run on it directly."""
-
-    type_num: int  # numpy type number of the dtype (np.dtype(...).num)
-    ndim: int
-    dims: tuple[Dim, ...]
-    writeable: bool = False  # outputs
-
-    def __post_init__(self) -> None:
-        dims = tuple(_normalize_dim(d) for d in self.dims)
-        object.__setattr__(self, "dims", dims)  # numpy ints become ints
-        if len(dims) != self.ndim:
-            raise ValueError(f"ArgSpec: {len(dims)} dims given for ndim={self.ndim}")
-        _dtype_of(self.type_num)  # raises for unknown type numbers
-
-    @classmethod
-    def of(cls, dtype: Any, dims: Sequence[Dim], *, writeable: bool = False) -> ArgSpec:
-        """Build from a numpy dtype (or anything np.dtype accepts)."""
-        return cls(np.dtype(dtype).num, len(dims), tuple(dims), writeable)
-
-    @property
-    def itemsize(self) -> int:
-        return _dtype_of(self.type_num).itemsize
-
-
-def _normalize_dim(d: object) -> Dim:
-    if isinstance(d, Extent):
-        if d.slot < 0:
-            raise ValueError(f"ArgSpec: negative extent slot {d!r}")
-        return d
-    if isinstance(d, bool) or not hasattr(d, "__index__"):
-        raise TypeError(f"ArgSpec: dim {d!r} is neither an int nor an Extent")
-    n = operator.index(d)
-    if n < 0:
-        raise ValueError(f"ArgSpec: negative dim {n}")
-    return n
-
-
-@cache
-def _type_table() -> dict[int, np.dtype]:
-    table: dict[int, np.dtype] = {}
-    for code in np.typecodes["All"]:
-        dt = np.dtype(code)
-        if dt.itemsize > 0 and dt.kind in "biufc":
-            table.setdefault(dt.num, dt)
-    return table
-
-
-def _dtype_of(type_num: int) -> np.dtype:
-    try:
-        return _type_table()[type_num]
-    except KeyError:
-        raise ValueError(f"unsupported numpy type number {type_num}") from None
-
-
-@cache
-def accepted_type_nums(type_num: int) -> tuple[int, ...]:
-    """Type numbers with the same kind and size (e.g. NPY_LONG and NPY_LONGLONG)."""
-    want = _dtype_of(type_num)
-    return tuple(
-        sorted(
-            num
-            for num, dt in _type_table().items()
-            if dt.kind == want.kind and dt.itemsize == want.itemsize
-        )
-    )
 
 
 def register_runtime_symbols() -> None:
@@ -299,10 +227,6 @@ def _fold(e: _Emitter, name: str, op: str, conds: list[str]) -> str:
     return acc
 
 
-def _dtype_msg(spec: ArgSpec) -> str:
-    return f"expected dtype {_dtype_of(spec.type_num).name} in native byte order"
-
-
 def _shape_msg(spec: ArgSpec) -> str:
     dims = ", ".join(str(d) if isinstance(d, int) else f"n{d.slot}" for d in spec.dims)
     return f"expected shape ({dims})"
@@ -344,16 +268,6 @@ def _emit_overlap(e: _Emitter, specs: tuple[ArgSpec, ...], dims_of: list[list[st
             block = nxt
     if not outputs:
         e("br label %call")
-
-
-def _check_slots(specs: tuple[ArgSpec, ...], n_extents: int) -> None:
-    slots = {d.slot for s in specs for d in s.dims if isinstance(d, Extent)}
-    bad = sorted(s for s in slots if s >= n_extents)
-    unbound = sorted(set(range(n_extents)) - slots)
-    if bad or unbound:
-        raise ValueError(
-            f"extent slots out of range {bad} or never bound {unbound} (n_extents={n_extents})"
-        )
 
 
 def fastcall_wrapper_ir(
@@ -459,7 +373,7 @@ def _module_text(e: _Emitter, entry_name: str, include_decls: bool, declare_entr
 
 
 # ---------------------------------------------------------------------------------------
-# Python side: the builtin, the layout self-test, the ctypes fallback
+# Python side: the builtin (layout self-test and ctypes fallback: callpath_checks)
 # ---------------------------------------------------------------------------------------
 
 
@@ -517,160 +431,3 @@ def make_native_callable(
     )
     self_obj = NativeHolder(compiled_module, method_def, holder)
     return _new_cfunction(ctypes.addressof(method_def), self_obj, None)
-
-
-def _layout_matches(a: np.ndarray) -> bool:
-    base = id(a)
-
-    def word(addr: int) -> int:
-        return ctypes.c_void_p.from_address(addr).value or 0
-
-    descr = word(base + OFF_DESCR)
-    dims = word(base + OFF_DIMS)
-    flags = ctypes.c_int32.from_address(base + OFF_FLAGS).value
-    return (
-        word(base + OFF_OB_TYPE) == id(type(a))
-        and word(base + OFF_DATA) == a.__array_interface__["data"][0]
-        and ctypes.c_int32.from_address(base + OFF_ND).value == a.ndim
-        and all(ctypes.c_int64.from_address(dims + 8 * k).value == n for k, n in enumerate(a.shape))
-        and descr == id(a.dtype)
-        and ctypes.c_int32.from_address(descr + OFF_DESCR_TYPE_NUM).value == a.dtype.num
-        and ctypes.c_char.from_address(descr + OFF_DESCR_BYTEORDER).value
-        == a.dtype.byteorder.encode()
-        and bool(flags & NPY_C_CONTIGUOUS) == a.flags.c_contiguous
-        and bool(flags & NPY_ALIGNED) == a.flags.aligned
-        and bool(flags & NPY_WRITEABLE) == a.flags.writeable
-    )
-
-
-@cache
-def layout_selftest() -> bool:
-    """True if the PyArrayObject layout the wrappers assume holds in this process."""
-    import sys
-
-    if sys.byteorder != "little" or ctypes.sizeof(ctypes.c_void_p) != 8:
-        return False
-    frozen = np.arange(6.0)
-    frozen.flags.writeable = False
-    unaligned = np.zeros(17, np.uint8)[1:].view(np.int64)  # data at an odd address
-    samples = [
-        np.zeros((3, 4)),
-        np.arange(10, dtype=np.int32)[::2],
-        np.ones((2, 3), dtype=">f8"),
-        np.zeros((), dtype=np.bool_),
-        np.zeros((4, 5), dtype=np.float32).T,
-        frozen,
-        unaligned,
-    ]
-    try:
-        return all(_layout_matches(a) for a in samples)
-    except Exception:  # noqa: BLE001 -- any surprise means "do not trust the layout"
-        return False
-
-
-def bind_extents(
-    arg_specs: Sequence[ArgSpec],
-    n_extents: int,
-    args: Sequence[object],
-    *,
-    check_overlap: bool = True,
-) -> tuple[int, ...]:
-    """The checks of the IR wrapper in Python, with precise messages.
-
-    Returns the extents the wrapper would pass; raises TypeError where it would.
-    """
-    specs = tuple(arg_specs)
-    _check_slots(specs, n_extents)
-    return _bind(specs, n_extents, args, None if check_overlap else ())
-
-
-def _bind(
-    specs: tuple[ArgSpec, ...], n_extents: int, args: Sequence[object], ptrs: Sequence[int] | None
-) -> tuple[int, ...]:
-    """bind_extents; ``ptrs``: the data pointers if known, ``()`` to skip the overlap check."""
-    if len(args) != len(specs):
-        raise TypeError(f"expected {len(specs)} arguments, got {len(args)}")
-    extents: list[int | None] = [None] * n_extents
-    for i, (spec, a) in enumerate(zip(specs, args, strict=True)):
-        _check_array(i, spec, a)
-        assert isinstance(a, np.ndarray)
-        for k, (want, got) in enumerate(zip(spec.dims, a.shape, strict=True)):
-            if isinstance(want, Extent):
-                if extents[want.slot] is None:
-                    extents[want.slot] = got
-                    continue
-                want = extents[want.slot]
-            if got != want:
-                raise TypeError(f"argument {i}: dim {k} is {got}, expected {want}")
-    if ptrs != ():
-        if ptrs is None:
-            ptrs = [a.__array_interface__["data"][0] for a in args]  # type: ignore[attr-defined]
-        _check_no_overlap(specs, args, ptrs)
-    return tuple(int(x) for x in extents)  # type: ignore[arg-type]  # all slots are bound
-
-
-def _check_array(i: int, spec: ArgSpec, a: object) -> None:
-    if type(a) is not np.ndarray:
-        raise TypeError(f"argument {i}: expected numpy.ndarray, got {type(a).__name__}")
-    if a.dtype.num not in accepted_type_nums(spec.type_num) or a.dtype.byteorder == ">":
-        raise TypeError(f"argument {i}: dtype {a.dtype.str}, expected {_dtype_msg(spec)}")
-    if a.ndim != spec.ndim:
-        raise TypeError(f"argument {i}: ndim {a.ndim}, expected {spec.ndim}")
-    if not (a.flags.c_contiguous and a.flags.aligned):
-        raise TypeError(f"argument {i}: array is not C-contiguous and aligned")
-    if spec.writeable and not a.flags.writeable:
-        raise TypeError(f"argument {i}: output array is read-only")
-
-
-def _check_no_overlap(specs: Sequence[ArgSpec], args: Sequence[Any], ptrs: Sequence[int]) -> None:
-    spans = [(p, a.nbytes) for p, a in zip(ptrs, args, strict=True)]
-    for j, spec in enumerate(specs):
-        if not spec.writeable:
-            continue
-        lo_j, nb_j = spans[j]
-        for i, (lo_i, nb_i) in enumerate(spans):
-            if i != j and nb_i and nb_j and lo_i < lo_j + nb_j and lo_j < lo_i + nb_i:
-                raise TypeError(f"argument {j}: output overlaps argument {i}")
-
-
-_ENTRY_PROTO = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
-
-
-def ctypes_callable(
-    address: int,
-    n_buffers: int,
-    n_extents: int,
-    *,
-    arg_specs: Sequence[ArgSpec] | None = None,
-    keepalive: object = None,
-) -> Callable[[Sequence[np.ndarray], Sequence[int] | None], None]:
-    """Call an entry through ctypes: ``f(arrays, extents)``; the fallback path.
-
-    With ``arg_specs`` the arrays are checked like the IR wrapper does and the extents
-    are derived (pass None); without, the caller vouches for them and only the count
-    and C-contiguity are checked. ``keepalive`` (e.g. the CompiledModule) lives as long
-    as the returned function. ctypes releases the GIL during the call.
-    """
-    entry = _ENTRY_PROTO(address)
-    buf_type = ctypes.c_void_p * max(n_buffers, 1)
-    ext_type = ctypes.c_int64 * max(n_extents, 1)
-    specs = None if arg_specs is None else tuple(arg_specs)
-    if specs is not None:
-        _check_slots(specs, n_extents)
-
-    def call(arrays: Sequence[np.ndarray], extents: Sequence[int] | None = None) -> None:
-        if len(arrays) != n_buffers:
-            raise TypeError(f"expected {n_buffers} arrays, got {len(arrays)}")
-        if not all(type(a) is np.ndarray and a.flags.c_contiguous for a in arrays):
-            raise TypeError("expected C-contiguous numpy arrays")
-        ptrs = [a.ctypes.data for a in arrays]  # about 1 us each: the fallback's main cost
-        if specs is not None:
-            extents = _bind(specs, n_extents, arrays, ptrs)
-        elif extents is None or len(extents) != n_extents:
-            raise TypeError(f"expected {n_extents} extents")
-        bufs = buf_type(*ptrs)
-        ext = ext_type(*extents)
-        entry(bufs, ext)  # ``arrays`` stays referenced until the call returns
-
-    call.keepalive = keepalive  # type: ignore[attr-defined]
-    return call
