@@ -118,7 +118,7 @@ def reduction_lowerable(r: Value) -> bool:
 
 
 MAX_KERNEL_OPS = 400  # inline ops per kernel expression; longer chains are cut
-SHARED_MATERIALIZE_OPS = 16  # a value used twice or more is materialized above this size
+SHARED_MATERIALIZE_OPS = 64  # a value used twice or more is materialized above this size
 
 
 def materialized(fn: Function) -> tuple[set[int], dict[int, int]]:
