@@ -131,3 +131,19 @@ def test_unrolled_chain_gradient_is_few_kernels() -> None:
     for xi in reversed(xs[:-1]):
         want = want * np.cos(xi) * 1.0001
     np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_transcendental_kernels_thread_earlier_and_stay_bitwise() -> None:
+    """Thread splitting is decided on work weighted by the body's cost: a 1e5-element
+    logistic gradient (exp inside) is split, with the same bits as one thread."""
+    from tracegrad.llvm.backend import LLVMBackend
+
+    f = tracegrad.make_ir(tracegrad.grad(lambda x: np.sum(1 / (1 + np.exp(-x)))))
+    x = np.linspace(-3, 3, 100_000)
+    function = f(x)
+    threaded = LLVMBackend(threads=True).compile(function)
+    single = LLVMBackend(threads=False).compile(function)
+    assert any(getattr(run, "threaded", False) for run in threaded.runs)
+    (a,) = threaded([x])
+    (b,) = single([x])
+    assert a.tobytes() == b.tobytes()

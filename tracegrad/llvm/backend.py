@@ -115,7 +115,8 @@ class SymbolicExecutable:
 # seconds; such modules skip the IR pipeline (scalar code, still far faster than numpy per op).
 LARGE_MODULE_OPS = 4000
 TIER_UP_CALLS = 3  # calls before the fastcall wrappers are compiled
-THREAD_MIN_WORK = 1 << 19  # elements: below ~0.5 ms the pool hand-off (25-80 us) does not pay
+# work units (elements weighted by body cost): below ~0.5 ms the pool hand-off does not pay
+THREAD_MIN_WORK = 1 << 19
 
 
 class _KernelRun:

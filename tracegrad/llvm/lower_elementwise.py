@@ -25,7 +25,7 @@ class KernelText:
     inputs: list[Value]  # buffer arguments, in order
     outputs: list[Value]
     outer: int  # extent of the split dim (threads divide [0, outer))
-    work: int  # elements processed, for the threading threshold
+    work: int  # elements weighted by body cost, for the threading threshold
     splittable: bool
     math: set[tuple[str, str]]
 
@@ -73,7 +73,7 @@ def elementwise_kernel(name: str, roots: list[Value], computed: set[int]) -> Ker
         inputs=list(expr.buffers),
         outputs=list(roots),
         outer=cshape[0],
-        work=size,
+        work=size * (1 + 8 * len(uses)),  # transcendental bodies cost ~10x an add
         splittable=True,
         math=uses,
     )
