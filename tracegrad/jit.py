@@ -133,12 +133,12 @@ class Jitted:
         return spec.executable
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if not kwargs and not self.static_argnums:
+        # the fast paths exist only without kwargs and static arguments (see _call_slow)
+        if not kwargs:
             if len(args) == 1:  # the commonest call, keyed without building tuples
                 arg = args[0]
                 kind = type(arg)
-                key = (arg.dtype, arg.shape) if kind is np.ndarray else kind
-                fast = self._fast_one.get(key)  # type: ignore[arg-type]
+                fast = self._fast_one.get((arg.dtype, arg.shape) if kind is _NDARRAY else kind)
                 if fast is not None:
                     return fast(arg)
             else:
@@ -146,6 +146,9 @@ class Jitted:
                 fast = self._fast.get(key) if key is not None else None
                 if fast is not None:
                     return fast(*args)
+        return self._call_slow(args, kwargs)
+
+    def _call_slow(self, args: tuple, kwargs: dict) -> Any:
         spec, leaves = self._specialize(args, kwargs)
         outs = call(spec.traced, leaves, lambda function, inputs: self._run(spec, inputs))
         if not kwargs and not self.static_argnums and outs and not isinstance(outs[0], Tracer):
@@ -185,6 +188,7 @@ def _static_key(value: Any) -> Any:
 
 
 _SCALAR_TYPES = (float, int, bool)
+_NDARRAY = np.ndarray
 
 
 def _fast_key(args: tuple) -> tuple | None:
@@ -214,7 +218,8 @@ def _make_fast_path(spec: Specialization, executable: Executable) -> Callable[..
         def run_one(a: Any) -> Any:
             if type(a) is not np.ndarray or a.dtype != dtype:
                 a = np.asarray(a, dtype)
-            return fast_call(a)[0]
+            # looked up per call: the backend swaps in a faster fast_call when it tiers up
+            return executable.fast_call(a)[0]  # type: ignore[attr-defined]
 
         return run_one
 
