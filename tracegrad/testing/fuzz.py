@@ -44,14 +44,16 @@ def load_case(path: Path) -> tuple[Program, tuple]:
     return Program(function, safe=True), inputs
 
 
-def run(minutes: float, out_dir: Path, safe: bool = True, batch: int = 20) -> dict:
+def run(
+    minutes: float, out_dir: Path, safe: bool = True, batch: int = 20, derandomize: bool = False
+) -> dict:
     """Fuzz for ``minutes`` (in batches of ``batch`` programs); returns counts of programs,
-    inputs and failures."""
+    inputs and failures. ``derandomize`` makes the programs drawn repeatable (for tests)."""
     stats = {"programs": 0, "failures": 0, "seconds": 0.0}
     deadline = time.monotonic() + minutes * 60
     start = time.monotonic()
 
-    @settings(max_examples=batch, deadline=None, database=None, derandomize=False,
+    @settings(max_examples=batch, deadline=None, database=None, derandomize=derandomize,
               suppress_health_check=list(HealthCheck))  # fmt: skip
     @given(st.data())
     def one(data: st.DataObject) -> None:
