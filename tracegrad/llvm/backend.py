@@ -299,16 +299,8 @@ class PlanExecutable:
         return self.module.asm if self.module else "; no native kernels"
 
     def fast_call(self, *arrays: Any) -> list[np.ndarray]:
-        """The minimal path: C-contiguous native arrays of the exact dtypes and shapes go
-        straight to the native wrapper (which checks them); anything else takes __call__."""
-        run = self._fast
-        if run is not None:
-            outs = [np.empty(shape, dtype) for shape, dtype in run.outs]
-            try:
-                run.native(*arrays, *outs)
-            except TypeError:
-                return self(arrays)
-            return outs
+        """Same as ``self(arrays)``; after tier-up an instance attribute replaces it with a
+        closure that calls the native wrapper directly (see ``_fast_closure``)."""
         return self(arrays)
 
     def __call__(self, arrays: Sequence[Any]) -> list[np.ndarray]:

@@ -18,6 +18,7 @@ from tracegrad.ir.prims.table import (
     NUMERIC,
     Lowering,
     Prim,
+    lazy_build,
     register,
     require,
     require_dtype,
@@ -143,10 +144,7 @@ register(Prim(Op.WHERE, _where_rule, np.where, Lowering.ELEMENTWISE))
 # d/dx x**0 = 0 and d/dy x**y = 0 at x = 0, and masks are selects, never products with a mask.
 
 
-def _b() -> Any:
-    from tracegrad.ir import build
-
-    return build
+_b = lazy_build
 
 
 def _vjp_neg(ct: Any, out: Any, attrs: dict) -> tuple:

@@ -14,14 +14,10 @@ from typing import Any
 from tracegrad.errors import UnsupportedError
 from tracegrad.ir.dtypes import DType
 from tracegrad.ir.ops import Op
-from tracegrad.ir.prims.table import NONDIFF, set_vjp
+from tracegrad.ir.prims.table import NONDIFF, lazy_build, set_vjp
 from tracegrad.ir.types import Dim
 
-
-def _b() -> Any:
-    from tracegrad.ir import build
-
-    return build
+_b = lazy_build
 
 
 def _bs() -> Any:

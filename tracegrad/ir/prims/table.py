@@ -75,6 +75,13 @@ def set_vjp(op: Op, rule: VjpRule | _NonDiff) -> None:
     PRIMS[op] = PRIMS[op].__class__(**{**PRIMS[op].__dict__, "vjp": rule})
 
 
+def lazy_build() -> Any:
+    """``tracegrad.ir.build`` for VJP rules: imported on use, since build imports the table."""
+    from tracegrad.ir import build
+
+    return build
+
+
 def require(condition: bool, message: str) -> None:
     if not condition:
         raise DTypeError(message)
