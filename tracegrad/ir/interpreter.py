@@ -25,12 +25,16 @@ from tracegrad.ir.types import Dim
 from tracegrad.ir.value import Function, Value
 
 
-def evaluate(function: Function, args: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """Run ``function`` on concrete arrays; returns one array per output."""
+def evaluate(
+    function: Function, args: Sequence[np.ndarray], dims: dict[Dim, int] | None = None
+) -> list[np.ndarray]:
+    """Run ``function`` on concrete arrays; returns one array per output. ``dims``: extents
+    of symbolic dims already bound by an enclosing call (a step of a larger plan may use a
+    dim in an attribute without any of its parameters having it)."""
     if len(args) != len(function.params):
         raise TypeError(f"{function.name} takes {len(function.params)} arguments, got {len(args)}")
     env: dict[int, np.ndarray] = {}
-    dims: dict[Dim, int] = {}
+    dims = dict(dims) if dims else {}
     for p, a in zip(function.params, args, strict=True):
         array = np.asarray(a, dtype=p.dtype.numpy)
         _bind_param_dims(p, array.shape, dims)

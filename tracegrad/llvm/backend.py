@@ -24,16 +24,21 @@ Python call path before any native code sees them. Outputs are always fresh arra
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from tracegrad.backend import fresh
+from tracegrad.ir.interpreter import bind_dims
 from tracegrad.ir.ops import Op
+from tracegrad.ir.prims import PRIMS
+from tracegrad.ir.types import Dim
 from tracegrad.ir.value import Function, Value
 from tracegrad.llvm import callpath, engine, threads
 from tracegrad.llvm.blas import matmul
+from tracegrad.llvm.extents import evaluate
 from tracegrad.llvm.lower_elementwise import KernelText
 from tracegrad.llvm.lower_module import (
     arg_specs,
@@ -58,7 +63,7 @@ class LLVMBackend:
         self.threads = threads
 
     def compile(self, function: Function) -> PlanExecutable | SymbolicExecutable:
-        if all(_concrete(v) for v in function.order):
+        if all(_concrete(v) for v in function.order) or _param_dims_only(function):
             return build_executable(function, self.opt_level, self.threads)
         return SymbolicExecutable(function, self)
 
@@ -67,9 +72,26 @@ def _concrete(v: Value) -> bool:
     return all(isinstance(d, int) for d in v.shape)
 
 
+def _param_dims_only(function: Function) -> bool:
+    """Every symbolic dim is one of a parameter's, so a call binds them all from its
+    arguments: the Function compiles once with runtime extents. (Derived dims, such as a
+    concatenation's, are re-inferred per concrete shape by SymbolicExecutable.)"""
+    bound = {d for p in function.params for d in p.shape if isinstance(d, Dim)}
+    return all(isinstance(d, int) or d in bound for v in function.order for d in _all_dims(v))
+
+
+def _all_dims(v: Value) -> tuple:
+    if v.op is Op.FUSED:
+        sub = v.attr("function")
+        return tuple(d for u in sub.order for d in _all_dims(u)) + tuple(v.shape)
+    return tuple(v.shape)
+
+
 class SymbolicExecutable:
-    """A Function with symbolic dims: specialized and compiled per concrete input shapes
-    at first call (cached), since kernels are generated for concrete extents."""
+    """A Function with symbolic dims that are not all bound by its parameters (e.g. the
+    length of a concatenation): specialized and compiled per concrete input shapes at
+    first call (cached). Functions whose dims all come from parameters compile once, with
+    runtime extents (PlanExecutable)."""
 
     def __init__(self, function: Function, backend: LLVMBackend) -> None:
         self.function = function
@@ -130,22 +152,31 @@ class _KernelRun:
         self.outs = [(tuple(v.shape), v.dtype.numpy) for v in kt.outputs]
         self.outer, self.work = kt.outer, kt.work
         self.range_address = module.address(symbol + ".range")
-        self.threaded = kt.splittable and kt.work >= THREAD_MIN_WORK and kt.outer > 1
+        self.symbolic = bool(kt.dims)  # runtime extents: sizes are evaluated per call
+        self.threaded = kt.splittable and (self.symbolic or _worth_threads(kt.work, kt.outer))
         self.kernel, self.symbol = kt, symbol
         self.native: Any = None  # the METH_FASTCALL builtin, once compiled
         self.slow = callpath.ctypes_callable(
             module.address(symbol),
             len(kt.inputs) + len(kt.outputs),
-            0,
+            len(kt.dims),
             arg_specs=arg_specs(kt),
             keepalive=module,
         )
+        self.empty_check = self.symbolic and _needs_empty_check(kt)
 
-    def run(self, env: list, use_threads: bool) -> None:
+    def run(self, env: list, use_threads: bool, dims: dict) -> None:
         ins = [env[s] for s in self.in_slots]
-        outs = [np.empty(shape, dtype) for shape, dtype in self.outs]
-        if use_threads and self.threaded:
-            self._parallel(ins + outs)
+        outer, work = self.outer, self.work
+        if self.symbolic:
+            outs = [np.empty(bind_dims(shape, dims), dtype) for shape, dtype in self.outs]
+            outer, work = evaluate(outer, dims), evaluate(work, dims)
+            if self.empty_check:
+                _raise_if_empty(self.kernel, dims)
+        else:
+            outs = [np.empty(shape, dtype) for shape, dtype in self.outs]
+        if use_threads and self.threaded and _worth_threads(work, outer):
+            self._parallel(ins + outs, outer, work, [dims[d] for d in self.kernel.dims])
         elif self.native is not None:
             self.native(*ins, *outs)
         else:
@@ -153,16 +184,37 @@ class _KernelRun:
         for s, o in zip(self.out_slots, outs, strict=True):
             env[s] = o
 
-    def _parallel(self, arrays: list[np.ndarray]) -> None:
-        per_row = max(1, self.work // self.outer)
+    def _parallel(self, arrays: list[np.ndarray], outer: int, work: int, ext: list) -> None:
+        per_row = max(1, work // outer)
         threads.parallel_for(
             self.range_address,
             [a.ctypes.data for a in arrays],
-            [],
-            self.outer,
+            ext,
+            outer,
             min_rows=max(1, (THREAD_MIN_WORK // 2) // per_row),
             align=max(1, 64 // per_row),
         )
+
+
+def _worth_threads(work: int, outer: int) -> bool:
+    return work >= THREAD_MIN_WORK and outer > 1
+
+
+def _needs_empty_check(kt: KernelText) -> bool:
+    """max/min/argmax/argmin over a symbolic reduced extent: numpy raises when it is 0."""
+    ops = (Op.REDUCE_MAX, Op.REDUCE_MIN, Op.ARGMAX, Op.ARGMIN)
+    return len(kt.outputs) == 1 and kt.outputs[0].op in ops
+
+
+def _raise_if_empty(kt: KernelText, dims: dict) -> None:
+    """An empty reduced extent with a non-empty result: numpy's own error, raised by
+    running numpy's reduction on an empty array of the operand's shape."""
+    (r,) = kt.outputs
+    x = r.operands[0]
+    shape = bind_dims(tuple(x.shape), dims)
+    if math.prod(shape) == 0 and math.prod(bind_dims(tuple(r.shape), dims)) > 0:
+        attrs = {k: bind_dims(a, dims) for k, a in r.attrs}
+        PRIMS[r.op].numpy_impl(np.empty(shape, x.dtype.numpy), **attrs)
 
 
 class _InterpretRun:
@@ -174,8 +226,8 @@ class _InterpretRun:
         self.in_slots = [slots[id(p)] for p in function.params]
         self.out_slots = [slots[id(o)] for o in function.outputs]
 
-    def run(self, env: list, use_threads: bool) -> None:
-        outs = self.evaluate(self.function, [env[s] for s in self.in_slots])
+    def run(self, env: list, use_threads: bool, dims: dict) -> None:
+        outs = self.evaluate(self.function, [env[s] for s in self.in_slots], dims)
         for s, o in zip(self.out_slots, outs, strict=True):
             # kernels read C-contiguous buffers only (ascontiguousarray would make 0-d 1-d)
             env[s] = o if o.flags.c_contiguous else np.array(o, order="C")
@@ -186,7 +238,7 @@ class _MatmulRun:
         self.a, self.b = (slots[id(o)] for o in v.operands)
         self.out = slots[id(v)]
 
-    def run(self, env: list, use_threads: bool) -> None:
+    def run(self, env: list, use_threads: bool, dims: dict) -> None:
         env[self.out] = matmul(env[self.a], env[self.b])
 
 
@@ -282,6 +334,8 @@ class PlanExecutable:
         if len(self.runs) != 1 or not isinstance(self.runs[0], _KernelRun):
             return None
         run = self.runs[0]
+        if run.symbolic:
+            return None  # the fast closures allocate outputs of one fixed shape
         if run.in_slots != list(range(self.n_params)) or run.out_slots != self.out_slots:
             return None
         if run.native is None or run.threaded or len(set(self.out_slots)) != len(self.out_slots):
@@ -313,18 +367,19 @@ class PlanExecutable:
                 f"{self.function.name} takes {len(params)} arguments, got {len(arrays)}"
             )
         env = list(self.template)
+        dims: dict[Dim, int] = {}
         for i, (p, a) in enumerate(zip(params, arrays, strict=True)):
-            env[i] = _checked(p, a)
+            env[i] = _checked(p, a, dims)
         if any(isinstance(r, _InterpretRun) for r in self.runs):
             with np.errstate(all="ignore"):
-                self._run_all(env)
+                self._run_all(env, dims)
         else:
-            self._run_all(env)
+            self._run_all(env, dims)
         return self._outputs(env, arrays)
 
-    def _run_all(self, env: list) -> None:
+    def _run_all(self, env: list, dims: dict) -> None:
         for r in self.runs:
-            r.run(env, self.use_threads)
+            r.run(env, self.use_threads, dims)
 
     def _outputs(self, env: list, inputs: Sequence[Any]) -> list[np.ndarray]:
         produced = {id(env[s]) for r in self.runs if isinstance(r, _KernelRun) for s in r.out_slots}
@@ -381,15 +436,29 @@ def _fast_closure(run: _KernelRun, exe: PlanExecutable) -> Any:
     return fast_call_n
 
 
-def _checked(p: Value, a: Any) -> np.ndarray:
-    """Convert like the interpreter, check the shape, and make the array C-contiguous (a
-    copy for strided, negative-stride or misaligned inputs)."""
+def _checked(p: Value, a: Any, dims: dict[Dim, int]) -> np.ndarray:
+    """Convert like the interpreter, check the shape (binding symbolic dims in ``dims``),
+    and make the array C-contiguous (a copy for strided, negative-stride or misaligned
+    inputs)."""
     array = np.asarray(a, dtype=p.dtype.numpy)
-    if array.shape != tuple(p.shape):
+    if array.shape != p.shape and not _binds(p, array.shape, dims):
         raise ValueError(f"argument of shape {array.shape} for parameter of type {p.type}")
     if not (array.flags.c_contiguous and array.flags.aligned) or type(array) is not np.ndarray:
         array = np.array(array, order="C", copy=True, subok=False)
     return array
+
+
+def _binds(p: Value, shape: tuple[int, ...], dims: dict[Dim, int]) -> bool:
+    """``shape`` matches ``p``'s (symbolic) shape; binds its dims, consistently."""
+    if len(shape) != p.ndim:
+        return False
+    for d, n in zip(p.shape, shape, strict=True):
+        if isinstance(d, Dim):
+            if dims.setdefault(d, n) != n:
+                raise ValueError(f"dim {d} bound to both {dims[d]} and {n}")
+        elif d != n:
+            return False
+    return True
 
 
 def build_executable(

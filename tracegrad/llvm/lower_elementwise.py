@@ -1,19 +1,24 @@
 """Elementwise (loop) kernels: a fused DAG of elementwise ops with one or more outputs of
 the same shape, broadcasts and transposes as strided reads.
 
-The body function is ``void @<name>.body(ptr noalias %b0, ..., i64 %start, i64 %stop)``
-and loops over ``[start, stop)`` of the first coalesced dim; inputs come first, then
-outputs (fresh, C-contiguous). ``noalias`` lets LLVM vectorize without runtime checks: the
-plan guarantees outputs never overlap an input.
+The body function is ``void @<name>.body(ptr noalias %b0, ..., ptr %ext, i64 %start,
+i64 %stop)`` and loops over ``[start, stop)`` of the first coalesced dim; inputs come
+first, then outputs (fresh, C-contiguous); ``%ext`` holds the runtime extents of the
+symbolic dims (:mod:`tracegrad.llvm.extents`), unused when every shape is concrete.
+``noalias`` lets LLVM vectorize without runtime checks: the plan guarantees outputs never
+overlap an input.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+from tracegrad.ir.types import Dim
 from tracegrad.ir.value import Value
+from tracegrad.llvm.extents import Sym, ext_shape, slots_of
 from tracegrad.llvm.lower_ir import Builder
-from tracegrad.llvm.lower_kernel import Expr, contiguous_strides, nest
+from tracegrad.llvm.lower_kernel import Expr, coalesce, contiguous_strides, nest
 
 
 @dataclass
@@ -24,10 +29,21 @@ class KernelText:
     text: str
     inputs: list[Value]  # buffer arguments, in order
     outputs: list[Value]
-    outer: int  # extent of the split dim (threads divide [0, outer))
-    work: int  # elements weighted by body cost, for the threading threshold
+    outer: int | Sym  # extent of the split dim (threads divide [0, outer))
+    work: int | Sym  # elements weighted by body cost, for the threading threshold
     splittable: bool
     math: set[tuple[str, str]]
+    dims: tuple[Dim, ...] = ()  # symbolic dims in extent-slot order (see extents.py)
+
+
+def signature(n_buffers: int) -> str:
+    """The body's parameters: noalias buffers, the extents array, the outer range."""
+    params = "".join(f"ptr noalias %buf{i}, " for i in range(n_buffers))
+    return f"({params}ptr %ext, i64 %start, i64 %stop)"
+
+
+def kernel_slots(inputs: list[Value], outputs: list[Value]) -> tuple[Dim, ...]:
+    return slots_of([v.shape for v in inputs] + [v.shape for v in outputs])
 
 
 def elementwise_kernel(name: str, roots: list[Value], computed: set[int]) -> KernelText:
@@ -39,20 +55,15 @@ def elementwise_kernel(name: str, roots: list[Value], computed: set[int]) -> Ker
     accesses = [(buf, strides, off) for buf, strides, off in expr.accesses]
     out_strides = contiguous_strides(shape)
     all_strides = [s for _, s, _ in accesses] + [out_strides] * len(roots)
-    from tracegrad.llvm.lower_kernel import coalesce
-
     cshape, cstrides, _ = coalesce(shape, all_strides)
     if not cshape:  # 0-d or all extents 1: one iteration
         cshape, cstrides = (1,), [(0,) for _ in cstrides]
     b = Builder()
     n_buf = n_in + len(roots)
-    params = ", ".join(f"ptr noalias %buf{i}" for i in range(n_buf))
-    b.lines.append(
-        f'define internal void @"{name}.body"({params}, i64 %start, i64 %stop) noinline nounwind {{'
-    )
+    b.lines.append(f'define internal void @"{name}.body"{signature(n_buf)} noinline nounwind {{')
     b.label("entry")
     ptrs = [f"%buf{i}" for i in range(n_buf)]
-    bases = [str(off) for _, _, off in accesses] + ["0"] * len(roots)
+    bases = [b.ext(off) for _, _, off in accesses] + ["0"] * len(roots)
     uses: set[tuple[str, str]] = set()
 
     def inner(offs: list[str]) -> None:
@@ -64,16 +75,15 @@ def elementwise_kernel(name: str, roots: list[Value], computed: set[int]) -> Ker
     nest(b, cshape, cstrides, bases, inner, range_dim0=("%start", "%stop"))
     b.op("ret void")
     b.lines.append("}")
-    size = 1
-    for n in shape:
-        size *= n
+    slots = kernel_slots(expr.buffers, roots)
     return KernelText(
         name=name,
-        text="\n".join(b.lines) + "\n",
+        text=b.finish(slots),
         inputs=list(expr.buffers),
         outputs=list(roots),
         outer=cshape[0],
-        work=size * (1 + 8 * len(uses)),  # transcendental bodies cost ~10x an add
+        work=math.prod(ext_shape(shape)) * (1 + 8 * len(uses)),  # exp & co cost ~10 adds
         splittable=True,
         math=uses,
+        dims=slots,
     )

@@ -20,6 +20,7 @@ from collections.abc import Callable
 import numpy as np
 
 from tracegrad.ir.dtypes import DType
+from tracegrad.llvm.extents import Sym, prologue
 
 # Register types (bool is i1 in registers and i8 in memory, as numpy stores it).
 REG_TYPE = {
@@ -57,6 +58,23 @@ class Builder:
         self.count = 0
         self.current = "entry"
         self.prefix = prefix
+        self.syms: dict[str, Sym] = {}  # runtime extents used (see finish)
+
+    def ext(self, x: int | Sym) -> str:
+        """An extent as an IR operand: the literal, or the name of a runtime extent that
+        ``finish`` defines in the entry block."""
+        if isinstance(x, int):
+            return str(x)
+        self.syms[x.llvm_name] = x
+        return x.llvm_name
+
+    def finish(self, slots: tuple, ext: str = "%ext") -> str:
+        """The function text, with the runtime extents defined after the entry label."""
+        lines = self.lines
+        if self.syms:
+            at = lines.index("entry:") + 1
+            lines = lines[:at] + prologue(self.syms, slots, ext) + lines[at:]
+        return "\n".join(lines) + "\n"
 
     def fresh(self, hint: str = "t") -> str:
         self.count += 1
@@ -116,11 +134,14 @@ class Builder:
             value = self.emit(f"zext i1 {value} to i8", "z")
         self.op(f"store {MEM_TYPE[dtype]} {value}, ptr {ptr}, align {ITEMSIZE[dtype]}")
 
-    def mul_add(self, base: str, index: str, stride: int) -> str:
+    def mul_add(self, base: str, index: str, stride: int | Sym) -> str:
         """``base + index * stride`` folded when possible (offsets are i64 element counts)."""
         if stride == 0:
             return base
-        term = index if stride == 1 else self.emit(f"mul nsw i64 {index}, {stride}", "o")
+        if stride == 1:
+            term = index
+        else:
+            term = self.emit(f"mul nsw i64 {index}, {self.ext(stride)}", "o")
         if base == "0":
             return term
         return self.emit(f"add nsw i64 {base}, {term}", "o")

@@ -22,23 +22,25 @@ from tracegrad.ir.dtypes import DType
 from tracegrad.ir.ops import Op
 from tracegrad.ir.value import Value
 from tracegrad.llvm import scalar_ops
+from tracegrad.llvm.extents import Sym, ext_shape, is_static
 from tracegrad.llvm.lower_ir import Builder, literal
 
 VIEW_OPS = frozenset({Op.BROADCAST, Op.TRANSPOSE, Op.SLICE})
 
 
-def contiguous_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
+def contiguous_strides(shape: tuple) -> tuple:
+    """C-order strides in elements (symbolic dims give symbolic strides)."""
     strides = []
-    step = 1
-    for n in reversed(shape):
+    step: int | Sym = 1
+    for n in reversed(ext_shape(shape)):
         strides.append(step)
-        step *= n
+        step = step * n
     return tuple(reversed(strides))
 
 
 def scalar_const(v: Value) -> str | None:
     """The immediate of a one-element constant (any shape), else None."""
-    if v.op is Op.CONST and math.prod(v.shape) == 1:
+    if v.op is Op.CONST and is_static(v.shape) and math.prod(v.shape) == 1:
         return literal(v.attr("data").array.reshape(-1)[0], v.dtype)
     return None
 
@@ -49,8 +51,8 @@ class Access:
 
     buffer: int
     dtype: DType
-    strides: tuple[int, ...]
-    offset: int = 0
+    strides: tuple[int | Sym, ...]
+    offset: int | Sym = 0
 
 
 def view_of(v: Value) -> tuple[Value, tuple[int, ...], int] | str:
@@ -74,29 +76,32 @@ def view_of(v: Value) -> tuple[Value, tuple[int, ...], int] | str:
         return base, tuple(strides[p] for p in v.attr("perm")), offset
     new_strides = []
     for (start, _stop, step), s in zip(v.attr("slices"), strides, strict=True):
+        if not (isinstance(start, int) and isinstance(step, int)):
+            raise NotImplementedError("slice with symbolic bounds")
         offset += start * s if start >= 0 else 0
         new_strides.append(s * step)
     return base, tuple(new_strides), offset
 
 
 def coalesce(
-    shape: tuple[int, ...], strides: list[tuple[int, ...]], keep: set[int] | None = None
-) -> tuple[tuple[int, ...], list[tuple[int, ...]], list[int]]:
+    shape: tuple, strides: list[tuple], keep: set[int] | None = None
+) -> tuple[tuple, list[tuple], list[int]]:
     """Drop extent-1 dims and merge dims every access walks contiguously.
 
     Returns (shape, strides per access, original index of each kept dim's last member).
     ``keep``: dims that must not be dropped even when of extent 1.
     """
+    shape = ext_shape(shape)
     dims = [d for d in range(len(shape)) if shape[d] != 1 or (keep and d in keep)]
-    out_shape: list[int] = []
-    out_strides: list[list[int]] = [[] for _ in strides]
+    out_shape: list = []
+    out_strides: list[list] = [[] for _ in strides]
     origin: list[int] = []
     for d in dims:
         mergeable = out_shape and all(
             st[-1] == s[d] * shape[d] for st, s in zip(out_strides, strides, strict=True)
         )
         if mergeable:
-            out_shape[-1] *= shape[d]
+            out_shape[-1] = out_shape[-1] * shape[d]
             for st, s in zip(out_strides, strides, strict=True):
                 st[-1] = s[d]
             origin[-1] = d
@@ -113,7 +118,7 @@ class Expr:
     """Scalar expression DAG of a kernel: which Values are computed, which are loaded."""
 
     computed: set[int]  # ids of Values evaluated inline (elementwise ops, group roots)
-    shape: tuple[int, ...]  # iteration shape
+    shape: tuple  # iteration shape (dims may be symbolic)
     buffers: list[Value] = field(default_factory=list)  # input buffers, in argument order
     accesses: list[tuple[int, tuple[int, ...], int]] = field(default_factory=list)
     _leaf: dict[int, int | str] = field(default_factory=dict)  # value id -> access | imm
@@ -195,8 +200,8 @@ def buffer_dtype(v: Value) -> np.dtype:
 
 def nest(
     b: Builder,
-    shape: tuple[int, ...],
-    strides: list[tuple[int, ...]],
+    shape: tuple,
+    strides: list[tuple],
     bases: list[str],
     inner: object,
     range_dim0: tuple[str, str] | None = None,
@@ -210,7 +215,7 @@ def nest(
         if d == len(shape):
             inner(offs)  # type: ignore[operator]
             return
-        lo, hi = range_dim0 if (d == 0 and range_dim0) else ("0", str(shape[d]))
+        lo, hi = range_dim0 if (d == 0 and range_dim0) else ("0", b.ext(shape[d]))
 
         def body(i: str) -> None:
             level(d + 1, [b.mul_add(o, i, s[d]) for o, s in zip(offs, strides, strict=True)])

@@ -19,9 +19,12 @@ import hashlib
 from dataclasses import dataclass
 
 from tracegrad.ir.ops import Op
+from tracegrad.ir.types import Dim
 from tracegrad.ir.value import Function, Value
 from tracegrad.llvm import callpath
+from tracegrad.llvm.extents import prologue
 from tracegrad.llvm.lower_elementwise import KernelText, elementwise_kernel
+from tracegrad.llvm.lower_ir import Builder
 from tracegrad.llvm.lower_kernel import VIEW_OPS
 from tracegrad.llvm.lower_plan import InterpretStep, KernelGroup, Plan
 from tracegrad.llvm.lower_reduce import reduce_kernel
@@ -90,22 +93,33 @@ def _entries(kt: KernelText) -> str:
         loads.append(f"  %q{i} = getelementptr ptr, ptr %bufs, i64 {i}")
         loads.append(f"  %b{i} = load ptr, ptr %q{i}, align 8")
     args = ", ".join(f"ptr %b{i}" for i in range(n))
+    b = Builder()
+    outer = b.ext(kt.outer)  # the whole range: a runtime extent when symbolic
     body = "\n".join(loads)
+    outer_lines = "".join(line + "\n" for line in prologue(b.syms, kt.dims))
     return (
         f'define void @"{kt.name}"(ptr %bufs, ptr %ext) nounwind {{\nentry:\n{body}\n'
-        f'  call void @"{kt.name}.body"({args}, i64 0, i64 {kt.outer})\n  ret void\n}}\n'
+        f'{outer_lines}  call void @"{kt.name}.body"({args}, ptr %ext, i64 0, i64 {outer})\n'
+        "  ret void\n}\n"
         f'define void @"{kt.name}.range"(ptr %bufs, ptr %ext, i64 %start, i64 %stop) '
         f"nounwind {{\nentry:\n{body}\n"
-        f'  call void @"{kt.name}.body"({args}, i64 %start, i64 %stop)\n  ret void\n}}\n'
+        f'  call void @"{kt.name}.body"({args}, ptr %ext, i64 %start, i64 %stop)\n'
+        "  ret void\n}\n"
     )
 
 
+def _spec_dims(kt: KernelText, v: Value) -> tuple:
+    """A buffer's dims for the call path: symbolic dims become extent slots."""
+    slot = {d: k for k, d in enumerate(kt.dims)}
+    return tuple(callpath.Extent(slot[d]) if isinstance(d, Dim) else d for d in v.shape)
+
+
 def arg_specs(kt: KernelText) -> list[callpath.ArgSpec]:
-    specs = [callpath.ArgSpec.of(v.dtype.numpy, tuple(v.shape)) for v in kt.inputs]
+    specs = [callpath.ArgSpec.of(v.dtype.numpy, _spec_dims(kt, v)) for v in kt.inputs]
     specs += [
         callpath.ArgSpec.of(
             "int64" if v.op in (Op.ARGMAX, Op.ARGMIN) else v.dtype.numpy,
-            tuple(v.shape),
+            _spec_dims(kt, v),
             writeable=True,
         )
         for v in kt.outputs
@@ -132,8 +146,13 @@ def wrapper_name(kernel: KernelText, symbol: str) -> str:
     """The wrapper's symbol: the kernel's plus a hash of what the wrapper checks (shapes,
     dtypes), since one flat kernel serves several shapes with the same element count and
     two different wrappers must never share a name in the shared engine."""
-    checks = repr((arg_specs(kernel), kernel.work >= GIL_RELEASE_WORK))
+    checks = repr((arg_specs(kernel), _release_gil(kernel)))
     return f"{symbol}.py{hashlib.sha256(checks.encode()).hexdigest()[:12]}"
+
+
+def _release_gil(kt: KernelText) -> bool:
+    """Large kernels release the GIL; runtime-extent kernels always (size unknown)."""
+    return not isinstance(kt.work, int) or kt.work >= GIL_RELEASE_WORK
 
 
 def wrapper_module(kernels: list[KernelText], symbols: list[str]) -> str:
@@ -150,8 +169,8 @@ def wrapper_module(kernels: list[KernelText], symbols: list[str]) -> str:
                 wrapper_name(kt, sym),
                 sym,
                 arg_specs(kt),
-                0,
-                release_gil=kt.work >= GIL_RELEASE_WORK,
+                len(kt.dims),
+                release_gil=_release_gil(kt),
                 check_overlap=False,  # outputs are fresh np.empty arrays
                 include_decls=k == 0,
                 declare_entry=True,

@@ -33,6 +33,7 @@ from tracegrad.ir.ops import ELEMENTWISE, Op
 from tracegrad.ir.substitute import inline
 from tracegrad.ir.value import Function, Value, users
 from tracegrad.llvm import scalar_ops
+from tracegrad.llvm.extents import is_static
 from tracegrad.llvm.lower_kernel import VIEW_OPS, Expr
 from tracegrad.llvm.lower_reduce import ARG_OPS, LOWERED_REDUCTIONS, reduced_axes
 
@@ -114,7 +115,10 @@ def reduction_lowerable(r: Value) -> bool:
     x = r.operands[0]
     if r.op in (Op.REDUCE_SUM, Op.REDUCE_PROD):
         return True
-    return math.prod(x.shape[a] for a in reduced_axes(r)) > 0 or math.prod(r.shape) == 0
+    reduced = [x.shape[a] for a in reduced_axes(r)]
+    if not (is_static(reduced) and is_static(r.shape)):
+        return True  # runtime extents: the plan checks for an empty extent per call
+    return math.prod(reduced) > 0 or math.prod(r.shape) == 0
 
 
 MAX_KERNEL_OPS = 400  # inline ops per kernel expression; longer chains are cut

@@ -28,7 +28,8 @@ from tracegrad.ir.dtypes import DType
 from tracegrad.ir.ops import Op
 from tracegrad.ir.value import Value
 from tracegrad.llvm import scalar_ops
-from tracegrad.llvm.lower_elementwise import KernelText
+from tracegrad.llvm.extents import Sym, ext_shape, is_static
+from tracegrad.llvm.lower_elementwise import KernelText, kernel_slots, signature
 from tracegrad.llvm.lower_ir import ITEMSIZE, MEM_TYPE, REG_TYPE, Builder, float_literal
 from tracegrad.llvm.lower_kernel import Expr, coalesce, contiguous_strides, nest
 from tracegrad.llvm.scalar_ops import vector_types
@@ -124,15 +125,14 @@ class _Reduce:
         roles = [o in axes for o in origin]
         b = self.b
         n_in = len(self.expr.buffers)
-        params = ", ".join(f"ptr noalias %buf{i}" for i in range(n_in + 1))
         b.lines.append(
-            f'define internal void @"{self.name}.body"({params}, i64 %start, i64 %stop) '
-            "noinline nounwind {"
+            f'define internal void @"{self.name}.body"{signature(n_in + 1)} noinline nounwind {{'
         )
         b.label("entry")
         self.ptrs = [f"%buf{i}" for i in range(n_in + 1)]
-        bases = [str(off) for _, _, off in self.expr.accesses] + ["0"]
-        if math.prod(shape) == 0 and math.prod(self.r.shape) == 0:
+        bases = [b.ext(off) for _, _, off in self.expr.accesses] + ["0"]
+        static = is_static(shape)
+        if static and math.prod(shape) == 0 and math.prod(self.r.shape) == 0:
             pass  # nothing to compute or store
         elif self.op not in ARG_OPS and roles and not roles[-1] and any(roles):
             self._outer(cshape, cstrides, bases)
@@ -140,24 +140,26 @@ class _Reduce:
             self._inner(cshape, cstrides, roles, bases)
         b.op("ret void")
         b.lines.append("}")
+        slots = kernel_slots(self.expr.buffers, [self.r])
         return KernelText(
             name=self.name,
-            text="\n".join(b.lines) + "\n",
+            text=b.finish(slots),
             inputs=list(self.expr.buffers),
             outputs=[self.r],
             outer=1,
-            work=math.prod(shape),
+            work=math.prod(ext_shape(shape)),
             splittable=False,
             math=self.uses,
+            dims=slots,
         )
 
     # -- strategy "outer": out[j] op= f(x[i, j]) ------------------------------------------
 
     def _outer(self, cshape: tuple, cstrides: list, bases: list[str]) -> None:
         b, out = self.b, self.ptrs[-1]
-        size = math.prod(self.r.shape)
+        size = math.prod(ext_shape(self.r.shape))
         init = identity(self.op, self.dt)
-        b.loop("0", str(size), lambda i: b.store(self.dt, init, out, i), hint="z")
+        b.loop("0", b.ext(size), lambda i: b.store(self.dt, init, out, i), hint="z")
 
         def inner(offs: list[str]) -> None:
             v = self.expr.emit(b, self.x, offs, self.ptrs, {}, self.uses)
@@ -201,6 +203,8 @@ class _Reduce:
         if self.op in ARG_OPS:
             self.idx = b.emit(f"alloca <{w} x i64>, align 64", "idx")
             self.total_i = b.emit("alloca i64", "toti")
+        self.fold = b.emit(f"alloca {ty}", "fold")  # runtime-extent stack fold
+        self.have = b.emit("alloca i1", "have")
 
     def _init_total(self) -> None:
         self.b.op(f"store {self.ty} {identity(self.op, self.dt)}, ptr {self.total}")
@@ -231,12 +235,47 @@ class _Reduce:
         else:
             b.store(self.dt, b.emit(f"load {self.ty}, ptr {self.total}"), self.ptrs[-1], out_off)
 
-    def _lanes(self, offs: list[str], extent: int, strides: list[int]) -> None:
-        """Reduce ``extent`` elements (access k at ``offs[k] + i * strides[k]``) into total."""
+    def _lanes(self, offs: list[str], extent: int | Sym, strides: list) -> None:
+        """Reduce ``extent`` elements (access k at ``offs[k] + i * strides[k]``) into total.
+
+        A runtime extent shorter than one lane step is folded serially: the lane machinery
+        costs about a hundred instructions per output, which dominates short rows."""
+        if isinstance(extent, int):
+            self._blocks(offs, extent, strides)
+            return
+        b = self.b
+        serial, blocked, join = (b.new_label(h) for h in ("serial", "blocked", "join"))
+        short = b.emit(f"icmp slt i64 {b.ext(extent)}, {self.lanes}")
+        b.op(f"br i1 {short}, label %{serial}, label %{blocked}")
+        b.label(serial)
+
+        def one(i: str) -> None:
+            here = [b.mul_add(o, i, st) for o, st in zip(offs, strides, strict=True)]
+            self._fold_into_total(self.expr.emit(b, self.x, here, self.ptrs, {}, self.uses), i)
+
+        b.loop("0", b.ext(extent), one, hint="se")
+        b.op(f"br label %{join}")
+        b.label(blocked)
+        self._blocks(offs, extent, strides)
+        b.op(f"br label %{join}")
+        b.label(join)
+
+    def _blocks(self, offs: list[str], extent: int | Sym, strides: list) -> None:
         b, w = self.b, self.lanes
         pairwise = self.op is Op.REDUCE_SUM and self.dt.is_float
-        block = w * PAIRWISE_STEPS if pairwise else max(extent, 1)
-        n_blocks = -(-extent // block)
+        n_blocks: int | str
+        if isinstance(extent, int):
+            block: int | str = w * PAIRWISE_STEPS if pairwise else max(extent, 1)
+            n_blocks = -(-extent // block)  # type: ignore[operator]
+        elif pairwise:  # runtime extent: ceil(extent / block) blocks
+            block = w * PAIRWISE_STEPS
+            n_blocks = b.emit(
+                f"sdiv i64 {b.emit(f'add nsw i64 {b.ext(extent)}, {block - 1}')}, {block}"
+            )
+        else:  # one block of the whole extent, none when it is 0
+            block = b.ext(extent)
+            n_blocks = b.emit(f"zext i1 {b.emit(f'icmp sgt i64 {block}, 0')} to i64")
+        extent = b.ext(extent)  # type: ignore[assignment]
         if pairwise:
             b.op(f"store {self.ty} {float_literal(0.0)}, ptr {self.cur}")
 
@@ -253,8 +292,10 @@ class _Reduce:
                 self._fold_lanes_into_total(s)
 
         b.loop("0", str(n_blocks), one_block, hint="blk")
-        if pairwise:
+        if pairwise and isinstance(n_blocks, int):
             self._fold_stack(n_blocks)
+        elif pairwise:
+            self._fold_stack_runtime(n_blocks)
 
     def _block(self, offs: list[str], strides: list[int], start: str, length: str) -> None:
         """Lane-parallel reduction of one block: each step evaluates ``W`` consecutive
@@ -372,6 +413,33 @@ class _Reduce:
         if acc is not None:
             t = b.emit(f"load {ty}, ptr {self.total}")
             b.op(f"store {ty} {b.emit(f'fadd {ty} {t}, {acc}')}, ptr {self.total}")
+
+    def _fold_stack_runtime(self, n_blocks: str) -> None:
+        """``_fold_stack`` for a block count known at run time: the same additions in the
+        same order (ascending levels, ``v + acc``), so the same bits."""
+        b, ty = self.b, self.ty
+        b.op(f"store i1 false, ptr {self.have}")
+        b.op(f"store {ty} {float_literal(0.0)}, ptr {self.fold}")
+        bits = b.emit(f"sub i64 64, {b.emit(f'call i64 @llvm.ctlz.i64(i64 {n_blocks}, i1 false)')}")
+
+        def level(k: str) -> None:
+            bit = b.emit(f"and i64 {b.emit(f'lshr i64 {n_blocks}, {k}')}, 1")
+            is_set = b.emit(f"icmp ne i64 {bit}, 0")
+            p = b.emit(f"getelementptr inbounds {ty}, ptr {self.stack}, i64 {k}")
+            v = b.emit(f"load {ty}, ptr {p}")
+            acc = b.emit(f"load {ty}, ptr {self.fold}")
+            have = b.emit(f"load i1, ptr {self.have}")
+            new = b.emit(f"select i1 {have}, {ty} {b.emit(f'fadd {ty} {v}, {acc}')}, {ty} {v}")
+            kept = b.emit(f"select i1 {is_set}, {ty} {new}, {ty} {acc}")
+            b.op(f"store {ty} {kept}, ptr {self.fold}")
+            b.op(f"store i1 {b.emit(f'or i1 {have}, {is_set}')}, ptr {self.have}")
+
+        b.loop("0", bits, level, hint="lv")
+        acc = b.emit(f"load {ty}, ptr {self.fold}")
+        t = b.emit(f"load {ty}, ptr {self.total}")
+        have = b.emit(f"load i1, ptr {self.have}")
+        summed = b.emit(f"fadd {ty} {t}, {acc}")
+        b.op(f"store {ty} {b.emit(f'select i1 {have}, {ty} {summed}, {ty} {t}')}, ptr {self.total}")
 
 
 def reduce_kernel(name: str, r: Value, computed: set[int]) -> KernelText:

@@ -1,6 +1,8 @@
-"""Binding symbolic dims to concrete extents: a Function traced with symbolic shapes (the
-Theano-style front end) is re-inferred through the primitive table on the concrete shapes of
-its first call, then planned and compiled like any concrete Function.
+"""Binding symbolic dims to concrete extents: a Function traced with symbolic shapes is
+re-inferred through the primitive table on the concrete shapes of its first call, then
+planned and compiled like any concrete Function. Used only for Functions whose dims are
+not all bound by their parameters (a concatenation's length); the others compile once,
+with runtime extents (:mod:`tracegrad.llvm.extents`).
 """
 
 from __future__ import annotations
