@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from tracegrad.autodiff.composites import composite_vjp
 from tracegrad.errors import TracegradError
 from tracegrad.ir import build as b
 from tracegrad.ir.ops import ELEMENTWISE, Op
@@ -87,7 +88,10 @@ def _walk(
         ct = cts.get(id(v))
         if ct is None or v.op in (Op.PARAM, Op.CONST):
             continue
-        for operand, operand_ct in zip(v.operands, _apply_rule(v, ct), strict=True):
+        pairs = composite_vjp(v, ct)  # a whole stable sigmoid/softplus, or op by op
+        if pairs is None:
+            pairs = list(zip(v.operands, _apply_rule(v, ct), strict=True))
+        for operand, operand_ct in pairs:
             if operand_ct is not None and id(operand) in needed and operand.dtype.is_float:
                 _accumulate(cts, operand, _check(operand_ct, operand, v))
     return [cts.get(id(w)) for w in wrt]

@@ -30,7 +30,7 @@ def _one_plus_exp_neg(d: Value) -> Value | None:
     return None
 
 
-def _stable_sigmoid_arg(num: Value, den: Value) -> Value | None:
+def stable_sigmoid_arg(num: Value, den: Value) -> Value | None:
     """x when num / den is where(x >= 0, 1, z) / (1 + z) with z = exp(-|x|)."""
     if num.op is not Op.WHERE or den.op is not Op.ADD:
         return None
@@ -56,12 +56,12 @@ def sigmoid_arg(v: Value) -> Value | None:
         one, e = den.operands
         if is_splat(one, 1) and e is num:
             return num.operands[0]
-    return _stable_sigmoid_arg(num, den)
+    return stable_sigmoid_arg(num, den)
 
 
 def _raw_sigmoid(v: Value) -> dict[str, Value] | None:
     x = sigmoid_arg(v)
-    if x is None or _stable_sigmoid_arg(*v.operands) is not None:
+    if x is None or stable_sigmoid_arg(*v.operands) is not None:
         return None
     if x.op is Op.ABS:
         return None  # 1 / (1 + exp(-|y|)) never overflows: already stable

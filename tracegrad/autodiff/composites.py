@@ -1,0 +1,102 @@
+"""VJPs of recognized multi-op composites: the stable forms the stabilizer builds.
+
+The forward graph is stabilized before differentiation, so ``sigmoid``, ``softplus`` and
+``log_sigmoid`` reach the reverse pass as where/exp/log1p compositions. Differentiated op by
+op they give correct but bloated gradients (the logistic: ten ops, three divisions, four
+selects); as a whole each has a short, equally stable derivative. A composite is matched at
+its root; the walk then sends the root's cotangent straight to the composite's input and
+skips the interior (interior values used elsewhere still get their own cotangents).
+
+Every rule here is checked against finite differences and the op-by-op gradient
+(tests/test_autodiff_composites.py).
+
+>>> from tracegrad.ir import build as b
+>>> from tracegrad.ir.value import param
+>>> from tracegrad.ir.types import TensorType
+>>> from tracegrad.ir.dtypes import DType
+>>> from tracegrad.ir.rules.common import sigmoid
+>>> x = param(0, TensorType(DType.FLOAT64, (3,)), "x")
+>>> [(target is x, ct.op.value) for target, ct in composite_vjp(sigmoid(x), b.to_value(1.0))]
+[(True, 'mul')]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tracegrad.ir import build as b
+from tracegrad.ir.ops import Op
+from tracegrad.ir.rules import common as k
+from tracegrad.ir.rules.stabilize import stable_sigmoid_arg
+from tracegrad.ir.value import Value
+
+Composite = Callable[[Value, Value], list[tuple[Value, Value]] | None]
+
+
+def _sigmoid(v: Value, ct: Value) -> list[tuple[Value, Value]] | None:
+    """d sigmoid(x) = z / (1 + z)**2 with z = exp(-|x|): sigmoid(x) * sigmoid(-x)."""
+    if v.op is not Op.DIV:
+        return None
+    num, den = v.operands
+    x = stable_sigmoid_arg(num, den)
+    if x is None:
+        return None
+    z = den.operands[1]
+    return [(x, b.mul(ct, b.div(z, b.mul(den, den))))]
+
+
+def _relu_part(w: Value, x_first: bool) -> Value | None:
+    """x when w is where(x >= 0, x, 0) (x_first) or where(x >= 0, 0, x)."""
+    if w.op is not Op.WHERE or w.operands[0].op is not Op.GE:
+        return None
+    cond, on_true, on_false = w.operands
+    x = cond.operands[0]
+    if not k.is_splat(cond.operands[1], 0):
+        return None
+    keep, zero = (on_true, on_false) if x_first else (on_false, on_true)
+    return x if keep is x and k.is_splat(zero, 0) else None
+
+
+def _log1p_exp_neg_abs(t: Value, x: Value) -> bool:
+    """t is log1p(exp(-|x|))."""
+    return (
+        t.op is Op.LOG1P
+        and t.operands[0].op is Op.EXP
+        and k.is_neg_abs(t.operands[0].operands[0], x) is not None
+    )
+
+
+def _softplus(v: Value, ct: Value) -> list[tuple[Value, Value]] | None:
+    """d softplus(x) = sigmoid(x) for where(x >= 0, x, 0) + log1p(exp(-|x|))."""
+    if v.op is not Op.ADD:
+        return None
+    x = _relu_part(v.operands[0], x_first=True)
+    if x is None or not _log1p_exp_neg_abs(v.operands[1], x):
+        return None
+    return [(x, b.mul(ct, k.sigmoid(x)))]
+
+
+def _log_sigmoid(v: Value, ct: Value) -> list[tuple[Value, Value]] | None:
+    """d log_sigmoid(x) = sigmoid(-x) for where(x >= 0, 0, x) - log1p(exp(-|x|))."""
+    if v.op is not Op.SUB:
+        return None
+    x = _relu_part(v.operands[0], x_first=False)
+    if x is None or not _log1p_exp_neg_abs(v.operands[1], x):
+        return None
+    z = v.operands[1].operands[0]  # exp(-|x|), shared with the forward graph
+    sig_neg = b.div(b.where(b.binary(Op.GE, x, 0.0), z, 1.0), b.add(1.0, z))
+    return [(x, b.mul(ct, sig_neg))]
+
+
+COMPOSITES: tuple[Composite, ...] = (_sigmoid, _softplus, _log_sigmoid)
+
+
+def composite_vjp(v: Value, ct: Value) -> list[tuple[Value, Value]] | None:
+    """(input, cotangent) pairs when ``v`` roots a known composite (float only), else None."""
+    if not v.dtype.is_float or v.op not in (Op.DIV, Op.ADD, Op.SUB):
+        return None
+    for rule in COMPOSITES:
+        found = rule(v, ct)
+        if found is not None:
+            return found
+    return None
