@@ -2,7 +2,8 @@
 
 Pipeline: inline FUSED nodes, plan kernels (:mod:`tracegrad.llvm.lower_plan`), emit one LLVM
 module holding every kernel (:mod:`tracegrad.llvm.lower_module`), compile it once through
-the engine (memory and disk cache), then run the plan: allocate outputs with ``np.empty``
+the engine (memory and disk cache), then run the plan: allocate outputs (``np.empty``, or a
+recycled buffer for large ones: :mod:`tracegrad.llvm.pool`)
 and call the kernels in order through their METH_FASTCALL wrappers (or ctypes when the
 ndarray layout self-test fails). Ops without a lowering run their numpy reference
 implementation inside the same plan, so the result is never wrong, only slower.
@@ -49,6 +50,9 @@ from tracegrad.llvm.lower_module import (
 )
 from tracegrad.llvm.lower_plan import InterpretStep, KernelGroup, MatmulStep, plan
 from tracegrad.llvm.lower_symbolic import concretize
+from tracegrad.llvm.pool import output_pool
+
+_empty = output_pool().empty
 
 __all__ = ["LLVMBackend", "PlanExecutable", "SymbolicExecutable"]
 
@@ -169,12 +173,12 @@ class _KernelRun:
         ins = [env[s] for s in self.in_slots]
         outer, work = self.outer, self.work
         if self.symbolic:
-            outs = [np.empty(bind_dims(shape, dims), dtype) for shape, dtype in self.outs]
+            outs = [_empty(bind_dims(shape, dims), dtype) for shape, dtype in self.outs]
             outer, work = evaluate(outer, dims), evaluate(work, dims)
             if self.empty_check:
                 _raise_if_empty(self.kernel, dims)
         else:
-            outs = [np.empty(shape, dtype) for shape, dtype in self.outs]
+            outs = [_empty(shape, dtype) for shape, dtype in self.outs]
         if use_threads and self.threaded and _worth_threads(work, outer):
             self._parallel(ins + outs, outer, work, [dims[d] for d in self.kernel.dims])
         elif self.native is not None:
