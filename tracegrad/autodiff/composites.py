@@ -66,22 +66,24 @@ def _log1p_exp_neg_abs(t: Value, x: Value) -> bool:
     )
 
 
+def _softplus_like(v: Value, op: Op, x_first: bool) -> Value | None:
+    """x when v is op(where(x >= 0, x, 0) or where(x >= 0, 0, x), log1p(exp(-|x|)))."""
+    if v.op is not op:
+        return None
+    x = _relu_part(v.operands[0], x_first)
+    return x if x is not None and _log1p_exp_neg_abs(v.operands[1], x) else None
+
+
 def _softplus(v: Value, ct: Value) -> list[tuple[Value, Value]] | None:
     """d softplus(x) = sigmoid(x) for where(x >= 0, x, 0) + log1p(exp(-|x|))."""
-    if v.op is not Op.ADD:
-        return None
-    x = _relu_part(v.operands[0], x_first=True)
-    if x is None or not _log1p_exp_neg_abs(v.operands[1], x):
-        return None
-    return [(x, b.mul(ct, k.sigmoid(x)))]
+    x = _softplus_like(v, Op.ADD, x_first=True)
+    return None if x is None else [(x, b.mul(ct, k.sigmoid(x)))]
 
 
 def _log_sigmoid(v: Value, ct: Value) -> list[tuple[Value, Value]] | None:
     """d log_sigmoid(x) = sigmoid(-x) for where(x >= 0, 0, x) - log1p(exp(-|x|))."""
-    if v.op is not Op.SUB:
-        return None
-    x = _relu_part(v.operands[0], x_first=False)
-    if x is None or not _log1p_exp_neg_abs(v.operands[1], x):
+    x = _softplus_like(v, Op.SUB, x_first=False)
+    if x is None:
         return None
     z = v.operands[1].operands[0]  # exp(-|x|), shared with the forward graph
     sig_neg = b.div(b.where(b.binary(Op.GE, x, 0.0), z, 1.0), b.add(1.0, z))
