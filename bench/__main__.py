@@ -21,18 +21,35 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description="Measure tracegrad against numpy, JAX, Numba, PyTensor, autograd and the "
-        "machine's limits. Tables go to stdout, progress to stderr.")
-    parser.add_argument("--quick", action="store_true",
-                        help="fewer samples, smaller slow cases, short peer timeouts (< 2 min)")
-    parser.add_argument("--tiny", action="store_true",
-                        help="tiny sizes, for the smoke test; the numbers mean nothing")
-    parser.add_argument("--only", metavar="NAME[,NAME]",
-                        help="comma-separated workloads: " + ", ".join(WORKLOADS))
+        "machine's limits. Tables go to stdout, progress to stderr.",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="fewer samples, smaller slow cases, short peer timeouts (< 2 min)",
+    )
+    parser.add_argument(
+        "--tiny",
+        action="store_true",
+        help="tiny sizes, for the smoke test; the numbers mean nothing",
+    )
+    parser.add_argument(
+        "--only", metavar="NAME[,NAME]", help="comma-separated workloads: " + ", ".join(WORKLOADS)
+    )
     parser.add_argument("--json", metavar="FILE", type=Path, help="save raw numbers as JSON")
-    parser.add_argument("--plot", metavar="FILE.png", type=Path,
-                        help="bar charts of time / best peer (needs matplotlib)")
-    parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
-                        help="limit for each subprocess run (default 10 with --quick, else 300)")
+    parser.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        type=Path,
+        help="bar charts of time / best peer (needs matplotlib)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="limit for each subprocess run (default 10 with --quick, else 300)",
+    )
     return parser.parse_args(argv)
 
 
@@ -42,13 +59,19 @@ def selected(only: str | None) -> list[str]:
     names = [name.strip() for name in only.split(",") if name.strip()]
     unknown = [name for name in names if name not in WORKLOADS]
     if unknown:
-        raise SystemExit(f"unknown workload(s) {', '.join(unknown)}; "
-                         f"choose from {', '.join(WORKLOADS)}")
+        raise SystemExit(
+            f"unknown workload(s) {', '.join(unknown)}; choose from {', '.join(WORKLOADS)}"
+        )
     return names
 
 
-THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-                    "NUMBA_NUM_THREADS", "XLA_FLAGS")
+THREAD_VARIABLES = (
+    "OPENBLAS_NUM_THREADS",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "NUMBA_NUM_THREADS",
+    "XLA_FLAGS",
+)
 
 
 def load_average() -> list[float]:
@@ -78,12 +101,14 @@ def header(meta: dict[str, Any]) -> str:
     versions = ", ".join(f"{k} {v}" for k, v in meta["versions"].items())
     threads = "".join(f"; {k}={v}" for k, v in meta["thread_env"].items())
     load = "/".join(str(x) for x in meta["load_average_at_start"]) or "unknown"
-    return (f"## tracegrad benchmarks ({meta['mode']})\n\n"
-            f"{meta['date']}; {meta['cpu']}, {meta['cores']} cores; Python {meta['python']}; "
-            f"{versions}; load average at start {load}{threads}\n\n"
-            "Times are medians per call; spread is min - max over the samples; 'vs best peer'"
-            " divides by the fastest correct peer (tracegrad is not a peer); compile is first"
-            " call (including building) minus the median.\n")
+    return (
+        f"## tracegrad benchmarks ({meta['mode']})\n\n"
+        f"{meta['date']}; {meta['cpu']}, {meta['cores']} cores; Python {meta['python']}; "
+        f"{versions}; load average at start {load}{threads}\n\n"
+        "Times are medians per call; spread is min - max over the samples; 'vs best peer'"
+        " divides by the fastest correct peer (tracegrad is not a peer); compile is first"
+        " call (including building) minus the median.\n"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

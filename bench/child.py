@@ -103,8 +103,14 @@ def graph_builders(steps: int, x0: np.ndarray) -> dict[str, Callable[[], Callabl
         fn = common.tg("jit")(common.tg("grad")(lambda v: graph_fn(t, v, steps)))
         return lambda: fn(x0)
 
-    return {"numpy": numpy_hand, "numba": numba_hand, "jax": jax_grad,
-            "pytensor-c": pytensor_grad, "autograd": autograd_grad, "tracegrad": tracegrad_grad}
+    return {
+        "numpy": numpy_hand,
+        "numba": numba_hand,
+        "jax": jax_grad,
+        "pytensor-c": pytensor_grad,
+        "autograd": autograd_grad,
+        "tracegrad": tracegrad_grad,
+    }
 
 
 def logistic_builders(x: np.ndarray) -> dict[str, Callable[[], Callable[[], Any]]]:
@@ -119,14 +125,27 @@ def logistic_builders(x: np.ndarray) -> dict[str, Callable[[], Callable[[], Any]
         fn = peers.numba().njit(cache=True)(logistic_grad_loop)
         return lambda: fn(x)
 
-    return {"numpy": by_name["numpy"], "numba": numba_cached, "jax": by_name["jax.jit(grad)"],
-            "pytensor-c": by_name["pytensor C"], "pytensor-numba": by_name["pytensor numba"],
-            "autograd": by_name["autograd"], "tracegrad": by_name["tracegrad jit(grad)"]}
+    return {
+        "numpy": by_name["numpy"],
+        "numba": numba_cached,
+        "jax": by_name["jax.jit(grad)"],
+        "pytensor-c": by_name["pytensor C"],
+        "pytensor-numba": by_name["pytensor numba"],
+        "autograd": by_name["autograd"],
+        "tracegrad": by_name["tracegrad jit(grad)"],
+    }
 
 
 # implementation -> the loader in bench.peers that imports its framework
-IMPORTS = {"numpy": "numpy", "numba": "numba", "jax": "jax", "pytensor-c": "pytensor",
-           "pytensor-numba": "pytensor", "autograd": "autograd", "tracegrad": "tracegrad"}
+IMPORTS = {
+    "numpy": "numpy",
+    "numba": "numba",
+    "jax": "jax",
+    "pytensor-c": "pytensor",
+    "pytensor-numba": "pytensor",
+    "autograd": "autograd",
+    "tracegrad": "tracegrad",
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -163,7 +182,7 @@ def run(argv: list[str] | None) -> int:
         builders = graph_builders(args.n, x0)
         reference: Any = graph_hand_grad(x0, args.n)
     else:
-        x = (np.random.default_rng(args.n).standard_normal(args.n) * 2.0)
+        x = np.random.default_rng(args.n).standard_normal(args.n) * 2.0
         builders = logistic_builders(x)
         reference = logistic_grad_loop(x)
     if args.impl not in builders:

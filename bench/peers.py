@@ -75,8 +75,17 @@ def tracegrad_numpy() -> ModuleType:
     return _import("tracegrad.numpy")
 
 
-DISTRIBUTIONS = ("numpy", "jax", "jaxlib", "numba", "llvmlite", "pytensor", "autograd",
-                 "matplotlib", "tracegrad")
+DISTRIBUTIONS = (
+    "numpy",
+    "jax",
+    "jaxlib",
+    "numba",
+    "llvmlite",
+    "pytensor",
+    "autograd",
+    "matplotlib",
+    "tracegrad",
+)
 
 
 def versions() -> dict[str, str]:

@@ -56,11 +56,21 @@ def status_text(result: Result) -> str:
     return f"{result.status}: {result.reason}" if result.reason else result.status
 
 
-def timing_table(title: str, results: Sequence[Result], metric_names: Sequence[str] = (),
-                 notes: Sequence[str] = ()) -> Table:
+def timing_table(
+    title: str,
+    results: Sequence[Result],
+    metric_names: Sequence[str] = (),
+    notes: Sequence[str] = (),
+) -> Table:
     """The standard table: median, spread, ratio to the best peer, limit metrics, compile."""
-    header = ["implementation", "median", "spread (min - max)", "vs best peer",
-              *metric_names, "compile"]
+    header = [
+        "implementation",
+        "median",
+        "spread (min - max)",
+        "vs best peer",
+        *metric_names,
+        "compile",
+    ]
     best = best_peer(results)
     rows = []
     for r in results:
@@ -70,8 +80,16 @@ def timing_table(title: str, results: Sequence[Result], metric_names: Sequence[s
             continue
         ratio = r.median_s / best.median_s if best and best.median_s else None
         metrics = [fmt_number(r.metrics.get(m)) for m in metric_names]
-        rows.append([name, fmt_time(r.median_s), fmt_spread(r.low_s, r.high_s),
-                     fmt_ratio(ratio), *metrics, fmt_time(r.compile_s)])
+        rows.append(
+            [
+                name,
+                fmt_time(r.median_s),
+                fmt_spread(r.low_s, r.high_s),
+                fmt_ratio(ratio),
+                *metrics,
+                fmt_time(r.compile_s),
+            ]
+        )
     all_notes = list(notes)
     if best is not None:
         all_notes.append(f"best peer: {best.impl}")
@@ -88,13 +106,15 @@ def render(table: Table) -> str:
     return "\n".join(out) + "\n"
 
 
-def write_json(path: Path, meta: dict[str, Any], tables: Sequence[Table],
-               results: Sequence[Result]) -> None:
+def write_json(
+    path: Path, meta: dict[str, Any], tables: Sequence[Table], results: Sequence[Result]
+) -> None:
     payload = {
         "meta": meta,
         "results": [asdict(r) for r in results],
-        "tables": [{"title": t.title, "header": t.header, "rows": t.rows, "notes": t.notes}
-                   for t in tables],
+        "tables": [
+            {"title": t.title, "header": t.header, "rows": t.rows, "notes": t.notes} for t in tables
+        ],
     }
     path.write_text(json.dumps(payload, indent=1, default=str) + "\n", encoding="utf-8")
 
@@ -120,9 +140,8 @@ def write_plot(path: Path, tables: Sequence[Table]) -> str | None:
         return "no table has timed rows"
     cols = 3 if len(panels) > 4 else min(len(panels), 2)
     rows = math.ceil(len(panels) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(6.0 * cols, 0.45 * 8 * rows + 1.0),
-                             squeeze=False)
-    for ax in axes.flat[len(panels):]:
+    fig, axes = plt.subplots(rows, cols, figsize=(6.0 * cols, 0.45 * 8 * rows + 1.0), squeeze=False)
+    for ax in axes.flat[len(panels) :]:
         ax.axis("off")
     for ax, (title, bars) in zip(axes.flat, panels, strict=False):
         names = [name for name, _ in bars]

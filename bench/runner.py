@@ -86,8 +86,14 @@ def log(message: str) -> None:
 
 
 def run_impl(case: Case, impl: Impl, reference: Any, policy: TimingPolicy) -> Result:
-    result = Result(case.workload, case.label, impl.name, "ok",
-                    is_peer=impl.is_peer and not impl.is_tracegrad, note=impl.note)
+    result = Result(
+        case.workload,
+        case.label,
+        impl.name,
+        "ok",
+        is_peer=impl.is_peer and not impl.is_tracegrad,
+        note=impl.note,
+    )
     try:
         build_s, fn = timed_call(impl.build)
         first_s, out = timed_call(fn)

@@ -30,14 +30,27 @@ def child_env(overrides: Mapping[str, str | None]) -> dict[str, str]:
     return env
 
 
-def run_child(args: list[str], *, workload: str, case: str, impl: str, timeout_s: float,
-              env: Mapping[str, str | None] | None = None) -> Result:
+def run_child(
+    args: list[str],
+    *,
+    workload: str,
+    case: str,
+    impl: str,
+    timeout_s: float,
+    env: Mapping[str, str | None] | None = None,
+) -> Result:
     """Result of ``python -m bench.child ARGS``; a child that runs past ``timeout_s`` is killed
     with its whole process group (compilers it started included)."""
     command = [sys.executable, "-m", "bench.child", *args]
-    proc = subprocess.Popen(command, cwd=PROJECT_ROOT, env=child_env(env or {}),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        command,
+        cwd=PROJECT_ROOT,
+        env=child_env(env or {}),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     is_peer = impl != "tracegrad"
     try:
         stdout, stderr = proc.communicate(timeout=timeout_s)
@@ -45,11 +58,17 @@ def run_child(args: list[str], *, workload: str, case: str, impl: str, timeout_s
         os.killpg(proc.pid, signal.SIGKILL)
         proc.communicate()
         log(f"[bench]   {impl}: timeout after {timeout_s:g} s")
-        return Result(workload, case, impl, "timeout", is_peer=is_peer,
-                      reason=f"no result after {timeout_s:g} s")
+        return Result(
+            workload,
+            case,
+            impl,
+            "timeout",
+            is_peer=is_peer,
+            reason=f"no result after {timeout_s:g} s",
+        )
     for line in reversed(stdout.splitlines()):
         if line.startswith(MARKER):
-            data = json.loads(line[len(MARKER):])
+            data = json.loads(line[len(MARKER) :])
             data.update(workload=workload, case=case, impl=impl)
             result = Result(**data)
             shown = result.status if result.status != "ok" else f"{result.median_s or 0:.3g} s"
@@ -57,5 +76,11 @@ def run_child(args: list[str], *, workload: str, case: str, impl: str, timeout_s
             return result
     tail = (stderr.strip().splitlines() or ["no output"])[-1][:160]
     log(f"[bench]   {impl}: child exited {proc.returncode}: {tail}")
-    return Result(workload, case, impl, "FAILED", is_peer=is_peer,
-                  reason=f"child process exited {proc.returncode}: {tail}")
+    return Result(
+        workload,
+        case,
+        impl,
+        "FAILED",
+        is_peer=is_peer,
+        reason=f"child process exited {proc.returncode}: {tail}",
+    )

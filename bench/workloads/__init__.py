@@ -17,6 +17,14 @@ from bench.workloads import (
 
 WORKLOADS: dict[str, ModuleType] = {
     module.NAME: module
-    for module in (bandwidth, logistic, overhead, mlp, reduction, graph_scale, compile_time,
-                   grad_cost)
+    for module in (
+        bandwidth,
+        logistic,
+        overhead,
+        mlp,
+        reduction,
+        graph_scale,
+        compile_time,
+        grad_cost,
+    )
 }

@@ -41,9 +41,15 @@ def copy_case(n: int) -> Case:
         dst = np.empty_like(src)
         return lambda: (np.copyto(dst, src), dst)[1]
 
-    return Case(NAME, f"copy, n={n:.0e} float64, 16 B/elem", lambda: src,
-                [Impl("numpy copyto", build)], rtol=0.0, metrics=bandwidth_metrics(n, 16),
-                metric_names=("ns/elem", "GB/s"))
+    return Case(
+        NAME,
+        f"copy, n={n:.0e} float64, 16 B/elem",
+        lambda: src,
+        [Impl("numpy copyto", build)],
+        rtol=0.0,
+        metrics=bandwidth_metrics(n, 16),
+        metric_names=("ns/elem", "GB/s"),
+    )
 
 
 def numba_triad(parallel: bool) -> Callable[..., None]:
@@ -84,17 +90,26 @@ def triad_case(n: int) -> Case:
         Impl("numba triad, 1 thread", build_numba(False)),
         Impl("numba triad, parallel", build_numba(True), note=f"{peers.cpu_count()} threads"),
     ]
-    return Case(NAME, f"triad a = b + s*c, n={n:.0e} float64, 24 B/elem", lambda: b + SCALAR * c,
-                impls, rtol=1e-15, metrics=bandwidth_metrics(n, 24),
-                metric_names=("ns/elem", "GB/s"))
+    return Case(
+        NAME,
+        f"triad a = b + s*c, n={n:.0e} float64, 24 B/elem",
+        lambda: b + SCALAR * c,
+        impls,
+        rtol=1e-15,
+        metrics=bandwidth_metrics(n, 24),
+        metric_names=("ns/elem", "GB/s"),
+    )
 
 
 SINGLE_THREAD = ("numpy copyto", "numba triad, 1 thread")
 
 
 def record_floor(ctx: Context, results: list[Result]) -> None:
-    rates = [(r.metrics["GB/s"], r.impl) for r in results
-             if r.status == "ok" and r.impl in SINGLE_THREAD and "GB/s" in r.metrics]
+    rates = [
+        (r.metrics["GB/s"], r.impl)
+        for r in results
+        if r.status == "ok" and r.impl in SINGLE_THREAD and "GB/s" in r.metrics
+    ]
     if rates:
         ctx.cache["floor"] = max(rates)
 

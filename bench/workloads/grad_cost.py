@@ -28,13 +28,13 @@ def cost_table(title: str, values: list[Result], grads: list[Result]) -> Table:
             rows.append([grad.impl, f"{which} {status_text(bad)}", "", ""])
             continue
         ratio = (grad.median_s or 0.0) / (value.median_s or 1.0)
-        rows.append([grad.impl, fmt_time(value.median_s), fmt_time(grad.median_s),
-                     f"{ratio:.2f}x"])
+        rows.append([grad.impl, fmt_time(value.median_s), fmt_time(grad.median_s), f"{ratio:.2f}x"])
     return Table(title, header, rows)
 
 
-def measure_pairs(ctx: Context, value_case: Case, grad_case: Case) -> tuple[list[Result],
-                                                                             list[Result]]:
+def measure_pairs(
+    ctx: Context, value_case: Case, grad_case: Case
+) -> tuple[list[Result], list[Result]]:
     log(f"[bench] {NAME}: {grad_case.key} over {value_case.label}")
     value_ref, grad_ref = value_case.reference(), grad_case.reference()
     values, grads = [], []
@@ -48,12 +48,12 @@ def measure_pairs(ctx: Context, value_case: Case, grad_case: Case) -> tuple[list
 
 def run(ctx: Context) -> list[Table]:
     n = 10**3 if ctx.settings.tiny else 10**6 if ctx.settings.quick else 10**7
-    pairs = measure_pairs(ctx, logistic.value_case(n, np.float64),
-                          logistic.grad_case(ctx, n, np.float64))
+    pairs = measure_pairs(
+        ctx, logistic.value_case(n, np.float64), logistic.grad_case(ctx, n, np.float64)
+    )
     tables = [cost_table(f"{NAME}: logistic sum, n={n:.0e} float64", *pairs)]
     dtypes = (np.float32,) if ctx.settings.quick or ctx.settings.tiny else mlp.DTYPES
     for dtype in dtypes:
         pairs = measure_pairs(ctx, mlp.loss_case(ctx, dtype), mlp.step_case(ctx, dtype))
-        tables.append(cost_table(f"{NAME}: MLP step over MLP loss, {np.dtype(dtype).name}",
-                                 *pairs))
+        tables.append(cost_table(f"{NAME}: MLP step over MLP loss, {np.dtype(dtype).name}", *pairs))
     return tables

@@ -35,16 +35,30 @@ def step_counts(ctx: Context) -> list[int]:
 
 def table(title: str, results: list[Result]) -> Table:
     best = best_peer(results)
-    header = ["implementation", "compile (first call - steady)", "first call", "run (median)",
-              "spread", "run vs best peer"]
+    header = [
+        "implementation",
+        "compile (first call - steady)",
+        "first call",
+        "run (median)",
+        "spread",
+        "run vs best peer",
+    ]
     rows = []
     for r in results:
         if r.status != "ok" or r.median_s is None:
             rows.append([r.impl, status_text(r), "", "", "", ""])
             continue
         ratio = r.median_s / best.median_s if best and best.median_s else None
-        rows.append([r.impl, fmt_time(r.compile_s), fmt_time(r.first_call_s),
-                     fmt_time(r.median_s), fmt_spread(r.low_s, r.high_s), fmt_ratio(ratio)])
+        rows.append(
+            [
+                r.impl,
+                fmt_time(r.compile_s),
+                fmt_time(r.first_call_s),
+                fmt_time(r.median_s),
+                fmt_spread(r.low_s, r.high_s),
+                fmt_ratio(ratio),
+            ]
+        )
     notes = ["each implementation in a fresh process; tracegrad with TRACEGRAD_CACHE=0"]
     return Table(title, header, rows, notes, results)
 
@@ -60,11 +74,21 @@ def growth_table(by_n: dict[int, list[Result]]) -> Table | None:
             exponent = math.log(b.compile_s / a.compile_s) / math.log(n2 / n1)
             rows.append([a.impl, fmt_time(a.compile_s), fmt_time(b.compile_s), f"{exponent:.2f}"])
         else:
-            rows.append([a.impl, fmt_time(a.compile_s), status_text(b) if b.status != "ok"
-                         else fmt_time(b.compile_s), ""])
+            rows.append(
+                [
+                    a.impl,
+                    fmt_time(a.compile_s),
+                    status_text(b) if b.status != "ok" else fmt_time(b.compile_s),
+                    "",
+                ]
+            )
     header = ["implementation", f"compile N={n1}", f"compile N={n2}", "growth exponent"]
-    return Table(f"graph scale: compile-time growth from N={n1} to N={n2}", header, rows,
-                 ["exponent log(c2/c1)/log(N2/N1): 1 means linear in N"])
+    return Table(
+        f"graph scale: compile-time growth from N={n1} to N={n2}",
+        header,
+        rows,
+        ["exponent log(c2/c1)/log(N2/N1): 1 means linear in N"],
+    )
 
 
 def run(ctx: Context) -> list[Table]:
@@ -78,12 +102,26 @@ def run(ctx: Context) -> list[Table]:
         results = []
         for key, name in IMPLS:
             if key in gave_up:
-                results.append(Result(NAME, label, name, "skipped", is_peer=key != "tracegrad",
-                                      reason=gave_up[key]))
+                results.append(
+                    Result(
+                        NAME,
+                        label,
+                        name,
+                        "skipped",
+                        is_peer=key != "tracegrad",
+                        reason=gave_up[key],
+                    )
+                )
                 continue
             args = ["graph", key, str(n)] + (["--quick"] if ctx.settings.quick else [])
-            result = run_child(args, workload=NAME, case=label, impl=name,
-                               timeout_s=ctx.settings.timeout_s, env={"TRACEGRAD_CACHE": "0"})
+            result = run_child(
+                args,
+                workload=NAME,
+                case=label,
+                impl=name,
+                timeout_s=ctx.settings.timeout_s,
+                env={"TRACEGRAD_CACHE": "0"},
+            )
             if result.status == "timeout":
                 gave_up[key] = f"timed out at N={n}"
             results.append(result)

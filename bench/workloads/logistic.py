@@ -170,8 +170,11 @@ def value_impls(x: np.ndarray) -> list[Impl]:
 def floor_metrics(n: int, bytes_per_element: int, floor: float) -> Metrics:
     def metrics(seconds: float) -> dict[str, float]:
         at_floor = bytes_per_element * n / (floor * 1e9)
-        return {"ns/elem": seconds / n * 1e9, "GB/s": bytes_per_element * n / seconds / 1e9,
-                "x floor": seconds / at_floor}
+        return {
+            "ns/elem": seconds / n * 1e9,
+            "GB/s": bytes_per_element * n / seconds / 1e9,
+            "x floor": seconds / at_floor,
+        }
 
     return metrics
 
@@ -179,18 +182,28 @@ def floor_metrics(n: int, bytes_per_element: int, floor: float) -> Metrics:
 def grad_case(ctx: Context, n: int, dtype: type) -> Case:
     x = make_input(n, dtype)
     floor, _ = bandwidth.floor_gbps(ctx)
-    return Case(NAME, f"gradient, n={n:.0e} {np.dtype(dtype).name}",
-                lambda: hand_grad(x.astype(np.float64)), grad_impls(x), rtol=tolerance(dtype),
-                dtype=np.dtype(dtype),
-                metrics=floor_metrics(n, 2 * np.dtype(dtype).itemsize, floor),
-                metric_names=("ns/elem", "GB/s", "x floor"))
+    return Case(
+        NAME,
+        f"gradient, n={n:.0e} {np.dtype(dtype).name}",
+        lambda: hand_grad(x.astype(np.float64)),
+        grad_impls(x),
+        rtol=tolerance(dtype),
+        dtype=np.dtype(dtype),
+        metrics=floor_metrics(n, 2 * np.dtype(dtype).itemsize, floor),
+        metric_names=("ns/elem", "GB/s", "x floor"),
+    )
 
 
 def value_case(n: int, dtype: type) -> Case:
     x = make_input(n, dtype)
-    return Case(NAME, f"value only, n={n:.0e} {np.dtype(dtype).name}",
-                lambda: logistic_sum(np, x.astype(np.float64)), value_impls(x),
-                rtol=tolerance(dtype) * 10, dtype=None)
+    return Case(
+        NAME,
+        f"value only, n={n:.0e} {np.dtype(dtype).name}",
+        lambda: logistic_sum(np, x.astype(np.float64)),
+        value_impls(x),
+        rtol=tolerance(dtype) * 10,
+        dtype=None,
+    )
 
 
 def run(ctx: Context) -> list[Table]:
@@ -200,7 +213,9 @@ def run(ctx: Context) -> list[Table]:
         for n in sizes(ctx):
             case = grad_case(ctx, n, dtype)
             bpe = 2 * np.dtype(dtype).itemsize
-            note = (f"x floor: median / ({bpe} B/elem at the {floor:.1f} GB/s floor, {source});"
-                    " below 1e5 elements the data sit in cache and the floor does not bind")
+            note = (
+                f"x floor: median / ({bpe} B/elem at the {floor:.1f} GB/s floor, {source});"
+                " below 1e5 elements the data sit in cache and the floor does not bind"
+            )
             tables.append(timing_table(case.key, ctx.run(case), case.metric_names, [note]))
     return tables

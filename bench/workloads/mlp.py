@@ -43,8 +43,11 @@ def shape(ctx: Context) -> tuple[int, int, int, int]:
 
 
 def flops(batch: int, n_in: int, n_hidden: int, n_out: int, with_grad: bool = True) -> float:
-    products = 2 * n_in * n_hidden + 3 * n_hidden * n_out if with_grad else (
-        n_in * n_hidden + n_hidden * n_out)
+    products = (
+        2 * n_in * n_hidden + 3 * n_hidden * n_out
+        if with_grad
+        else (n_in * n_hidden + n_hidden * n_out)
+    )
     return 2.0 * batch * products
 
 
@@ -52,10 +55,12 @@ def make_data(dims: tuple[int, int, int, int], dtype: type) -> tuple[Arrays, Arr
     """((w1, b1, w2, b2), (x, one-hot labels)) in ``dtype``."""
     batch, n_in, n_hidden, n_out = dims
     rng = np.random.default_rng(784)
-    params = (rng.standard_normal((n_in, n_hidden)) / np.sqrt(n_in),
-              rng.standard_normal(n_hidden) * 0.1,
-              rng.standard_normal((n_hidden, n_out)) / np.sqrt(n_hidden),
-              rng.standard_normal(n_out) * 0.1)
+    params = (
+        rng.standard_normal((n_in, n_hidden)) / np.sqrt(n_in),
+        rng.standard_normal(n_hidden) * 0.1,
+        rng.standard_normal((n_hidden, n_out)) / np.sqrt(n_hidden),
+        rng.standard_normal(n_out) * 0.1,
+    )
     x = rng.random((batch, n_in))
     y = np.eye(n_out)[rng.integers(0, n_out, batch)]
     return tuple(p.astype(dtype) for p in params), (x.astype(dtype), y.astype(dtype))
@@ -92,9 +97,14 @@ def as64(arrays: Arrays) -> Arrays:
 
 def pytensor_inputs(params: Arrays, data: Arrays) -> list[Any]:
     dtype = params[0].dtype
-    return [pytensor_matrix(dtype, "w1"), pytensor_vector(dtype, "b1"),
-            pytensor_matrix(dtype, "w2"), pytensor_vector(dtype, "b2"),
-            pytensor_matrix(dtype, "x"), pytensor_matrix(dtype, "y")]
+    return [
+        pytensor_matrix(dtype, "w1"),
+        pytensor_vector(dtype, "b1"),
+        pytensor_matrix(dtype, "w2"),
+        pytensor_vector(dtype, "b2"),
+        pytensor_matrix(dtype, "x"),
+        pytensor_matrix(dtype, "y"),
+    ]
 
 
 def tracegrad_value_and_grad(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -186,20 +196,31 @@ def gflops_metric(total_flops: float) -> Metrics:
 def step_case(ctx: Context, dtype: type) -> Case:
     dims = shape(ctx)
     params, data = make_data(dims, dtype)
-    return Case(NAME, "loss and gradient, batch {} {}-{} tanh-{}, {}".format(
-                    *dims, np.dtype(dtype).name),
-                lambda: hand_backprop(as64(params), as64(data)), step_impls(params, data),
-                rtol=tolerance(dtype), dtype=np.dtype(dtype),
-                metrics=gflops_metric(flops(*dims)), metric_names=("GFLOP/s",))
+    return Case(
+        NAME,
+        "loss and gradient, batch {} {}-{} tanh-{}, {}".format(*dims, np.dtype(dtype).name),
+        lambda: hand_backprop(as64(params), as64(data)),
+        step_impls(params, data),
+        rtol=tolerance(dtype),
+        dtype=np.dtype(dtype),
+        metrics=gflops_metric(flops(*dims)),
+        metric_names=("GFLOP/s",),
+    )
 
 
 def loss_case(ctx: Context, dtype: type) -> Case:
     dims = shape(ctx)
     params, data = make_data(dims, dtype)
-    return Case(NAME, "loss only, batch {} {}-{} tanh-{}, {}".format(*dims, np.dtype(dtype).name),
-                lambda: mlp_loss(np, *as64(params), *as64(data), dims[0]),
-                loss_impls(params, data), rtol=tolerance(dtype), dtype=np.dtype(dtype),
-                metrics=gflops_metric(flops(*dims, with_grad=False)), metric_names=("GFLOP/s",))
+    return Case(
+        NAME,
+        "loss only, batch {} {}-{} tanh-{}, {}".format(*dims, np.dtype(dtype).name),
+        lambda: mlp_loss(np, *as64(params), *as64(data), dims[0]),
+        loss_impls(params, data),
+        rtol=tolerance(dtype),
+        dtype=np.dtype(dtype),
+        metrics=gflops_metric(flops(*dims, with_grad=False)),
+        metric_names=("GFLOP/s",),
+    )
 
 
 def run(ctx: Context) -> list[Table]:

@@ -68,16 +68,18 @@ def scalar_grad_case() -> Case:
         return lambda: fn(X0)
 
     impls = [
-        Impl("python", python_hand, note="hand derivative; a plain call, not a peer",
-             is_peer=False),
+        Impl(
+            "python", python_hand, note="hand derivative; a plain call, not a peer", is_peer=False
+        ),
         Impl("numba", numba_hand, note="hand derivative"),
         Impl("jax.jit(grad)", jax_grad),
         *[Impl(name, partial(pytensor_grad, mode)) for name, mode in PYTENSOR_MODES],
         Impl("autograd", autograd_grad),
         Impl(f"{TRACEGRAD_NAME} jit(grad)", tracegrad_grad, is_tracegrad=True),
     ]
-    return Case(NAME, "grad of x**2 on a Python float", lambda: 2.0 * X0, impls,
-                rtol=tolerance(np.float64))
+    return Case(
+        NAME, "grad of x**2 on a Python float", lambda: 2.0 * X0, impls, rtol=tolerance(np.float64)
+    )
 
 
 def tiny_fn(xp: Any, x: Any) -> Any:
@@ -115,10 +117,17 @@ def tiny_array_case() -> Case:
         *[Impl(name, partial(pytensor_fn, mode)) for name, mode in PYTENSOR_MODES],
         Impl(f"{TRACEGRAD_NAME} jit", tracegrad_fn, is_tracegrad=True),
     ]
-    return Case(NAME, "tanh(x)*2 + x on an 8-element float64 array", lambda: tiny_fn(np, x),
-                impls, rtol=tolerance(np.float64), dtype=np.dtype(np.float64))
+    return Case(
+        NAME,
+        "tanh(x)*2 + x on an 8-element float64 array",
+        lambda: tiny_fn(np, x),
+        impls,
+        rtol=tolerance(np.float64),
+        dtype=np.dtype(np.float64),
+    )
 
 
 def run(ctx: Context) -> list[Table]:
-    return [timing_table(case.key, ctx.run(case)) for case in (scalar_grad_case(),
-                                                               tiny_array_case())]
+    return [
+        timing_table(case.key, ctx.run(case)) for case in (scalar_grad_case(), tiny_array_case())
+    ]

@@ -111,9 +111,15 @@ def run(ctx: Context) -> list[Table]:
     n = size(ctx)
     x = np.random.default_rng(7).uniform(-3.0, 3.0, n)
     floor, source = bandwidth.floor_gbps(ctx)
-    case = Case(NAME, f"value and gradient of sum(sin(x)*cos(x) + x**2), n={n:.0e} float64",
-                lambda: hand_value_and_grad(x), impls(x), rtol=tolerance(np.float64),
-                dtype=np.dtype(np.float64), metrics=floor_metrics(n, 16, floor),
-                metric_names=("ns/elem", "GB/s", "x floor"))
+    case = Case(
+        NAME,
+        f"value and gradient of sum(sin(x)*cos(x) + x**2), n={n:.0e} float64",
+        lambda: hand_value_and_grad(x),
+        impls(x),
+        rtol=tolerance(np.float64),
+        dtype=np.dtype(np.float64),
+        metrics=floor_metrics(n, 16, floor),
+        metric_names=("ns/elem", "GB/s", "x floor"),
+    )
     note = f"x floor: median / (16 B/elem at the {floor:.1f} GB/s floor, {source})"
     return [timing_table(case.key, ctx.run(case), case.metric_names, [note])]
