@@ -37,7 +37,7 @@ from tracegrad.ir.ops import Op
 from tracegrad.ir.prims import PRIMS
 from tracegrad.ir.types import Dim
 from tracegrad.ir.value import Function, Value
-from tracegrad.llvm import callpath, engine, threads
+from tracegrad.llvm import callpath, engine, entry, threads
 from tracegrad.llvm.blas import matmul
 from tracegrad.llvm.extents import evaluate
 from tracegrad.llvm.lower_elementwise import KernelText
@@ -294,6 +294,7 @@ class PlanExecutable:
         self._fast = self._fast_path()
         if self._fast is not None:
             self.fast_call = _fast_closure(self._fast, self)  # type: ignore[method-assign]
+        self.native_entry = entry.build_entry(self)  # the whole-call entry (tracegrad.jit)
 
     # -- construction -----------------------------------------------------------------------
 

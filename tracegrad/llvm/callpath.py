@@ -141,8 +141,19 @@ def _check_name(name: str) -> None:
         raise ValueError(f"invalid LLVM symbol name {name!r}")
 
 
-def _emit_arg(e: _Emitter, i: int, spec: ArgSpec, bound: dict[int, str], nxt: str) -> list[str]:
-    """Checks for argument ``i``; returns the SSA names of its dims. Ends with a br."""
+def _emit_arg(
+    e: _Emitter,
+    i: int,
+    spec: ArgSpec,
+    bound: dict[int, str],
+    nxt: str,
+    buf_index: int | None = -1,
+) -> list[str]:
+    """Checks for argument ``i``; returns the SSA names of its dims. Ends with a br.
+
+    The data pointer goes to ``%bufs[buf_index]`` (default ``i``; None: nowhere, for an
+    argument the callee does not read).
+    """
     a = f"a{i}"
     e(f"%{a}.slot = getelementptr ptr, ptr %args, i64 {i}")
     e(f"%{a}.obj = load ptr, ptr %{a}.slot")
@@ -185,8 +196,9 @@ def _emit_arg(e: _Emitter, i: int, spec: ArgSpec, bound: dict[int, str], nxt: st
     e.label(f"{a}.shape")
     dims = _emit_dims(e, a, spec, bound)
     data = e.field(f"{a}.data", f"%{a}.obj", OFF_DATA, "ptr")
-    e(f"%{a}.buf = getelementptr ptr, ptr %bufs, i64 {i}")
-    e(f"store ptr {data}, ptr %{a}.buf")
+    if buf_index is not None:
+        e(f"%{a}.buf = getelementptr ptr, ptr %bufs, i64 {i if buf_index == -1 else buf_index}")
+        e(f"store ptr {data}, ptr %{a}.buf")
     e.check(_fold(e, f"{a}.shok", "and", dims[1]), f"{a}.shape", nxt, i, _shape_msg(spec))
     return dims[0]
 
