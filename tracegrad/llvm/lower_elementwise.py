@@ -12,13 +12,14 @@ overlap an input.
 from __future__ import annotations
 
 import math
+from collections.abc import Container
 from dataclasses import dataclass
 
 from tracegrad.ir.types import Dim
 from tracegrad.ir.value import Value
 from tracegrad.llvm.extents import Sym, ext_shape, slots_of
 from tracegrad.llvm.lower_ir import Builder
-from tracegrad.llvm.lower_kernel import Expr, coalesce, contiguous_strides, nest
+from tracegrad.llvm.lower_kernel import Expr, IdSet, coalesce, contiguous_strides, nest
 
 
 @dataclass
@@ -46,9 +47,9 @@ def kernel_slots(inputs: list[Value], outputs: list[Value]) -> tuple[Dim, ...]:
     return slots_of([v.shape for v in inputs] + [v.shape for v in outputs])
 
 
-def elementwise_kernel(name: str, roots: list[Value], computed: set[int]) -> KernelText:
+def elementwise_kernel(name: str, roots: list[Value], computed: Container[int]) -> KernelText:
     shape = tuple(roots[0].shape)
-    expr = Expr(computed | {id(r) for r in roots}, shape)
+    expr = Expr(IdSet(computed, {id(r) for r in roots}), shape)
     for r in roots:
         expr.collect(r)
     n_in = len(expr.buffers)

@@ -14,6 +14,7 @@ vectorizer turns into packed AVX-512 code.
 from __future__ import annotations
 
 import math
+from collections.abc import Container
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -113,11 +114,25 @@ def coalesce(
     return tuple(out_shape), [tuple(s) for s in out_strides], origin
 
 
+class IdSet:
+    """A union of id sets, without copying them: kernel formation asks "is this value
+    computed inline?" against the set of every inlined id, and copying that set per kernel
+    is quadratic on unrolled graphs (10^4 steps: 17 s of 75)."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self, *parts: Container[int]) -> None:
+        self.parts = parts
+
+    def __contains__(self, key: object) -> bool:
+        return any(key in part for part in self.parts)
+
+
 @dataclass
 class Expr:
     """Scalar expression DAG of a kernel: which Values are computed, which are loaded."""
 
-    computed: set[int]  # ids of Values evaluated inline (elementwise ops, group roots)
+    computed: Container[int]  # ids of Values evaluated inline (elementwise ops, group roots)
     shape: tuple  # iteration shape (dims may be symbolic)
     buffers: list[Value] = field(default_factory=list)  # input buffers, in argument order
     accesses: list[tuple[int, tuple[int, ...], int]] = field(default_factory=list)

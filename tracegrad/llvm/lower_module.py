@@ -16,6 +16,7 @@ single symbol namespace):
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Container
 from dataclasses import dataclass
 
 from tracegrad.ir.ops import Op
@@ -67,7 +68,7 @@ def lower_groups(plan: Plan) -> tuple[list[KernelText], list[str]]:
     return kernels, reasons
 
 
-def subgraph(roots: list[Value], computed: set[int]) -> Function:
+def subgraph(roots: list[Value], computed: Container[int]) -> Function:
     """The roots as a Function of the buffers they read (for an interpreter fallback)."""
     root_ids = {id(r) for r in roots}
     leaves: list[Value] = []

@@ -26,6 +26,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Container
 from dataclasses import dataclass, field
 
 from tracegrad.ir.build import apply
@@ -34,7 +35,7 @@ from tracegrad.ir.substitute import inline
 from tracegrad.ir.value import Function, Value, users
 from tracegrad.llvm import scalar_ops
 from tracegrad.llvm.extents import is_static
-from tracegrad.llvm.lower_kernel import VIEW_OPS, Expr
+from tracegrad.llvm.lower_kernel import VIEW_OPS, Expr, IdSet
 from tracegrad.llvm.lower_reduce import ARG_OPS, LOWERED_REDUCTIONS, reduced_axes
 
 
@@ -42,7 +43,7 @@ from tracegrad.llvm.lower_reduce import ARG_OPS, LOWERED_REDUCTIONS, reduced_axe
 class KernelGroup:
     kind: str  # "elementwise" or "reduce"
     roots: list[Value]
-    computed: set[int] = field(repr=False)  # ids of values evaluated inline
+    computed: Container[int] = field(repr=False)  # ids of values evaluated inline (shared)
     ops: int = 1  # size estimate of the body (see MAX_KERNEL_OPS)
 
     @property
@@ -167,7 +168,7 @@ def materialized(fn: Function) -> tuple[set[int], dict[int, int]]:
 def plan(function: Function) -> Plan:
     fn = expand_fused(function)
     mat, cost = materialized(fn)
-    inline_ids = {id(v) for v in fn.order if fusible(v) and id(v) not in mat}
+    inline_ids = frozenset(id(v) for v in fn.order if fusible(v) and id(v) not in mat)
     result = Plan(fn)
     for v in fn.order:
         if v.op in (Op.PARAM, Op.CONST):
@@ -176,7 +177,7 @@ def plan(function: Function) -> Plan:
             if id(v) in mat:
                 _add_root(result, v, inline_ids, cost.get(id(v), 1))
         elif reduction_lowerable(v):
-            result.steps.append(KernelGroup("reduce", [v], set(inline_ids)))
+            result.steps.append(KernelGroup("reduce", [v], inline_ids))
         elif v.op is Op.MATMUL and v.dtype.is_float:
             result.steps.append(MatmulStep(v))
         else:
@@ -184,7 +185,7 @@ def plan(function: Function) -> Plan:
     return result
 
 
-def _add_root(result: Plan, v: Value, inline_ids: set[int], ops: int) -> None:
+def _add_root(result: Plan, v: Value, inline_ids: frozenset[int], ops: int) -> None:
     last = result.steps[-1] if result.steps else None
     if (
         isinstance(last, KernelGroup)
@@ -193,13 +194,13 @@ def _add_root(result: Plan, v: Value, inline_ids: set[int], ops: int) -> None:
         and last.ops + ops <= MAX_KERNEL_OPS
     ):
         roots = {id(r) for r in last.roots}
-        trial = Expr(inline_ids | roots | {id(v)}, tuple(v.shape))
+        trial = Expr(IdSet(inline_ids, roots, {id(v)}), tuple(v.shape))
         trial.collect(v)
         if not any(id(buf) in roots for buf in trial.buffers):
             last.roots.append(v)
             last.ops += ops
             return
-    result.steps.append(KernelGroup("elementwise", [v], set(inline_ids), ops))
+    result.steps.append(KernelGroup("elementwise", [v], inline_ids, ops))
 
 
 def count_kinds(p: Plan) -> dict[str, int]:

@@ -23,6 +23,7 @@ index; a NaN beats any number and the first NaN wins, as in numpy.
 from __future__ import annotations
 
 import math
+from collections.abc import Container
 
 from tracegrad.ir.dtypes import DType
 from tracegrad.ir.ops import Op
@@ -102,12 +103,12 @@ def arg_better(
 class _Reduce:
     """Emits one reduction kernel body."""
 
-    def __init__(self, name: str, r: Value, computed: set[int]) -> None:
+    def __init__(self, name: str, r: Value, computed: Container[int]) -> None:
         self.name, self.r = name, r
         self.x = r.operands[0]
         self.op, self.dt = r.op, self.x.dtype
         self.ty = REG_TYPE[self.dt]
-        self.expr = Expr(set(computed), tuple(self.x.shape))
+        self.expr = Expr(computed, tuple(self.x.shape))
         self.expr.collect(self.x)
         self.b = Builder()
         self.uses: set[tuple[str, str]] = set()
@@ -442,6 +443,6 @@ class _Reduce:
         b.op(f"store {ty} {b.emit(f'select i1 {have}, {ty} {summed}, {ty} {t}')}, ptr {self.total}")
 
 
-def reduce_kernel(name: str, r: Value, computed: set[int]) -> KernelText:
+def reduce_kernel(name: str, r: Value, computed: Container[int]) -> KernelText:
     """The body of the reduction ``r``; ``computed``: ids of the inlined operand Values."""
     return _Reduce(name, r, computed).build()
