@@ -58,6 +58,20 @@ def test_the_budget_caps_retained_bytes() -> None:
     assert pool.reused == 1
 
 
+def test_free_buffers_of_other_sizes_make_room_for_new_ones() -> None:
+    pool = OutputPool(budget_bytes=2 * MIN_BYTES)
+    a, b = pool.empty((N,), np.float64), pool.empty((N,), np.float64)
+    assert pool._held == 2 * MIN_BYTES
+    del a, b  # both free now
+    big = pool.empty((2 * N,), np.float64)  # needs both slots' bytes
+    assert pool._held == 2 * MIN_BYTES and pool._buffers[MIN_BYTES] == []
+    kept = pool.empty((N,), np.float64)  # big is alive: nothing to evict, not retained
+    assert pool._held == 2 * MIN_BYTES and not kept.flags.owndata
+    del big
+    again = pool.empty((2 * N,), np.float64)
+    assert pool.reused == 1 and again.nbytes == 2 * MIN_BYTES
+
+
 def test_jit_outputs_stay_fresh_across_calls() -> None:
     f = tracegrad.jit(lambda x: np.exp(x) * 2.0)
     x = np.linspace(-1, 1, 2 * N)
@@ -95,4 +109,4 @@ def test_threads_never_share_a_buffer() -> None:
 @pytest.fixture(autouse=True)
 def _restore_budget() -> object:
     yield
-    set_output_pool(512)
+    set_output_pool(256)

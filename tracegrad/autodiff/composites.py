@@ -27,26 +27,38 @@ from collections.abc import Callable
 from tracegrad.ir import build as b
 from tracegrad.ir.ops import Op
 from tracegrad.ir.rules import common as k
-from tracegrad.ir.rules.stabilize import stable_sigmoid_arg
+from tracegrad.ir.rules.stabilize import sigmoid_arg, stable_sigmoid_arg
 from tracegrad.ir.value import Value
 
 Composite = Callable[[Value, Value], list[tuple[Value, Value]] | None]
 
 
 def _sigmoid(v: Value, ct: Value) -> list[tuple[Value, Value]] | None:
-    """d sigmoid(x) = z / (1 + z)**2 with z = exp(-|x|): sigmoid(x) * sigmoid(-x)."""
-    if v.op is not Op.DIV:
-        return None
-    num, den = v.operands
-    x = stable_sigmoid_arg(num, den)
+    """d sigmoid(x) = z / (1 + z)**2 with z = exp(-|x|): sigmoid(x) * sigmoid(-x).
+
+    Every spelling ``sigmoid_arg`` knows: graphs differentiated as written (``T.grad``, no
+    stabilization first) reach here as 1 / (1 + exp(-x)), whose op-by-op gradient is
+    -0 * -inf = NaN at x = -800."""
+    x = sigmoid_arg(v)
     if x is None:
         return None
-    z = den.operands[1]
+    num, den = v.operands
+    if v.op is Op.DIV and stable_sigmoid_arg(num, den) is not None:
+        z = den.operands[1]  # the stable form: its own exp(-|x|) and 1 + z
+    else:
+        z = b.exp(k.neg_abs(x))
+        den = b.add(1.0, z)
     return [(x, b.mul(ct, b.div(z, b.mul(den, den))))]
 
 
 def _relu_part(w: Value, x_first: bool) -> Value | None:
-    """x when w is where(x >= 0, x, 0) (x_first) or where(x >= 0, 0, x)."""
+    """x when w is where(x >= 0, x, 0) or maximum(x, 0) (x_first; tnp.softplus's spelling),
+    or where(x >= 0, 0, x) or minimum(x, 0)."""
+    if w.op is (Op.MAXIMUM if x_first else Op.MINIMUM):
+        for x, zero in (w.operands, w.operands[::-1]):
+            if k.is_splat(zero, 0) and not k.is_splat(x, 0):
+                return x
+        return None
     if w.op is not Op.WHERE or w.operands[0].op is not Op.GE:
         return None
     cond, on_true, on_false = w.operands
@@ -58,12 +70,13 @@ def _relu_part(w: Value, x_first: bool) -> Value | None:
 
 
 def _log1p_exp_neg_abs(t: Value, x: Value) -> bool:
-    """t is log1p(exp(-|x|))."""
-    return (
-        t.op is Op.LOG1P
-        and t.operands[0].op is Op.EXP
-        and k.is_neg_abs(t.operands[0].operands[0], x) is not None
-    )
+    """t is log1p(exp(-|x|)), -|x| as the stabilizer writes it or as neg(abs(x))."""
+    if t.op is not Op.LOG1P or t.operands[0].op is not Op.EXP:
+        return False
+    u = t.operands[0].operands[0]
+    if u.op is Op.NEG and u.operands[0].op is Op.ABS:
+        return u.operands[0].operands[0] is x
+    return k.is_neg_abs(u, x) is not None
 
 
 def _softplus_like(v: Value, op: Op, x_first: bool) -> Value | None:
@@ -95,7 +108,7 @@ COMPOSITES: tuple[Composite, ...] = (_sigmoid, _softplus, _log_sigmoid)
 
 def composite_vjp(v: Value, ct: Value) -> list[tuple[Value, Value]] | None:
     """(input, cotangent) pairs when ``v`` roots a known composite (float only), else None."""
-    if not v.dtype.is_float or v.op not in (Op.DIV, Op.ADD, Op.SUB):
+    if not v.dtype.is_float or v.op not in (Op.DIV, Op.POW, Op.ADD, Op.SUB):
         return None
     for rule in COMPOSITES:
         found = rule(v, ct)

@@ -48,7 +48,13 @@ from tracegrad.llvm.lower_module import (
     wrapper_module,
     wrapper_name,
 )
-from tracegrad.llvm.lower_plan import InterpretStep, KernelGroup, MatmulStep, plan
+from tracegrad.llvm.lower_plan import (
+    InterpretStep,
+    KernelGroup,
+    MatmulStep,
+    expand_fused,
+    plan,
+)
 from tracegrad.llvm.lower_symbolic import concretize
 from tracegrad.llvm.pool import output_pool
 
@@ -81,7 +87,22 @@ def _param_dims_only(function: Function) -> bool:
     arguments: the Function compiles once with runtime extents. (Derived dims, such as a
     concatenation's, are re-inferred per concrete shape by SymbolicExecutable.)"""
     bound = {d for p in function.params for d in p.shape if isinstance(d, Dim)}
-    return all(isinstance(d, int) or d in bound for v in function.order for d in _all_dims(v))
+    if not all(isinstance(d, int) or d in bound for v in function.order for d in _all_dims(v)):
+        return False
+    return _dims_independent(function)
+
+
+def _dims_independent(function: Function) -> bool:
+    """No op assumes two different dims (or a dim and a length) are equal. The IR types
+    ``f64[n] + f64[k]`` as ``f64[n]`` and leaves the check to whoever binds shapes; a
+    runtime-extent kernel would iterate over n and read the k-long operand past its end.
+    Such Functions are specialized per shape instead (concretize re-checks the types).
+    tracegrad.function merges these dims before compiling, so its graphs always pass."""
+    from tracegrad.tensor._dims import canonical_dims
+
+    expanded = expand_fused(function)
+    rename = canonical_dims(expanded.params, expanded.outputs)
+    return all(rename(d) == d for p in expanded.params for d in p.shape)
 
 
 def _all_dims(v: Value) -> tuple:
@@ -211,12 +232,13 @@ def _needs_empty_check(kt: KernelText) -> bool:
 
 
 def _raise_if_empty(kt: KernelText, dims: dict) -> None:
-    """An empty reduced extent with a non-empty result: numpy's own error, raised by
-    running numpy's reduction on an empty array of the operand's shape."""
+    """An empty operand: numpy's own error when it has one, raised by running numpy's
+    reduction on an empty array of the operand's shape (numpy raises for an empty reduced
+    extent even when the result is empty too, as for a (0, 0) array over either axis)."""
     (r,) = kt.outputs
     x = r.operands[0]
     shape = bind_dims(tuple(x.shape), dims)
-    if math.prod(shape) == 0 and math.prod(bind_dims(tuple(r.shape), dims)) > 0:
+    if math.prod(shape) == 0:
         attrs = {k: bind_dims(a, dims) for k, a in r.attrs}
         PRIMS[r.op].numpy_impl(np.empty(shape, x.dtype.numpy), **attrs)
 

@@ -112,7 +112,9 @@ def prologue(syms: Mapping[str, Sym], slots: Sequence[Dim], ext: str = "%ext") -
         acc = str(sym.coef)
         for k, d in enumerate(sym.dims):
             last = k == len(sym.dims) - 1
-            target = name if last else f'{name[:-1]}.{k}"'
+            # partial products: "p<k>:" never starts an extent's name ("e:"); a suffix
+            # would not do, since dim names may themselves end in ".<k>" (T's "x.1.0")
+            target = name if last else f'%"p{k}:{name[4:]}'
             lines.append(f"  {target} = mul nsw i64 {acc}, {loaded[d]}")
             acc = target
     return lines

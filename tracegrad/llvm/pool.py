@@ -7,14 +7,16 @@ function again and again on large arrays (a training loop) would pay that on eve
 
 The pool keeps the buffers it handed out (up to a byte budget) and reuses one only when
 nothing else references it: ``sys.getrefcount`` of the owning buffer equals the pool's own
-references. Every array numpy derives from an output (views, slices, reshapes) references
-the owner through ``.base``, so a buffer is never reused while any of them is alive: outputs
-stay fresh arrays that alias nothing the caller can see. Outputs from the pool have
-``flags.owndata == False`` (like any view); everything else about them is an ordinary
-C-contiguous ndarray.
+references (measured at start-up: the count differs between CPython versions, see
+:func:`_refcounts`). Every array numpy derives from an output (views, slices, reshapes)
+references the owner through ``.base``, so a buffer is never reused while any of them is
+alive: outputs stay fresh arrays that alias nothing the caller can see. Outputs from the
+pool have ``flags.owndata == False`` (like any view); everything else about them is an
+ordinary C-contiguous ndarray.
 
-Configure with :func:`set_output_pool` or ``TRACEGRAD_OUTPUT_POOL_MB`` (default 512; 0
-turns recycling off). Only arrays of at least ``MIN_BYTES`` go through the pool.
+Configure with :func:`set_output_pool` or ``TRACEGRAD_OUTPUT_POOL_MB`` (default 256; 0
+turns recycling off); when a new buffer would exceed the budget, free buffers of
+other sizes are forgotten first. Only arrays of at least ``MIN_BYTES`` go through the pool.
 
 >>> pool = OutputPool(budget_bytes=1 << 30)
 >>> a = pool.empty((MIN_BYTES // 8,), np.float64)
@@ -41,9 +43,9 @@ MIN_BYTES = 1 << 22  # 4 MiB: below this malloc reuses freed memory without faul
 
 def _budget_from_env() -> int:
     try:
-        return max(0, int(float(os.environ.get("TRACEGRAD_OUTPUT_POOL_MB", "512")) * 2**20))
+        return max(0, int(float(os.environ.get("TRACEGRAD_OUTPUT_POOL_MB", "256")) * 2**20))
     except ValueError:
-        return 512 * 2**20
+        return 256 * 2**20
 
 
 class OutputPool:
@@ -56,6 +58,7 @@ class OutputPool:
         self._lock = threading.Lock()
         self.reused = 0  # statistics, for tests and inspection
         self.created = 0
+        self._free_count = _free_count()  # None: refcounts unusable, recycling off
 
     def empty(self, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
         dt = np.dtype(dtype)
@@ -63,7 +66,7 @@ class OutputPool:
         for n in shape:
             count *= n
         nbytes = count * dt.itemsize
-        if nbytes < MIN_BYTES or self.budget_bytes <= 0:
+        if nbytes < MIN_BYTES or self.budget_bytes <= 0 or self._free_count is None:
             return np.empty(shape, dt)
         owner = self._take(nbytes)
         return owner.view(dt).reshape(shape)
@@ -71,23 +74,65 @@ class OutputPool:
     def _take(self, nbytes: int) -> np.ndarray:
         with self._lock:
             bucket = self._buffers.setdefault(nbytes, [])
-            for owner in bucket:
-                # references: the bucket list, this loop variable and getrefcount's argument
-                if sys.getrefcount(owner) == 3:
+            for owner, count in zip(bucket, _refcounts(bucket), strict=True):
+                if count == self._free_count:
                     self.reused += 1
                     return owner
             owner = np.empty(nbytes, np.uint8)  # owns its data: views point at it
             self.created += 1
+            if self._held + nbytes > self.budget_bytes:
+                self._evict(self._held + nbytes - self.budget_bytes)
             if self._held + nbytes <= self.budget_bytes:
                 bucket.append(owner)
                 self._held += nbytes
             return owner
+
+    def _evict(self, need: int) -> None:
+        """Forget free buffers (of any size) until ``need`` bytes are released: shapes that
+        stopped occurring do not pin the budget forever."""
+        for nbytes, bucket in list(self._buffers.items()):
+            free = [
+                o for o, c in zip(bucket, _refcounts(bucket), strict=True) if c == self._free_count
+            ]
+            for owner in free:
+                if need <= 0:
+                    return
+                bucket.remove(owner)
+                self._held -= nbytes
+                need -= nbytes
 
     def clear(self) -> None:
         """Forget every buffer (arrays still in use stay valid: they own a reference)."""
         with self._lock:
             self._buffers.clear()
             self._held = 0
+
+
+def _refcounts(bucket: list[np.ndarray]) -> list[int]:
+    """``sys.getrefcount`` of every owner, seen from this loop. The same code measures the
+    baseline (:func:`_free_count`): what the pool's own references add up to depends on the
+    interpreter (3 on CPython 3.11-3.13; 3.14 loads locals as borrowed references, so its
+    count is one lower and a hard-coded 3 would match a buffer still referenced once)."""
+    counts = []
+    for owner in bucket:
+        counts.append(sys.getrefcount(owner))
+    return counts
+
+
+def _free_count() -> int | None:
+    """What :func:`_refcounts` reports for an owner nothing else references, or None when
+    the count does not move by exactly one per outside reference (no recycling then)."""
+    if not getattr(sys, "_is_gil_enabled", lambda: True)():
+        return None  # free-threaded build: counts read while other threads run
+    try:
+        probe = [np.empty(1, np.uint8)]
+        free = _refcounts(probe)[0]
+        held = probe[0]
+        referenced = _refcounts(probe)[0]
+        del held
+    except (AttributeError, TypeError):  # no sys.getrefcount (not CPython)
+        return None
+    return free if referenced == free + 1 else None
 
 
 _POOL = OutputPool(_budget_from_env())
