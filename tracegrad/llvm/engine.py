@@ -11,20 +11,27 @@ Design (measured facts behind each choice are in ``shared/notes/llvmlite.md``):
   ModulePassManager (both leak or crash when reused; the MPM is disposed by hand), and
   turned into ELF object code by an "emit" TargetMachine that no engine ever owns (an
   engine takes ownership of its TM, and sharing one TM between owners double-frees).
-* Object code is loaded into ONE long-lived MCJIT engine with ``add_object_file``.
-  Why MCJIT rather than LLJIT: about 8 KiB per object against 43 KiB per LLJIT library
-  (and LLJIT still leaks 11 KiB per library after its tracker is dropped), the same link
-  time, and symbols registered with ``llvm.add_symbol`` work as-is. The price is that
-  code is never unloaded and that all objects share one symbol namespace: this module
-  refuses an object that redefines a symbol loaded from *different* source IR (MCJIT
-  would silently let the newer definition win), allows it for the same IR at another
-  level (tiered compilation), captures every address at load time, and loads identical
-  object code only once (the in-memory cache is the engine's table of loaded objects).
+* Object code is loaded by tracegrad's own ELF loader (:func:`tracegrad.llvm.elf.
+  load_native`, x86-64, no LLVM involved), or, for an object it does not handle, into ONE
+  long-lived MCJIT engine with ``add_object_file``. Why MCJIT rather than LLJIT: about
+  8 KiB per object against 43 KiB per LLJIT library (and LLJIT still leaks 11 KiB per
+  library after its tracker is dropped), the same link time, and symbols registered with
+  ``llvm.add_symbol`` work as-is. Why a loader of our own at all: a process whose
+  kernels all come from the disk cache then never imports llvmlite (50-60 ms) nor
+  initializes LLVM. Code is never unloaded and all objects share one symbol namespace:
+  this module refuses an object that redefines a symbol loaded from *different* source
+  IR (MCJIT would silently let the newer definition win), allows it for the same IR at
+  another level (tiered compilation), captures every address at load time, and loads
+  identical object code only once (the in-memory cache is the table of loaded objects).
 * Object code is also the disk cache format (:mod:`tracegrad.llvm.cache`): a cache hit
   skips parsing, optimization and code generation altogether.
 * MCJIT does not complain about an unresolved external symbol; the call then jumps to
   address 0. Before loading, the ELF symbol table of the object is read and every
-  undefined symbol must resolve, and every requested export must have a nonzero address.
+  undefined symbol must resolve (both loaders), and every requested export must have a
+  nonzero address.
+* The cache key includes the host CPU name and features as LLVM reports them; a process
+  that has not loaded LLVM takes them from the disk cache's host record (see
+  :func:`tracegrad.llvm.host.key_host`).
 * Process addresses (e.g. ``PyArray_Type``) never appear in IR as constants; they are
   registered by name with :func:`register_symbol`, so cached objects stay valid in new
   processes (the loader relocates them).
@@ -37,10 +44,11 @@ import time
 import zlib
 from collections.abc import Iterable
 
-import llvmlite.binding as llvm
-
 from tracegrad.llvm import cache as _cache
-from tracegrad.llvm.elf import ObjectSymbols, elf_symbols
+from tracegrad.llvm.elf import elf_symbols
+from tracegrad.llvm.host import check_host_record, host_fingerprint, key_host
+from tracegrad.llvm.loader import _JitEngine
+from tracegrad.llvm.loader import get_engine as _get_engine
 from tracegrad.llvm.target import (
     LLVM_LOCK,
     BadObjectError,
@@ -51,9 +59,7 @@ from tracegrad.llvm.target import (
     UnresolvedSymbolError,
     _check_level,
     _emit_tm,
-    _new_target_machine,
-    _parse,
-    _run_pipeline,
+    compile_object,
     ensure_initialized,
     host_info,
     optimize_ir,
@@ -71,6 +77,7 @@ __all__ = [
     "LLVMCompileError",
     "UnresolvedSymbolError",
     "compile_module",
+    "elf_symbols",
     "ensure_initialized",
     "host_info",
     "loaded_object_count",
@@ -79,92 +86,6 @@ __all__ = [
     "register_symbol",
     "registered_symbols",
 ]
-
-
-# ---------------------------------------------------------------------------------------
-# The long-lived MCJIT engine
-# ---------------------------------------------------------------------------------------
-
-
-class _JitEngine:
-    """One MCJIT engine for the whole process; objects are added, never removed."""
-
-    def __init__(self) -> None:
-        host = ensure_initialized()
-        empty = llvm.parse_assembly("")
-        empty.triple = host.triple
-        empty.data_layout = host.data_layout
-        # The engine owns this TM; it must never be used elsewhere (double free).
-        tm = _new_target_machine(3, host.cpu, host.features)
-        self._ee = llvm.create_mcjit_compiler(empty, tm)
-        # defined symbol -> sha256 of the source IR of the object that defines it
-        self._owner: dict[str, str] = {}
-        self.modules: dict[str, CompiledModule] = {}  # key -> module (the memory cache)
-        self.object_bytes = 0
-
-    def load(
-        self, source: str, obj: bytes, exports: Iterable[str], name_hint: str
-    ) -> dict[str, int]:
-        """Add ``obj`` (compiled from IR with digest ``source``); return the address of
-        every global symbol it defines."""
-        try:
-            syms = elf_symbols(obj)
-        except ValueError as exc:
-            raise BadObjectError(f"{name_hint}: bad object code: {exc}") from None
-        missing = sorted(set(exports) - syms.defined)
-        if missing:
-            raise LLVMCompileError(f"{name_hint}: module does not define {missing}")
-        self._check_duplicates(syms.defined, source, name_hint)
-        self._check_resolvable(syms, name_hint)
-        objref = llvm.ObjectFileRef.from_data(obj)
-        if not objref._ptr:  # a null ObjectFile would crash add_object_file
-            raise BadObjectError(f"{name_hint}: LLVM cannot read the object code")
-        self._ee.add_object_file(objref)
-        self._ee.finalize_object()
-        for name in syms.defined:
-            self._owner[name] = source
-        self.object_bytes += len(obj)
-        addresses = {name: self._ee.get_global_value_address(name) for name in syms.defined}
-        zero = sorted(name for name in exports if not addresses[name])
-        if zero:
-            raise UnresolvedSymbolError(f"{name_hint}: no address for {zero}")
-        return addresses
-
-    def _check_duplicates(self, defined: frozenset[str], source: str, name_hint: str) -> None:
-        # The same source IR at another level (tiered compilation) may redefine its own
-        # symbols: the new object binds to its own definitions, older objects were
-        # relocated already and CompiledModule addresses were captured at load time.
-        # Different code under a known name would silently rebind later references.
-        clash = sorted(n for n in defined if self._owner.get(n, source) != source)
-        if clash:
-            raise DuplicateSymbolError(
-                f"{name_hint}: symbols {clash} are already defined by another loaded "
-                "module; JIT symbol names must be unique (e.g. include a hash)"
-            )
-
-    def _check_resolvable(self, syms: ObjectSymbols, name_hint: str) -> None:
-        unresolved = sorted(
-            name
-            for name in syms.undefined
-            if name not in self._owner and not llvm.address_of_symbol(name)
-        )
-        if unresolved:
-            raise UnresolvedSymbolError(
-                f"{name_hint}: unresolved external symbols {unresolved} "
-                "(register process addresses with register_symbol)"
-            )
-
-
-_engine: _JitEngine | None = None
-
-
-def _get_engine() -> _JitEngine:
-    global _engine
-    if _engine is None:
-        with LLVM_LOCK:
-            if _engine is None:
-                _engine = _JitEngine()
-    return _engine
 
 
 def loaded_object_count() -> tuple[int, int]:
@@ -317,7 +238,7 @@ def module_key(
     ir_text: str, *, opt_level: int = 3, codegen_level: int | None = None, version: str = ""
 ) -> str:
     """The cache key compile_module uses for these arguments on this host."""
-    host = ensure_initialized()
+    host = key_host()
     return _cache.cache_key(
         ir_text,
         opt_level=opt_level,
@@ -393,21 +314,15 @@ def _compile_fresh(
     exports: tuple[str, ...],
     name_hint: str,
 ) -> CompiledModule:
-    t0 = time.perf_counter()
-    mod = _parse(ir_text, name_hint)
-    t1 = time.perf_counter()
-    t2 = t1
-    if opt_level > 0:
-        _run_pipeline(mod, opt_level)
-        t2 = time.perf_counter()
-    obj = _emit_tm(cg_level).emit_object(mod)
+    obj, parse_s, optimize_s, codegen_s = compile_object(ir_text, opt_level, cg_level, name_hint)
     t3 = time.perf_counter()
     addresses = _get_engine().load(_digest(ir_text), obj, exports, name_hint)
     t4 = time.perf_counter()
     _cache.record("misses")
+    check_host_record(store, host_fingerprint() if store is not None else None, host_info())
     if store is not None:
         # Stored only after a successful load, so the cache never holds an object
         # this process could not use.
         store.store(key, obj)
-    stats = CompileStats(t1 - t0, t2 - t1, t3 - t2, t4 - t3, len(obj), "compiled")
+    stats = CompileStats(parse_s, optimize_s, codegen_s, t4 - t3, len(obj), "compiled")
     return _new_module(key, ir_text, opt_level, cg_level, addresses, name_hint, stats)
