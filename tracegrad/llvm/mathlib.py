@@ -14,9 +14,11 @@ Algorithms (all float64 internally; the float32 versions extend to double, call 
 function and round once, so their error is at most 0.5 + 2^-28 float32 ulp):
 
 * exp: clamp to [-746, 710], k = rint(x/ln2), Cody-Waite reduction r = x - k*ln2 with FMA
-  (exact first step), degree-13 Taylor series by Horner/FMA, then scaling by 2^k in two steps
+  (exact first step), degree-13 Taylor series (Horner/FMA for the three largest terms, Estrin
+  for the tail: the vector loops are latency-bound, and Estrin's chain is 4 FMAs deep instead
+  of 10; single-thread logistic gradient 2.6 -> 2.3 ns/element), then scaling by 2^k in two steps
   ``2^(k>>1) * 2^(k - (k>>1))`` so overflow, gradual underflow and subnormal rounding are right.
-* expm1: the same reduction, q = expm1(r) = r + r^2*P(r), result ``2*fma(s, q, s - 1/2)`` with
+* expm1: the same reduction, q = expm1(r) = r + r^2*P(r) (P likewise), result ``2*fma(s, q, s - 1/2)`` with
   s = 2^(k-1) (one rounding, no cancellation problem); |x| < 2^-54 returns x (keeps -0).
 * log: fdlibm e_log.c made branch-free (subnormals prescaled by 2^54, mantissa in
   [sqrt(2)/2, sqrt(2)) by the musl bit trick, s = f/(2+f) and the Lg1..Lg7 minimax polynomial).

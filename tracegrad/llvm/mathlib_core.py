@@ -215,6 +215,20 @@ class _B:
             acc = self.fma(acc, x, c(k))
         return acc
 
+    def estrin(self, x: str, coeffs: list[float]) -> str:
+        """coeffs[0] + coeffs[1]*x + ... by Estrin's scheme: pairs, then x^2, x^4...
+        About log2(n) dependent FMAs instead of Horner's n: the vector loops that evaluate
+        these polynomials are latency-bound, not throughput-bound. Use it for tails whose
+        rounding is scaled down by the caller (a Horner head keeps the large terms exact)."""
+        terms = [c(k) for k in coeffs]
+        power = x
+        while len(terms) > 1:
+            paired = [self.fma(terms[i + 1], power, terms[i]) for i in range(0, len(terms) - 1, 2)]
+            terms = paired + terms[len(paired) * 2 :]
+            if len(terms) > 1:
+                power = self.mul(power, power)
+        return terms[0]
+
     def two_sum(self, a: str, b: str) -> tuple[str, str]:
         """Knuth TwoSum: s + e == a + b exactly, for any magnitudes."""
         s = self.add(a, b)

@@ -34,7 +34,10 @@ def _exp_core(b: _B, x: str, lo: str | None = None) -> str:
     if lo is not None:
         ok = b.fcmp("olt", b.fabs(x), c(746.0))  # lo is meaningless (or NaN) when x saturates
         r = b.add(r, b.sel(ok, lo, c(0.0)))
-    p = b.fma(b.horner(r, _EXP_TAYLOR[1:]), r, c(1.0))
+    # 1 + r(1 + r(1/2 + r*tail)): Horner for the three large terms, Estrin for the tail
+    # (scaled by r^3 <= 0.042, so its extra roundings stay far below an ulp of the result)
+    head = b.fma(b.estrin(r, _EXP_TAYLOR[3:]), r, c(_EXP_TAYLOR[2]))
+    p = b.fma(b.fma(head, r, c(_EXP_TAYLOR[1])), r, c(1.0))
     k1 = b.floor(b.mul(kd, c(0.5)))
     k2 = b.sub(kd, k1)
     # Two scalings: each factor is a normal double, the last multiply rounds subnormals once.
@@ -51,7 +54,8 @@ def _expm1_body(b: _B, x: str) -> str:
     nk = b.neg(kd)
     r = b.fma(nk, c(_LN2_HI), xs)
     r = b.fma(nk, c(_LN2_LO), r)
-    q = b.fma(b.mul(r, r), b.horner(r, _EXPM1_Q), r)  # expm1(r)
+    tail = b.fma(b.estrin(r, _EXPM1_Q[1:]), r, c(_EXPM1_Q[0]))  # see _exp_core
+    q = b.fma(b.mul(r, r), tail, r)  # expm1(r)
     s = b.pow2(b.sub(kd, c(1.0)))  # 2^(k-1) stays normal for k in [-65, 1024]
     # expm1(x) = 2^k q + 2^k - 1 = 2 * (s*q + (s - 1/2)) with a single rounding.
     res = b.mul(b.fma(s, q, b.sub(s, c(0.5))), c(2.0))
