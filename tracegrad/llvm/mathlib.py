@@ -18,8 +18,9 @@ function and round once, so their error is at most 0.5 + 2^-28 float32 ulp):
   for the tail: the vector loops are latency-bound, and Estrin's chain is 4 FMAs deep instead
   of 10; single-thread logistic gradient 2.6 -> 2.3 ns/element), then scaling by 2^k in two steps
   ``2^(k>>1) * 2^(k - (k>>1))`` so overflow, gradual underflow and subnormal rounding are right.
-* expm1: the same reduction, q = expm1(r) = r + r^2*P(r) (P likewise), result ``2*fma(s, q, s - 1/2)`` with
-  s = 2^(k-1) (one rounding, no cancellation problem); |x| < 2^-54 returns x (keeps -0).
+* expm1: the same reduction, q = expm1(r) = r + r^2*P(r) (P likewise), result
+  ``2*fma(s, q, s - 1/2)`` with s = 2^(k-1) (one rounding, no cancellation problem);
+  |x| < 2^-54 returns x (keeps -0).
 * log: fdlibm e_log.c made branch-free (subnormals prescaled by 2^54, mantissa in
   [sqrt(2)/2, sqrt(2)) by the musl bit trick, s = f/(2+f) and the Lg1..Lg7 minimax polynomial).
 * log1p: u = 1 + x with its exact TwoSum rounding error e; log(u) as above plus the e/u correction.
