@@ -83,3 +83,15 @@ def test_sum_reduction_is_packed(dtype: str) -> None:
 def test_max_reduction_is_packed() -> None:
     asm = _compile(lambda a: b.apply(Op.REDUCE_MAX, [a], axes=(0,)), np.ones(100_000))
     assert PACKED.search(asm)
+
+
+def test_transcendental_loops_are_interleaved_and_arithmetic_ones_are_not() -> None:
+    """Math kernels ask LLVM for four interleaved vectors per iteration (latency-bound FMA
+    chains); one loop-ID node per loop, numbered in module order."""
+    x = np.ones(4096)
+    two = function_of(lambda a: b.add(b.exp(a), b.mul(a, b.log(b.add(a, a)))), [x])
+    math_ir = BACKEND.compile(two).source_ir
+    assert math_ir.count('!"llvm.loop.interleave.count", i32 4') == 1
+    assert re.search(r"br label %\S+, !llvm\.loop !0\n", math_ir)
+    plain = BACKEND.compile(function_of(lambda a: b.add(b.mul(a, a), a), [x])).source_ir
+    assert "llvm.loop" not in plain

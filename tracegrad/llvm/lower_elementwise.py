@@ -21,6 +21,10 @@ from tracegrad.llvm.extents import Sym, ext_shape, slots_of
 from tracegrad.llvm.lower_ir import Builder
 from tracegrad.llvm.lower_kernel import Expr, IdSet, coalesce, contiguous_strides, nest
 
+MARK = "<<innermost loop>>"
+LOOP_MD = "!<<interleave 4>>"  # numbered per module by lower_module.number_loop_metadata
+INTERLEAVE_MATH = 4
+
 
 @dataclass
 class KernelText:
@@ -73,13 +77,17 @@ def elementwise_kernel(name: str, roots: list[Value], computed: Container[int]) 
             value = expr.emit(b, r, offs, ptrs, memo, uses)
             b.store(r.dtype, value, ptrs[n_in + k], offs[len(accesses) + k])
 
-    nest(b, cshape, cstrides, bases, inner, range_dim0=("%start", "%stop"))
+    nest(b, cshape, cstrides, bases, inner, range_dim0=("%start", "%stop"), innermost_mark=MARK)
     b.op("ret void")
     b.lines.append("}")
     slots = kernel_slots(expr.buffers, roots)
+    # transcendental bodies are latency-bound chains of FMAs: four interleaved vectors per
+    # iteration hide the latency (logistic gradient, one thread: 222 -> 167 us at 1e5, for
+    # 13 ms more LLVM time); arithmetic-only loops keep LLVM's own choice
+    text = b.finish(slots).replace(MARK, f", !llvm.loop {LOOP_MD}" if uses else "")
     return KernelText(
         name=name,
-        text=b.finish(slots),
+        text=text,
         inputs=list(expr.buffers),
         outputs=list(roots),
         outer=cshape[0],

@@ -98,8 +98,11 @@ class Builder:
         self.lines.append(f"{name}:")
         self.current = name
 
-    def loop(self, lo: str, hi: str, body: Callable[[str], None], hint: str = "i") -> None:
-        """``for (i = lo; i < hi; ++i) body(i)`` with a phi induction variable."""
+    def loop(
+        self, lo: str, hi: str, body: Callable[[str], None], hint: str = "i", latch_mark: str = ""
+    ) -> None:
+        """``for (i = lo; i < hi; ++i) body(i)`` with a phi induction variable;
+        ``latch_mark`` is appended to the back edge (loop metadata, see LOOP_MARK)."""
         head, inner, latch, done = (self.new_label(hint + s) for s in ("h", "b", "l", "x"))
         pre = self.current
         index = self.fresh(hint)
@@ -114,7 +117,7 @@ class Builder:
         self.op(f"br label %{latch}")
         self.label(latch)
         self.lines.append(f"  {nxt} = add nuw nsw i64 {index}, 1")
-        self.op(f"br label %{head}")
+        self.op(f"br label %{head}{latch_mark}")
         self.label(done)
 
     def gep(self, dtype: DType, base: str, offset: str) -> str:

@@ -220,10 +220,12 @@ def nest(
     bases: list[str],
     inner: object,
     range_dim0: tuple[str, str] | None = None,
+    innermost_mark: str = "",
 ) -> None:
     """Loop nest over ``shape``; calls ``inner(offsets)`` with each access's offset.
 
-    ``range_dim0`` replaces the bounds of dim 0 (the threaded split point).
+    ``range_dim0`` replaces the bounds of dim 0 (the threaded split point);
+    ``innermost_mark`` goes on the innermost loop's back edge (the one LLVM vectorizes).
     """
 
     def level(d: int, offs: list[str]) -> None:
@@ -235,6 +237,7 @@ def nest(
         def body(i: str) -> None:
             level(d + 1, [b.mul_add(o, i, s[d]) for o, s in zip(offs, strides, strict=True)])
 
-        b.loop(lo, hi, body, hint=f"d{d}_")
+        mark = innermost_mark if d == len(shape) - 1 else ""
+        b.loop(lo, hi, body, hint=f"d{d}_", latch_mark=mark)
 
     level(0, bases)

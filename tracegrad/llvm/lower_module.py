@@ -24,7 +24,12 @@ from tracegrad.ir.types import Dim
 from tracegrad.ir.value import Function, Value
 from tracegrad.llvm import callpath
 from tracegrad.llvm.extents import prologue
-from tracegrad.llvm.lower_elementwise import KernelText, elementwise_kernel
+from tracegrad.llvm.lower_elementwise import (
+    INTERLEAVE_MATH,
+    LOOP_MD,
+    KernelText,
+    elementwise_kernel,
+)
 from tracegrad.llvm.lower_ir import Builder
 from tracegrad.llvm.lower_kernel import VIEW_OPS
 from tracegrad.llvm.lower_plan import InterpretStep, KernelGroup, Plan
@@ -138,9 +143,25 @@ def build_module(kernels: list[KernelText]) -> ModuleText:
         uses |= kt.math
     if uses:
         parts.append(module_math_ir(uses))
-    text = "\n".join(parts)
+    text = number_loop_metadata("\n".join(parts))
     prefix = "tg" + hashlib.sha256(text.encode()).hexdigest()[:16] + "_"
     return ModuleText(text.replace(PLACEHOLDER, prefix), kernels, prefix, [])
+
+
+def number_loop_metadata(text: str) -> str:
+    """Give every ``LOOP_MD`` placeholder its own distinct loop-ID node (numbered in module
+    order, so equal Functions still give equal text) and define them at the end."""
+    pieces = text.split(LOOP_MD)
+    if len(pieces) == 1:
+        return text
+    out = [pieces[0]]
+    defs = []
+    for k, piece in enumerate(pieces[1:]):
+        node = 2 * k
+        out.append(f"!{node}{piece}")
+        defs.append(f"!{node} = distinct !{{!{node}, !{node + 1}}}")
+        defs.append(f'!{node + 1} = !{{!"llvm.loop.interleave.count", i32 {INTERLEAVE_MATH}}}')
+    return "".join(out) + "\n" + "\n".join(defs) + "\n"
 
 
 def wrapper_name(kernel: KernelText, symbol: str) -> str:
