@@ -96,41 +96,24 @@ def run_impl_pair(
 ) -> tuple[Result, Result]:
     """(cold, warm) results of one implementation, after an unmeasured warm-up run."""
     args = ["logistic", key, str(n), "--quick"]
-    with tempfile.TemporaryDirectory(prefix="bench-cache-") as tmp:
-        run_child(
+
+    def child(case: str, cache_dir: str) -> Result:
+        return run_child(
             args,
             workload=NAME,
-            case=f"{label}, warm-up",
+            case=f"{label}, {case}",
             impl=name,
             timeout_s=ctx.settings.timeout_s,
-            env=cache_env(Path(tmp), pycache),
+            env=cache_env(Path(cache_dir), pycache),
         )
+
     with tempfile.TemporaryDirectory(prefix="bench-cache-") as tmp:
-        env = cache_env(Path(tmp), pycache)
-        cold = run_child(
-            args,
-            workload=NAME,
-            case=f"{label}, cold",
-            impl=name,
-            timeout_s=ctx.settings.timeout_s,
-            env=env,
-        )
+        child("warm-up", tmp)
+    with tempfile.TemporaryDirectory(prefix="bench-cache-") as tmp:
+        cold = child("cold", tmp)  # an empty cache, filled by this run
         if cold.status == "ok":
-            warm = run_child(
-                args,
-                workload=NAME,
-                case=f"{label}, warm",
-                impl=name,
-                timeout_s=ctx.settings.timeout_s,
-                env=env,
-            )
-        else:
-            warm = Result(
-                NAME,
-                f"{label}, warm",
-                name,
-                "skipped",
-                is_peer=cold.is_peer,
-                reason=f"cold run {cold.status}",
-            )
-    return cold, warm
+            return cold, child("warm", tmp)
+    reason = f"cold run {cold.status}"
+    return cold, Result(
+        NAME, f"{label}, warm", name, "skipped", is_peer=cold.is_peer, reason=reason
+    )

@@ -331,13 +331,19 @@ def fastcall_wrapper_ir(
     return _module_text(e, entry_name, include_decls, declare_entry)
 
 
-def _emit_call(e: _Emitter, entry_name: str, release_gil: bool) -> None:
+def emit_kernel_call(e: _Emitter, entry_name: str, extents: str, release_gil: bool) -> None:
+    """Block ``call``: the kernel entry on ``%bufs`` and ``extents``, without the GIL for
+    large kernels (shared with :mod:`tracegrad.llvm.entry`)."""
     e.label("call")
     if release_gil:
         e("%tstate = call ptr @PyEval_SaveThread()")
-    e(f'call void @"{entry_name}"(ptr %bufs, ptr %ext)')
+    e(f'call void @"{entry_name}"(ptr %bufs, ptr {extents})')
     if release_gil:
         e("call void @PyEval_RestoreThread(ptr %tstate)")
+
+
+def _emit_call(e: _Emitter, entry_name: str, release_gil: bool) -> None:
+    emit_kernel_call(e, entry_name, "%ext", release_gil)
     e("call void @Py_IncRef(ptr @_Py_NoneStruct)")
     e("ret ptr @_Py_NoneStruct")
 

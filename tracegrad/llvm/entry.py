@@ -241,7 +241,7 @@ def entry_ir(
             spec = ArgSpec.of(kind[0], tuple(kind[1]))
             callpath._emit_arg(e, i, spec, {}, nxt, buf_of.get(i))
     _emit_alloc(e, outs, n_in)
-    _emit_call(e, kernel, release_gil)
+    callpath.emit_kernel_call(e, kernel, "null", release_gil)  # static dims only
     _emit_result(e, n_out, out)
     e.label("decline")  # m_self is the fallback: forward the call unchanged
     e("%fb = call ptr @PyObject_Vectorcall(ptr %self, ptr %args, i64 %nargs, ptr %kwnames)")
@@ -308,15 +308,6 @@ def _emit_alloc(e: _Emitter, outs: Sequence[tuple[tuple[int, ...], Any]], n_in: 
         for m in range(j):
             e(f"call void @Py_DecRef(ptr %o{m})")
         e("ret ptr null")
-
-
-def _emit_call(e: _Emitter, kernel: str, release_gil: bool) -> None:
-    e.label("call")
-    if release_gil:
-        e("%tstate = call ptr @PyEval_SaveThread()")
-    e(f'call void @"{kernel}"(ptr %bufs, ptr null)')
-    if release_gil:
-        e("call void @PyEval_RestoreThread(ptr %tstate)")
 
 
 def _emit_result(e: _Emitter, n_out: int, out: str) -> None:
