@@ -21,6 +21,7 @@ from tracegrad.ir.ops import Op  # noqa: E402
 from tracegrad.ir.types import Dim, TensorType  # noqa: E402
 from tracegrad.ir.value import Function, param  # noqa: E402
 from tracegrad.llvm import backend as llvm_backend  # noqa: E402
+from tracegrad.llvm import plan_runs  # noqa: E402
 from tracegrad.llvm.lower_plan import count_kinds  # noqa: E402
 
 
@@ -135,7 +136,7 @@ def test_matmul_with_fused_elementwise(dtype: str, rng: np.random.Generator) -> 
 
 
 def test_threads_are_bitwise_identical(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(llvm_backend, "THREAD_MIN_WORK", 1 << 12)
+    monkeypatch.setattr(plan_runs, "THREAD_MIN_WORK", 1 << 12)
     x = np.random.default_rng(3).standard_normal(100_003)
     fn = function_of(lambda a: b.mul(b.exp(b.neg(b.mul(a, a))), a), [x])
     threaded = llvm_backend.LLVMBackend(threads=True).compile(fn)

@@ -25,24 +25,18 @@ Python call path before any native code sees them. Outputs are always fresh arra
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from tracegrad.backend import fresh
-from tracegrad.ir.interpreter import bind_dims
 from tracegrad.ir.ops import Op
-from tracegrad.ir.prims import PRIMS
 from tracegrad.ir.types import Dim
 from tracegrad.ir.value import Function, Value
-from tracegrad.llvm import callpath, engine, entry, threads
-from tracegrad.llvm.blas import matmul
-from tracegrad.llvm.extents import evaluate
+from tracegrad.llvm import callpath, engine, entry
 from tracegrad.llvm.lower_elementwise import KernelText
 from tracegrad.llvm.lower_module import (
-    arg_specs,
     build_module,
     lower_groups,
     wrapper_module,
@@ -56,9 +50,12 @@ from tracegrad.llvm.lower_plan import (
     plan,
 )
 from tracegrad.llvm.lower_symbolic import concretize
-from tracegrad.llvm.pool import output_pool
-
-_empty = output_pool().empty
+from tracegrad.llvm.plan_runs import (
+    InterpretRun,
+    KernelRun,
+    MatmulRun,
+    fast_closure,
+)
 
 __all__ = ["LLVMBackend", "PlanExecutable", "SymbolicExecutable"]
 
@@ -162,110 +159,6 @@ class SymbolicExecutable:
 # seconds; such modules skip the IR pipeline (scalar code, still far faster than numpy per op).
 LARGE_MODULE_OPS = 4000
 TIER_UP_CALLS = 3  # calls before the fastcall wrappers are compiled
-# work units (elements weighted by body cost): below ~0.5 ms the pool hand-off does not pay
-THREAD_MIN_WORK = 1 << 19
-
-
-class _KernelRun:
-    """One compiled kernel inside a plan."""
-
-    def __init__(
-        self, kt: KernelText, symbol: str, module: engine.CompiledModule, slots: dict
-    ) -> None:
-        self.in_slots = [slots[id(v)] for v in kt.inputs]
-        self.out_slots = [slots[id(v)] for v in kt.outputs]
-        self.outs = [(tuple(v.shape), v.dtype.numpy) for v in kt.outputs]
-        self.outer, self.work = kt.outer, kt.work
-        self.range_address = module.address(symbol + ".range")
-        self.symbolic = bool(kt.dims)  # runtime extents: sizes are evaluated per call
-        self.threaded = kt.splittable and (self.symbolic or _worth_threads(kt.work, kt.outer))
-        self.kernel, self.symbol = kt, symbol
-        self.native: Any = None  # the METH_FASTCALL builtin, once compiled
-        self.slow = callpath.ctypes_callable(
-            module.address(symbol),
-            len(kt.inputs) + len(kt.outputs),
-            len(kt.dims),
-            arg_specs=arg_specs(kt),
-            keepalive=module,
-        )
-        self.empty_check = self.symbolic and _needs_empty_check(kt)
-
-    def run(self, env: list, use_threads: bool, dims: dict) -> None:
-        ins = [env[s] for s in self.in_slots]
-        outer, work = self.outer, self.work
-        if self.symbolic:
-            outs = [_empty(bind_dims(shape, dims), dtype) for shape, dtype in self.outs]
-            outer, work = evaluate(outer, dims), evaluate(work, dims)
-            if self.empty_check:
-                _raise_if_empty(self.kernel, dims)
-        else:
-            outs = [_empty(shape, dtype) for shape, dtype in self.outs]
-        if use_threads and self.threaded and _worth_threads(work, outer):
-            self._parallel(ins + outs, outer, work, [dims[d] for d in self.kernel.dims])
-        elif self.native is not None:
-            self.native(*ins, *outs)
-        else:
-            self.slow(ins + outs)
-        for s, o in zip(self.out_slots, outs, strict=True):
-            env[s] = o
-
-    def _parallel(self, arrays: list[np.ndarray], outer: int, work: int, ext: list) -> None:
-        per_row = max(1, work // outer)
-        threads.parallel_for(
-            self.range_address,
-            [a.ctypes.data for a in arrays],
-            ext,
-            outer,
-            min_rows=max(1, (THREAD_MIN_WORK // 2) // per_row),
-            align=max(1, 64 // per_row),
-        )
-
-
-def _worth_threads(work: int, outer: int) -> bool:
-    return work >= THREAD_MIN_WORK and outer > 1
-
-
-def _needs_empty_check(kt: KernelText) -> bool:
-    """max/min/argmax/argmin over a symbolic reduced extent: numpy raises when it is 0."""
-    ops = (Op.REDUCE_MAX, Op.REDUCE_MIN, Op.ARGMAX, Op.ARGMIN)
-    return len(kt.outputs) == 1 and kt.outputs[0].op in ops
-
-
-def _raise_if_empty(kt: KernelText, dims: dict) -> None:
-    """An empty operand: numpy's own error when it has one, raised by running numpy's
-    reduction on an empty array of the operand's shape (numpy raises for an empty reduced
-    extent even when the result is empty too, as for a (0, 0) array over either axis)."""
-    (r,) = kt.outputs
-    x = r.operands[0]
-    shape = bind_dims(tuple(x.shape), dims)
-    if math.prod(shape) == 0:
-        attrs = {k: bind_dims(a, dims) for k, a in r.attrs}
-        PRIMS[r.op].numpy_impl(np.empty(shape, x.dtype.numpy), **attrs)
-
-
-class _InterpretRun:
-    def __init__(self, function: Function, slots: dict) -> None:
-        from tracegrad.ir.interpreter import evaluate
-
-        self.evaluate = evaluate
-        self.function = function
-        self.in_slots = [slots[id(p)] for p in function.params]
-        self.out_slots = [slots[id(o)] for o in function.outputs]
-
-    def run(self, env: list, use_threads: bool, dims: dict) -> None:
-        outs = self.evaluate(self.function, [env[s] for s in self.in_slots], dims)
-        for s, o in zip(self.out_slots, outs, strict=True):
-            # kernels read C-contiguous buffers only (ascontiguousarray would make 0-d 1-d)
-            env[s] = o if o.flags.c_contiguous else np.array(o, order="C")
-
-
-class _MatmulRun:
-    def __init__(self, v: Value, slots: dict) -> None:
-        self.a, self.b = (slots[id(o)] for o in v.operands)
-        self.out = slots[id(v)]
-
-    def run(self, env: list, use_threads: bool, dims: dict) -> None:
-        env[self.out] = matmul(env[self.a], env[self.b])
 
 
 class PlanExecutable:
@@ -296,13 +189,13 @@ class PlanExecutable:
             )
             symbols = {id(k): mt.symbol(k) for k in kernels}
         self.runs = self._build_runs(kernels, symbols, slots)
-        self._fast: _KernelRun | None = None
+        self._fast: KernelRun | None = None
         self._calls = 0
         self._opt_level = opt_level
 
     def _tier_up(self) -> None:
         """Compile the fastcall wrappers of every kernel (see wrapper_module)."""
-        runs = [r for r in self.runs if isinstance(r, _KernelRun)]
+        runs = [r for r in self.runs if isinstance(r, KernelRun)]
         if runs and callpath.layout_selftest():
             text = wrapper_module([r.kernel for r in runs], [r.symbol for r in runs])
             module = engine.compile_module(
@@ -315,7 +208,7 @@ class PlanExecutable:
                 r.native = callpath.make_native_callable(module, wrapper_name(r.kernel, r.symbol))
         self._fast = self._fast_path()
         if self._fast is not None:
-            self.fast_call = _fast_closure(self._fast, self)  # type: ignore[method-assign]
+            self.fast_call = fast_closure(self._fast, self)  # type: ignore[method-assign]
         self.native_entry = entry.build_entry(self)  # the whole-call entry (tracegrad.jit)
 
     # -- construction -----------------------------------------------------------------------
@@ -344,21 +237,21 @@ class PlanExecutable:
                 kt = by_roots[tuple(id(r) for r in step.roots)]
                 for v in kt.inputs + kt.outputs:
                     self._slot(v)
-                runs.append(_KernelRun(kt, symbols[id(kt)], self.module, slots))  # type: ignore[arg-type]
+                runs.append(KernelRun(kt, symbols[id(kt)], self.module, slots))  # type: ignore[arg-type]
             elif isinstance(step, InterpretStep):
                 for v in step.function.params + step.function.outputs:
                     self._slot(v)
-                runs.append(_InterpretRun(step.function, slots))
+                runs.append(InterpretRun(step.function, slots))
             elif isinstance(step, MatmulStep):
                 for v in (*step.value.operands, step.value):
                     self._slot(v)
-                runs.append(_MatmulRun(step.value, slots))
+                runs.append(MatmulRun(step.value, slots))
         self.out_slots = [self._slot(o) for o in self.plan.function.outputs]
         return runs
 
     def _fast_path(self) -> Any:
         """Single kernel reading exactly the params and writing exactly the outputs."""
-        if len(self.runs) != 1 or not isinstance(self.runs[0], _KernelRun):
+        if len(self.runs) != 1 or not isinstance(self.runs[0], KernelRun):
             return None
         run = self.runs[0]
         if run.symbolic:
@@ -397,7 +290,7 @@ class PlanExecutable:
         dims: dict[Dim, int] = {}
         for i, (p, a) in enumerate(zip(params, arrays, strict=True)):
             env[i] = _checked(p, a, dims)
-        if any(isinstance(r, _InterpretRun) for r in self.runs):
+        if any(isinstance(r, InterpretRun) for r in self.runs):
             with np.errstate(all="ignore"):
                 self._run_all(env, dims)
         else:
@@ -409,7 +302,7 @@ class PlanExecutable:
             r.run(env, self.use_threads, dims)
 
     def _outputs(self, env: list, inputs: Sequence[Any]) -> list[np.ndarray]:
-        produced = {id(env[s]) for r in self.runs if isinstance(r, _KernelRun) for s in r.out_slots}
+        produced = {id(env[s]) for r in self.runs if isinstance(r, KernelRun) for s in r.out_slots}
         result: list[np.ndarray] = []
         seen: set[int] = set()
         for s in self.out_slots:
@@ -419,48 +312,6 @@ class PlanExecutable:
             seen.add(id(out))
             result.append(out)
         return result
-
-
-def _fast_closure(run: _KernelRun, exe: PlanExecutable) -> Any:
-    """``fast_call`` specialized for one kernel: allocate, call the wrapper, done.
-
-    One or two inputs and one output get closures without ``*args`` (unpacking a tuple
-    into the call costs about 0.2 us, as much as everything else together).
-    """
-    native, slow, empty = run.native, exe.__call__, np.empty
-    if len(run.outs) == 1 and len(run.in_slots) in (1, 2):
-        ((shape, dtype),) = run.outs
-        if len(run.in_slots) == 1:
-
-            def fast_call1(a: Any) -> list[np.ndarray]:
-                out = empty(shape, dtype)
-                try:
-                    native(a, out)
-                except TypeError:  # not the common signature: convert in Python
-                    return slow((a,))
-                return [out]
-
-            return fast_call1
-
-        def fast_call2(a: Any, b: Any) -> list[np.ndarray]:
-            out = empty(shape, dtype)
-            try:
-                native(a, b, out)
-            except TypeError:
-                return slow((a, b))
-            return [out]
-
-        return fast_call2
-
-    def fast_call_n(*arrays: Any) -> list[np.ndarray]:
-        outs = [empty(shape, dtype) for shape, dtype in run.outs]
-        try:
-            native(*arrays, *outs)
-        except TypeError:
-            return slow(arrays)
-        return outs
-
-    return fast_call_n
 
 
 def _checked(p: Value, a: Any, dims: dict[Dim, int]) -> np.ndarray:
