@@ -194,3 +194,32 @@ def test_dims_derived_inside_the_function_still_specialize_per_shape() -> None:
     assert isinstance(exe, SymbolicExecutable)
     np.testing.assert_array_equal(exe([np.ones(2), np.zeros(3)])[0], [2, 2, 0, 0, 0])
     np.testing.assert_array_equal(exe([np.ones(1), np.zeros(1)])[0], [2, 0])
+
+
+def test_function_calls_skip_the_plan_once_hot(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After tier-up, tracegrad.function hands exact arrays straight to the kernel
+    (symbolic_fast); anything unusual still takes the plan's path with its checks."""
+    x, y = T.dmatrix("x"), T.dvector("y")
+    f = function([x, y], [T.exp(x) * y, x + 1.0])
+    a, v = np.arange(6.0).reshape(2, 3), np.array([1.0, 2.0, 3.0])
+    for _ in range(4):
+        f(a, v)
+    assert f._executable.symbolic_fast is not None
+    calls: list[int] = []
+    real = PlanExecutable.__call__
+    monkeypatch.setattr(
+        PlanExecutable, "__call__", lambda self, arrays: calls.append(1) or real(self, arrays)
+    )
+    for shape in [(2, 3), (5, 3), (1, 3), (4, 0)]:
+        a = np.random.default_rng(0).normal(size=shape)
+        v = np.random.default_rng(1).normal(size=shape[1])
+        got = f(a, v)
+        np.testing.assert_array_equal(got[0], np.exp(a) * v)
+        np.testing.assert_array_equal(got[1], a + 1.0)
+    assert calls == []  # all four shapes ran without the plan
+    np.testing.assert_array_equal(f(a.T.copy().T, v)[1], a + 1.0)  # same layout: fast
+    strided = np.arange(12.0).reshape(2, 6)[:, ::2]  # not C-contiguous: the plan copies it
+    np.testing.assert_array_equal(f(strided, np.ones(3))[1], strided + 1.0)
+    with pytest.raises(ValueError, match="must be equal"):
+        f(np.ones((2, 3)), np.ones(4))  # declined natively, explained by the front end
+    assert len(calls) == 1

@@ -55,6 +55,7 @@ from tracegrad.llvm.plan_runs import (
     KernelRun,
     MatmulRun,
     fast_closure,
+    symbolic_fast_closure,
 )
 
 __all__ = ["LLVMBackend", "PlanExecutable", "SymbolicExecutable"]
@@ -192,6 +193,7 @@ class PlanExecutable:
         self._fast: KernelRun | None = None
         self._calls = 0
         self._opt_level = opt_level
+        self.symbolic_fast: Any = None  # set at tier-up (see _symbolic_fast)
 
     def _tier_up(self) -> None:
         """Compile the fastcall wrappers of every kernel (see wrapper_module)."""
@@ -209,6 +211,7 @@ class PlanExecutable:
         self._fast = self._fast_path()
         if self._fast is not None:
             self.fast_call = fast_closure(self._fast, self)  # type: ignore[method-assign]
+        self.symbolic_fast = self._symbolic_fast()
         self.native_entry = entry.build_entry(self)  # the whole-call entry (tracegrad.jit)
 
     # -- construction -----------------------------------------------------------------------
@@ -248,6 +251,20 @@ class PlanExecutable:
                 runs.append(MatmulRun(step.value, slots))
         self.out_slots = [self._slot(o) for o in self.plan.function.outputs]
         return runs
+
+    def _symbolic_fast(self) -> Any:
+        """For ``tracegrad.function``: the one-kernel runtime-extent plan's direct call."""
+        if len(self.runs) != 1 or not isinstance(self.runs[0], KernelRun):
+            return None
+        run = self.runs[0]
+        if not run.symbolic or run.native is None or run.empty_check:
+            return None
+        # every parameter read (so the wrapper checks every shape), in any order
+        if sorted(run.in_slots) != list(range(self.n_params)) or run.out_slots != self.out_slots:
+            return None
+        if len(set(self.out_slots)) != len(self.out_slots):
+            return None
+        return symbolic_fast_closure(run, self.plan.function.params)
 
     def _fast_path(self) -> Any:
         """Single kernel reading exactly the params and writing exactly the outputs."""

@@ -16,6 +16,7 @@ import numpy as np
 from tracegrad.ir.interpreter import bind_dims
 from tracegrad.ir.ops import Op
 from tracegrad.ir.prims import PRIMS
+from tracegrad.ir.types import Dim
 from tracegrad.ir.value import Function, Value
 from tracegrad.llvm import callpath, engine, threads
 from tracegrad.llvm.blas import matmul
@@ -172,3 +173,46 @@ def fast_closure(run: KernelRun, exe: Any) -> Any:
         return outs
 
     return fast_call_n
+
+
+def symbolic_fast_closure(run: KernelRun, params: tuple[Value, ...]) -> Any:
+    """``arrays -> outputs or None`` for a one-kernel plan with runtime extents: dims are
+    read straight off the argument shapes, outputs allocated, the native wrapper called
+    (it checks dtypes, layouts and that every dim agrees across arguments). None means
+    "not this way": the caller takes the plan's full path, which threads large calls,
+    checks empty reductions and raises the precise errors."""
+    sources: dict[Dim, tuple[int, int]] = {}
+    for i, p in enumerate(params):
+        for axis, d in enumerate(p.shape):
+            if isinstance(d, Dim):
+                sources.setdefault(d, (i, axis))
+    if any(isinstance(d, Dim) and d not in sources for shape, _ in run.outs for d in shape):
+        return None
+    # per output dim: (argument, axis) to read it from, or (-1, the static extent)
+    outs = [
+        (tuple(sources[d] if isinstance(d, Dim) else (-1, d) for d in shape), dt)
+        for shape, dt in run.outs
+    ]
+    native, kt, empty, order = run.native, run.kernel, _empty, run.in_slots
+    work, outer = kt.work, kt.outer
+    weighted = run.threaded  # large calls go the threaded way
+
+    def call(arrays: list[Any]) -> list[np.ndarray] | None:
+        try:
+            shapes = [
+                tuple(n if i < 0 else arrays[i].shape[n] for i, n in spec) for spec, _ in outs
+            ]
+        except (AttributeError, IndexError):
+            return None
+        if weighted:
+            dims = {d: arrays[i].shape[a] for d, (i, a) in sources.items()}
+            if _worth_threads(evaluate(work, dims), evaluate(outer, dims)):
+                return None
+        results = [empty(shape, dt) for shape, (_, dt) in zip(shapes, outs, strict=True)]
+        try:
+            native(*[arrays[i] for i in order], *results)
+        except TypeError:
+            return None
+        return results
+
+    return call
