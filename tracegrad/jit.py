@@ -198,8 +198,10 @@ class Jitted:
         ``Jitted.__call__`` bound to this object; the MAX_ENTRIES newest are kept.
         """
         out = _out_kind(spec.traced.out_tree)
-        if out is None:
-            return
+        cls = type(self)
+        overridden = "_own_class" not in cls.__dict__ and cls.__call__ is not Jitted.__call__
+        if out is None or overridden:
+            return  # a subclass's own __call__ must keep running: never bypass it
         with self._lock:
             chain = [(factory, key, out)] + [e for e in self._entries if e[1] != key]
             entry: Any = types.MethodType(Jitted.__call__, self)

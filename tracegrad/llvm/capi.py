@@ -142,10 +142,14 @@ class Library:
                 ok, raw = self._out(self.LLVMPY_GetHostCPUFeatures)
                 flags = {f[1:]: f[0] == "+" for f in raw.split(",") if f} if ok else {}
                 features = ",".join(("+" if on else "-") + k for k, on in sorted(flags.items()))
-                self.host = (triple, cpu, features, "")
-                data = self.LLVMPY_CreateTargetMachineData(self.target_machine(3))
-                layout = self._out(self.LLVMPY_CopyStringRepOfTargetData, data)[1]
-                self.LLVMPY_DisposeTargetData(data)
+                self.host = (triple, cpu, features, "")  # target_machine reads it
+                try:
+                    data = self.LLVMPY_CreateTargetMachineData(self.target_machine(3))
+                    layout = self._out(self.LLVMPY_CopyStringRepOfTargetData, data)[1]
+                    self.LLVMPY_DisposeTargetData(data)
+                except BaseException:
+                    self.host = None  # never publish a host without its data layout
+                    raise
                 self.host = (triple, cpu, features, layout)
         return self.host
 

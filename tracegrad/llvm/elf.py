@@ -202,6 +202,7 @@ def load_native(
     if elf.machine != _EM_X86_64 or _ELF_MACHINE.get(_machine()) != _EM_X86_64:
         raise UnsupportedObjectError("the native loader handles x86-64 objects only")
     layout, groups, size = _layout(elf)
+    _check_extents(obj, elf, layout, size)  # before anything is allocated or mapped
     externals = _externals(elf, resolve)
     image = _image(obj, elf, layout, size)
     base = _map(size)
@@ -211,18 +212,41 @@ def load_native(
         for start, stop, prot in groups:
             if stop > start and prot != _PROT_READ | _PROT_WRITE:
                 _protect(base + start, stop - start, prot)
+        exported = [s for s in elf.symbols[1:] if s.bind != _STB_LOCAL and s.shndx != _SHN_UNDEF]
+        symbols = {
+            s.name: _symbol_address(s, layout, base, externals)
+            for s in exported
+            if s.kind not in (_STT_SECTION, _STT_FILE)
+        }
     except BaseException:
         _libc().munmap(base, size)
         raise
-    exported = [s for s in elf.symbols[1:] if s.bind != _STB_LOCAL and s.shndx != _SHN_UNDEF]
-    symbols = {
-        s.name: _symbol_address(s, layout, base, externals)
-        for s in exported
-        if s.kind not in (_STT_SECTION, _STT_FILE)
-    }
     loaded = NativeImage(base, size, symbols)
     _images.append(loaded)
     return loaded
+
+
+# No tracegrad object comes near this; a larger image is a damaged or foreign object.
+_MAX_IMAGE = 1 << 30
+
+
+def _check_extents(obj: bytes, elf: _Elf, layout: dict[int, int], size: int) -> None:
+    """ValueError for an implausible image size, a loaded section that runs past the file
+    or a symbol outside its (loaded) section; UnsupportedObjectError for a global symbol
+    defined where this loader puts nothing (COMMON, an unloaded section)."""
+    if size > _MAX_IMAGE:
+        raise ValueError(f"ELF sections need {size} bytes")
+    for index in layout:
+        sh = elf.sections[index]
+        if sh.type != _SHT_NOBITS and sh.offset + sh.size > len(obj):
+            raise ValueError("truncated ELF section")
+    for sym in elf.symbols[1:]:
+        if sym.shndx in layout:
+            if sym.value > elf.sections[sym.shndx].size:
+                raise ValueError(f"ELF symbol {sym.name!r} lies outside its section")
+        elif sym.bind != _STB_LOCAL and sym.shndx not in (_SHN_UNDEF, _SHN_ABS):
+            if sym.kind not in (_STT_SECTION, _STT_FILE):
+                raise UnsupportedObjectError(f"symbol {sym.name!r} in section {sym.shndx:#x}")
 
 
 def _image(obj: bytes, elf: _Elf, layout: dict[int, int], size: int) -> bytearray:
