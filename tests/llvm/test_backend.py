@@ -164,3 +164,29 @@ def test_all_dtypes_zero_size_and_scalars() -> None:
         for shape in [(), (0,), (1,), (7,), (17,), (3, 0, 2)]:
             x = np.ones(shape, dt)
             check(lambda a: (b.maximum(a, a), bs.sum(a, axis=None) if a.ndim else a), x)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_transposed_matmul_operands_are_views_not_copies(dtype: str) -> None:
+    """x.T @ g and g @ w.T (the backward pass of a dense layer): BLAS reads the transposed
+    buffers directly; no kernel copies them; results equal the interpreter's."""
+    rng = np.random.default_rng(5)
+    x, g, w = (rng.standard_normal(s).astype(dtype) for s in [(64, 33), (64, 17), (21, 17)])
+    fn = lambda a, c, m: (bs.matmul(bs.transpose(a), c), bs.matmul(c, bs.transpose(m)))  # noqa: E731
+    exe = BACKEND.compile(function_of(fn, [x, g, w]))
+    assert count_kinds(exe.plan) == {"MatmulStep": 2}
+    got, want = run_both(fn, x, g, w)
+    for a, e in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a, e)
+    # a transpose also used elementwise is read inline there and still a view for BLAS
+    both = lambda a, c: b.add(bs.matmul(bs.transpose(a), c), bs.sum(bs.transpose(a)))  # noqa: E731
+    got, want = run_both(both, x, g)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-5)
+
+
+def test_lone_reshapes_are_views(rng: np.random.Generator) -> None:
+    a = rng.standard_normal((6, 4))
+    fn = lambda x: b.exp(bs.reshape(b.apply(Op.REDUCE_SUM, [x], axes=(1,)), (6, 1)))  # noqa: E731
+    exe = BACKEND.compile(function_of(fn, [a]))
+    assert any(type(r).__name__ == "ReshapeRun" for r in exe.runs)
+    np.testing.assert_allclose(exe([a])[0], np.exp(a.sum(1, keepdims=True)), rtol=1e-14)

@@ -54,7 +54,9 @@ from tracegrad.llvm.plan_runs import (
     InterpretRun,
     KernelRun,
     MatmulRun,
+    ReshapeRun,
     fast_closure,
+    lone_reshape,
     symbolic_fast_closure,
 )
 
@@ -244,11 +246,16 @@ class PlanExecutable:
             elif isinstance(step, InterpretStep):
                 for v in step.function.params + step.function.outputs:
                     self._slot(v)
-                runs.append(InterpretRun(step.function, slots))
+                lone = lone_reshape(step.function)
+                runs.append((ReshapeRun if lone else InterpretRun)(step.function, slots))
             elif isinstance(step, MatmulStep):
-                for v in (*step.value.operands, step.value):
+                operands = [
+                    o.operands[0] if perm is not None else o
+                    for o, perm in zip(step.value.operands, step.views, strict=True)
+                ]
+                for v in (*operands, step.value):
                     self._slot(v)
-                runs.append(MatmulRun(step.value, slots))
+                runs.append(MatmulRun(step.value, slots, step.views))
         self.out_slots = [self._slot(o) for o in self.plan.function.outputs]
         return runs
 

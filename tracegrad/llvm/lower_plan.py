@@ -61,6 +61,9 @@ class InterpretStep:
 @dataclass
 class MatmulStep:
     value: Value
+    # per operand: the TRANSPOSE perm when the operand is read as a numpy view of its base
+    # (BLAS takes transposed matrices as they are; a copying kernel would cost more)
+    views: tuple = (None, None)
 
 
 @dataclass
@@ -158,11 +161,23 @@ def materialized(fn: Function) -> tuple[set[int], dict[int, int]]:
             mat.add(id(v))
         elif foreign:
             only_reduction = len(us) == 1 and reduction_lowerable(us[0])
-            if not only_reduction:
+            if not only_reduction and not blas_view(v, foreign):
                 mat.add(id(v))
         elif v.op not in VIEW_OPS and any(u.op in VIEW_OPS for u in us):
             mat.add(id(v))
     return mat, cost
+
+
+def blas_view(v: Value, foreign: list[Value]) -> bool:
+    """A transpose of the last two axes of a buffer, used by float matmuls only (besides
+    kernels that read it inline): numpy.matmul takes the transposed view directly."""
+    if v.op is not Op.TRANSPOSE or v.operands[0].op in VIEW_OPS:
+        return False
+    perm = tuple(v.attr("perm"))
+    n = len(perm)
+    if n < 2 or perm != (*range(n - 2), n - 1, n - 2):
+        return False
+    return all(u.op is Op.MATMUL and u.dtype.is_float for u in foreign)
 
 
 def plan(function: Function) -> Plan:
@@ -179,7 +194,11 @@ def plan(function: Function) -> Plan:
         elif reduction_lowerable(v):
             result.steps.append(KernelGroup("reduce", [v], inline_ids))
         elif v.op is Op.MATMUL and v.dtype.is_float:
-            result.steps.append(MatmulStep(v))
+            views = tuple(
+                o.attr("perm") if o.op is Op.TRANSPOSE and id(o) not in mat else None
+                for o in v.operands
+            )
+            result.steps.append(MatmulStep(v, views))
         else:
             result.steps.append(InterpretStep(Function(v.op.value, v.operands, (v,))))
     return result
