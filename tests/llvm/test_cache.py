@@ -8,10 +8,10 @@ import os
 import subprocess
 import sys
 import textwrap
-import uuid
 from pathlib import Path
 
 import pytest
+from _engine_util import uniq  # noqa: E402
 
 from tracegrad.llvm import cache, engine
 
@@ -35,10 +35,6 @@ def cache_dir(tmp_path, monkeypatch, env_settings):
 
 def square_ir(name: str) -> str:
     return f"define double @{name}(double %x) {{\n  %r = fmul double %x, %x\n  ret double %r\n}}\n"
-
-
-def uniq(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:12]}"
 
 
 KEY_ARGS = {

@@ -6,15 +6,15 @@ import gc
 import sys
 import threading
 import time
-import uuid
 import weakref
 
 import numpy as np
 import pytest
+from _engine_util import disk_cache_off, uniq  # noqa: E402
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tracegrad.llvm import cache, engine
+from tracegrad.llvm import engine
 from tracegrad.llvm.callpath import (
     ArgSpec,
     Extent,
@@ -31,13 +31,8 @@ E0, E1 = Extent(0), Extent(1)
 
 @pytest.fixture(autouse=True, scope="module")
 def _no_disk_cache():
-    previous = cache.set_disk_cache(False)
-    yield
-    cache.set_disk_cache(*previous)
-
-
-def uniq(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with disk_cache_off():
+        yield
 
 
 def load_ptr(dst: str, index: int) -> str:

@@ -11,11 +11,11 @@ import struct
 import subprocess
 import sys
 import textwrap
-import uuid
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _engine_util import disk_cache_off, uniq  # noqa: E402
 
 from tracegrad.llvm import cache, capi, elf, engine, host, loader, target
 
@@ -25,13 +25,8 @@ SQUARE = ctypes.CFUNCTYPE(ctypes.c_double, ctypes.c_double)
 
 @pytest.fixture(autouse=True)
 def _no_disk_cache():
-    previous = cache.set_disk_cache(False)
-    yield
-    cache.set_disk_cache(*previous)
-
-
-def uniq(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with disk_cache_off():
+        yield
 
 
 def square_ir(name: str) -> str:

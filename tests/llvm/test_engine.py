@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import ctypes
 import threading
-import uuid
 
 import numpy as np
 import pytest
+from _engine_util import disk_cache_off, uniq  # noqa: E402
 
 from tracegrad.llvm import cache, engine
 
@@ -16,15 +16,8 @@ ENTRY = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
 
 @pytest.fixture(autouse=True)
 def _no_disk_cache():
-    previous = cache.set_disk_cache(False)
-    yield
-    cache.set_disk_cache(*previous)
-
-
-def uniq(prefix: str) -> str:
-    # The engine is process-wide and refuses to redefine a symbol: every test needs its
-    # own names.
-    return f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with disk_cache_off():
+        yield
 
 
 def axpy_ir(name: str, scale: float = 2.0) -> str:
