@@ -31,6 +31,7 @@ True
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import threading
@@ -38,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+_np_empty = np.empty
 MIN_BYTES = 1 << 22  # 4 MiB: below this malloc reuses freed memory without faults
 
 
@@ -61,13 +63,11 @@ class OutputPool:
         self._free_count = _free_count()  # None: refcounts unusable, recycling off
 
     def empty(self, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
-        dt = np.dtype(dtype)
-        count = 1
-        for n in shape:
-            count *= n
-        nbytes = count * dt.itemsize
+        # on every plan allocation: small arrays leave after one C-level product
+        dt = dtype if isinstance(dtype, np.dtype) else np.dtype(dtype)
+        nbytes = math.prod(shape) * dt.itemsize
         if nbytes < MIN_BYTES or self.budget_bytes <= 0 or self._free_count is None:
-            return np.empty(shape, dt)
+            return _np_empty(shape, dt)
         owner = self._take(nbytes)
         return owner.view(dt).reshape(shape)
 
