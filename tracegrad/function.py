@@ -26,11 +26,12 @@ import numpy as np
 
 from tracegrad.backend import Executable, get_backend
 from tracegrad.errors import TracegradError, UnsupportedError
+from tracegrad.ir.dim_classes import canonical_dims
 from tracegrad.ir.ops import Op
 from tracegrad.ir.types import Dim, format_shape
 from tracegrad.ir.value import Function, Value, param, topological_order
 from tracegrad.jit import optimize
-from tracegrad.tensor._dims import DimBinding, canonical_dims
+from tracegrad.tensor._dims import DimBinding
 from tracegrad.tensor._graph import substitute
 from tracegrad.tensor.variables import value_of
 from tracegrad.tracing.tracer import Tracer

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from tracegrad.backend import fresh
+from tracegrad.ir.dim_classes import canonical_dims
 from tracegrad.ir.ops import Op
 from tracegrad.ir.types import Dim
 from tracegrad.ir.value import Function, Value
@@ -98,8 +99,6 @@ def _dims_independent(function: Function) -> bool:
     runtime-extent kernel would iterate over n and read the k-long operand past its end.
     Such Functions are specialized per shape instead (concretize re-checks the types).
     tracegrad.function merges these dims before compiling, so its graphs always pass."""
-    from tracegrad.tensor._dims import canonical_dims
-
     expanded = expand_fused(function)
     rename = canonical_dims(expanded.params, expanded.outputs)
     return all(rename(d) == d for p in expanded.params for d in p.shape)
