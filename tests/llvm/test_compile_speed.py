@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _engine_util import disk_cache_off, uniq  # noqa: E402
+from _engine_util import disk_cache_off, object_code, table_ir, uniq  # noqa: E402
 
 from tracegrad.llvm import cache, capi, elf, engine, host, loader, target
 
@@ -40,23 +40,6 @@ def caller_ir(name: str, callee: str) -> str:
         f"define double @{name}(double %x) {{\n  %c = call double @{callee}(double %x)\n"
         "  %r = fadd double %c, 1.0\n  ret double %r\n}\n"
     )
-
-
-def table_ir(name: str) -> str:
-    """A function reading constants from a table: relocations into a data section."""
-    return (
-        f"@{name}.t = private unnamed_addr constant [4 x double] "
-        "[double 1.5, double 2.5, double 3.5, double 4.5]\n"
-        f"define double @{name}(i64 %i) {{\n"
-        f"  %p = getelementptr [4 x double], ptr @{name}.t, i64 0, i64 %i\n"
-        "  %v = load double, ptr %p\n  ret double %v\n}\n"
-    )
-
-
-def object_code(ir: str, level: int = 2) -> bytes:
-    with engine.LLVM_LOCK:
-        mod = engine.optimize_ir(ir, level)
-        return engine._emit_tm(level).emit_object(mod)
 
 
 def resolver(extra: dict[str, int] | None = None):

@@ -10,11 +10,11 @@ import struct
 import subprocess
 import sys
 import textwrap
-import uuid
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _engine_util import object_code, table_ir, uniq  # noqa: E402
 
 import tracegrad
 from tracegrad.llvm import capi, elf, engine, loader
@@ -26,27 +26,8 @@ needs_x86 = pytest.mark.skipif(not X86, reason="the native loader is x86-64 only
 needs_entry = pytest.mark.skipif(not entry_selftest(), reason="entry self-test fails here")
 
 
-def uniq(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:12]}"
-
-
-def object_code(ir: str, level: int = 2) -> bytes:
-    with engine.LLVM_LOCK:
-        return engine._emit_tm(level).emit_object(engine.optimize_ir(ir, level))
-
-
 def resolve(name: str) -> int | None:
     return loader._process_symbol(name)
-
-
-def table_ir(name: str) -> str:
-    return (
-        f"@{name}.t = private unnamed_addr constant [4 x double] "
-        "[double 1.5, double 2.5, double 3.5, double 4.5]\n"
-        f"define double @{name}(i64 %i) {{\n"
-        f"  %p = getelementptr [4 x double], ptr @{name}.t, i64 0, i64 %i\n"
-        "  %v = load double, ptr %p\n  ret double %v\n}\n"
-    )
 
 
 def _mapped(address: int) -> bool:
