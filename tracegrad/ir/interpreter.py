@@ -37,7 +37,7 @@ def evaluate(
     dims = dict(dims) if dims else {}
     for p, a in zip(function.params, args, strict=True):
         array = np.asarray(a, dtype=p.dtype.numpy)
-        _bind_param_dims(p, array.shape, dims)
+        bind_param_dims(p, array.shape, dims)
         env[id(p)] = array
     with np.errstate(all="ignore"):
         for v in function.order:
@@ -47,7 +47,9 @@ def evaluate(
     return [np.asarray(env[id(o)]) for o in function.outputs]
 
 
-def _bind_param_dims(p: Value, shape: tuple[int, ...], dims: dict[Dim, int]) -> None:
+def bind_param_dims(p: Value, shape: tuple[int, ...], dims: dict[Dim, int]) -> None:
+    """Check ``shape`` against ``p``'s (symbolic) shape, binding its dims in ``dims``
+    consistently; ValueError on a mismatch (also used by the LLVM backend's call path)."""
     if len(shape) != p.ndim:
         raise ValueError(f"argument of rank {len(shape)} for parameter of type {p.type}")
     for d, n in zip(p.shape, shape, strict=True):

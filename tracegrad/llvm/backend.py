@@ -32,6 +32,7 @@ import numpy as np
 
 from tracegrad.backend import fresh
 from tracegrad.ir.dim_classes import canonical_dims
+from tracegrad.ir.interpreter import bind_param_dims
 from tracegrad.ir.ops import Op
 from tracegrad.ir.types import Dim
 from tracegrad.ir.value import Function, Value
@@ -342,24 +343,11 @@ def _checked(p: Value, a: Any, dims: dict[Dim, int]) -> np.ndarray:
     and make the array C-contiguous (a copy for strided, negative-stride or misaligned
     inputs)."""
     array = np.asarray(a, dtype=p.dtype.numpy)
-    if array.shape != p.shape and not _binds(p, array.shape, dims):
-        raise ValueError(f"argument of shape {array.shape} for parameter of type {p.type}")
+    if array.shape != p.shape:
+        bind_param_dims(p, array.shape, dims)
     if not (array.flags.c_contiguous and array.flags.aligned) or type(array) is not np.ndarray:
         array = np.array(array, order="C", copy=True, subok=False)
     return array
-
-
-def _binds(p: Value, shape: tuple[int, ...], dims: dict[Dim, int]) -> bool:
-    """``shape`` matches ``p``'s (symbolic) shape; binds its dims, consistently."""
-    if len(shape) != p.ndim:
-        return False
-    for d, n in zip(p.shape, shape, strict=True):
-        if isinstance(d, Dim):
-            if dims.setdefault(d, n) != n:
-                raise ValueError(f"dim {d} bound to both {dims[d]} and {n}")
-        elif d != n:
-            return False
-    return True
 
 
 def build_executable(

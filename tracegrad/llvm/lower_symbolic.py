@@ -8,7 +8,7 @@ with runtime extents (:mod:`tracegrad.llvm.extents`).
 from __future__ import annotations
 
 from tracegrad.ir.build import apply
-from tracegrad.ir.interpreter import bind_dims
+from tracegrad.ir.interpreter import bind_dims, bind_param_dims
 from tracegrad.ir.ops import Op
 from tracegrad.ir.types import Dim, TensorType
 from tracegrad.ir.value import Function, Value, param
@@ -21,13 +21,7 @@ def concretize(function: Function, shapes: tuple[tuple[int, ...], ...]) -> Funct
     env: dict[int, Value] = {}
     params = []
     for p, shape in zip(function.params, shapes, strict=True):
-        if len(shape) != p.ndim:
-            raise ValueError(f"argument of rank {len(shape)} for parameter of type {p.type}")
-        for d, n in zip(p.shape, shape, strict=True):
-            if isinstance(d, Dim) and dims.setdefault(d, n) != n:
-                raise ValueError(f"dim {d} bound to both {dims[d]} and {n}")
-            if isinstance(d, int) and d != n:
-                raise ValueError(f"argument of shape {shape} for parameter of type {p.type}")
+        bind_param_dims(p, tuple(shape), dims)
         new = (
             param(
                 p.attr("index"),
