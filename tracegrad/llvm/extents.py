@@ -65,13 +65,9 @@ class Sym:
         return '%"e:' + text.replace("\\", "\\5C").replace('"', "\\22") + '"'
 
 
-def to_extent(d: int | Dim) -> int | Sym:
-    return Sym.of(d) if isinstance(d, Dim) else d
-
-
 def ext_shape(shape: Sequence[int | Dim]) -> tuple[int | Sym, ...]:
     """A Value's shape with its symbolic dims as Syms."""
-    return tuple(to_extent(d) for d in shape)
+    return tuple(Sym.of(d) if isinstance(d, Dim) else d for d in shape)
 
 
 def evaluate(x: int | Sym, dims: Mapping[Dim, int]) -> int:

@@ -234,7 +234,7 @@ def symbolic_fast_closure(run: KernelRun, params: tuple[Value, ...]) -> Any:
     ]
     native, kt, empty, order = run.native, run.kernel, _empty, run.in_slots
     work, outer = kt.work, kt.outer
-    weighted = run.threaded  # large calls go the threaded way
+    may_thread = run.threaded  # large calls go the plan's threaded way
 
     def call(arrays: list[Any]) -> list[np.ndarray] | None:
         try:
@@ -243,7 +243,7 @@ def symbolic_fast_closure(run: KernelRun, params: tuple[Value, ...]) -> Any:
             ]
         except (AttributeError, IndexError):
             return None
-        if weighted:
+        if may_thread:
             dims = {d: arrays[i].shape[a] for d, (i, a) in sources.items()}
             if _worth_threads(evaluate(work, dims), evaluate(outer, dims)):
                 return None
