@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _jit_for_tests import Compiled, compile_ir  # noqa: E402
 
 from tracegrad.llvm import mathlib  # noqa: E402
+from tracegrad.testing import ulp  # noqa: E402
 
 LD = np.longdouble
 DTYPES = {"double": np.float64, "float": np.float32}
@@ -115,26 +116,10 @@ REFERENCE = {
 
 
 def reference(name: str, *arrays: np.ndarray) -> np.ndarray:
-    with np.errstate(all="ignore"):
-        return REFERENCE[name](*(a.astype(LD) for a in arrays))
+    return ulp.reference(REFERENCE[name], *arrays)
 
 
-def ulp_error(got: np.ndarray, ref: np.ndarray) -> np.ndarray:
-    """|got - ref| / ulp(ref) in got's dtype; inf where the special-value class differs."""
-    fi = np.finfo(got.dtype)
-    with np.errstate(all="ignore"):
-        ref_r = ref.astype(got.dtype)
-        _, e = np.frexp(ref)
-        ulp_exp = np.maximum(e.astype(np.int64) - fi.nmant - 1, fi.minexp - fi.nmant)
-        ulp = np.ldexp(LD(1), ulp_exp)
-        err = np.abs(got.astype(LD) - ref) / ulp
-    special = ~np.isfinite(ref_r) | ~np.isfinite(got)
-    same = (np.isnan(ref_r) & np.isnan(got)) | (ref_r == got)
-    err = np.where(special, np.where(same, 0.0, np.inf), err)
-    # exact zeros: the sign must match too
-    zero_both = (got == 0) & (ref_r == 0)
-    sign_diff = zero_both & (np.signbit(got) != np.signbit(ref_r))
-    return np.where(sign_diff, np.inf, err).astype(np.float64)
+ulp_error = ulp.ulp_error
 
 
 # ------------------------------------------------------------------------------------------------

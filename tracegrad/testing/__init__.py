@@ -4,6 +4,8 @@
   differences (the dot-product test).
 - ``assert_matches_numpy(f, *args)``: ``jit(f)`` against eager numpy.
 - ``check_program(program, inputs)``: every oracle on one random program.
+- ``assert_ulp_close(got, fn, *inputs, max_ulp=)``: transcendental results against a correctly
+  rounded (long double) reference, since numpy's own ``exp``/``log``/... differ per CPU.
 - hypothesis strategies (need the ``test`` extra): ``arrays``, ``shapes``,
   ``broadcastable_shapes``, ``layouts`` with ``relayout``, ``programs``, ``program_inputs``.
 
@@ -20,6 +22,7 @@ from typing import Any
 
 from tracegrad.testing.gradcheck import check_grads
 from tracegrad.testing.oracles import assert_close, assert_matches_numpy, check_program
+from tracegrad.testing.ulp import assert_ulp_close
 
 _STRATEGIES = {
     "arrays": "strategies", "shapes": "strategies", "broadcastable_shapes": "strategies",
@@ -38,4 +41,11 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(f"tracegrad.testing.{module}"), name)
 
 
-__all__ = ["assert_close", "assert_matches_numpy", "check_grads", "check_program", *_STRATEGIES]
+__all__ = [
+    "assert_close",
+    "assert_ulp_close",
+    "assert_matches_numpy",
+    "check_grads",
+    "check_program",
+    *_STRATEGIES,
+]
