@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from tracegrad.backend import Executable, get_backend
-from tracegrad.errors import TracegradError, UnsupportedError
+from tracegrad.errors import DTypeError, TracegradError, UnsupportedError
 from tracegrad.ir.dim_classes import canonical_dims
 from tracegrad.ir.ops import Op
 from tracegrad.ir.types import Dim, format_shape
@@ -193,7 +193,7 @@ class CompiledFunction:
         if array.dtype == target:
             return array
         if array.dtype == object or array.dtype.kind not in "biuf":
-            raise TypeError(f"input {_label(p)!r}: cannot convert {array.dtype} to {target}")
+            raise DTypeError(f"input {_label(p)!r}: cannot convert {array.dtype} to {target}")
         converted = array.astype(target)
         lossy = array.dtype.kind == "f" and target.kind in "iub"
         if lossy and not self.allow_input_downcast and not np.array_equal(converted, array):

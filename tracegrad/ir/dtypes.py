@@ -15,6 +15,8 @@ import enum
 
 import numpy as np
 
+from tracegrad.errors import DTypeError
+
 
 class DType(enum.Enum):
     """A tensor element type; the value is the numpy dtype name."""
@@ -55,13 +57,14 @@ class DType(enum.Enum):
 
     @staticmethod
     def from_numpy(dtype: object) -> DType:
-        """Map a numpy dtype (any byte order) to a DType, or raise a clear TypeError."""
+        """Map a numpy dtype (any byte order) to a DType, or raise a clear DTypeError (a
+        TypeError)."""
         np_dtype = np.dtype(dtype)  # type: ignore[call-overload]
         try:
             return DType(np_dtype.newbyteorder("=").name)
         except ValueError:
             supported = ", ".join(d.value for d in DType)
-            raise TypeError(
+            raise DTypeError(
                 f"tracegrad does not support dtype {np_dtype} (supported: {supported})"
             ) from None
 
@@ -97,7 +100,7 @@ def promote_weak(strong: DType, scalar: object) -> DType:
         return DType.INT64 if strong.is_bool else strong
     if isinstance(scalar, float):
         return strong if strong.is_float else DType.FLOAT64
-    raise TypeError(f"unsupported scalar {scalar!r} of type {type(scalar).__name__}")
+    raise DTypeError(f"unsupported scalar {scalar!r} of type {type(scalar).__name__}")
 
 
 def python_scalar_dtype(scalar: object) -> DType:
@@ -108,4 +111,4 @@ def python_scalar_dtype(scalar: object) -> DType:
         return DType.INT64
     if isinstance(scalar, float):
         return DType.FLOAT64
-    raise TypeError(f"unsupported scalar {scalar!r} of type {type(scalar).__name__}")
+    raise DTypeError(f"unsupported scalar {scalar!r} of type {type(scalar).__name__}")
