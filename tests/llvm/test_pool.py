@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 
 import numpy as np
@@ -110,3 +111,34 @@ def test_threads_never_share_a_buffer() -> None:
 def _restore_budget() -> object:
     yield
     set_output_pool(256)
+
+
+@pytest.mark.parametrize("free", list(itertools.permutations(range(3), 2)))
+def test_eviction_finds_free_buffers_in_any_position(free: tuple[int, int]) -> None:
+    """Regression: eviction removed a buffer with ``list.remove``, which compares arrays with
+    ``==`` and raised once the free buffer was not first in its bucket."""
+    pool = OutputPool(budget_bytes=3 * MIN_BYTES)
+    held = [pool.empty((N,), np.float64) for _ in range(3)]
+    alive = [a for i, a in enumerate(held) if i not in free]
+    del held
+    big = pool.empty((2 * N,), np.float64)  # needs both free slots' bytes
+    assert pool._held == 3 * MIN_BYTES
+    assert len(pool._buffers[MIN_BYTES]) == 1
+    assert pool._buffers[MIN_BYTES][0] is alive[0].base  # the referenced one stayed
+    assert big.nbytes == 2 * MIN_BYTES
+
+
+def test_eviction_through_jit_with_a_live_output() -> None:
+    """The reported sequence: a = f(x); b = f(x); del b; then a call needing eviction."""
+    set_output_pool(16)
+    try:
+        f = tracegrad.jit(lambda x: x * 2.0)
+        x = np.ones(1_000_000)  # 8 MB outputs: two fill the 16 MB budget
+        a = f(x)
+        b = f(x)
+        del b
+        out = f(np.ones(2_000_000))  # 16 MB: the free buffer must be evicted
+        np.testing.assert_array_equal(out, 2.0)
+        np.testing.assert_array_equal(a, 2.0)
+    finally:
+        set_output_pool(256)

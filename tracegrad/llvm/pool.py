@@ -89,17 +89,19 @@ class OutputPool:
 
     def _evict(self, need: int) -> None:
         """Forget free buffers (of any size) until ``need`` bytes are released: shapes that
-        stopped occurring do not pin the budget forever."""
+        stopped occurring do not pin the budget forever. Buffers are told apart by identity:
+        ``list.remove`` would compare arrays with ``==``."""
         for nbytes, bucket in list(self._buffers.items()):
-            free = [
-                o for o, c in zip(bucket, _refcounts(bucket), strict=True) if c == self._free_count
-            ]
-            for owner in free:
-                if need <= 0:
-                    return
-                bucket.remove(owner)
-                self._held -= nbytes
-                need -= nbytes
+            kept = []
+            for owner, count in zip(bucket, _refcounts(bucket), strict=True):
+                if need > 0 and count == self._free_count:
+                    self._held -= nbytes
+                    need -= nbytes
+                else:
+                    kept.append(owner)
+            bucket[:] = kept  # in place: _take may hold this very list
+            if need <= 0:
+                return
 
     def clear(self) -> None:
         """Forget every buffer (arrays still in use stay valid: they own a reference)."""
