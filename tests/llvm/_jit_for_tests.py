@@ -1,6 +1,6 @@
 """Minimal llvmlite JIT for tests (the project's engine module will replace it).
 
-Follows the hazards in /work/shared/notes/llvmlite.md section 7: a new TargetMachine per engine
+Follows docs/llvmlite.md, section 7 ('Crash hazards'): a new TargetMachine per engine
 (the engine owns it), a new PassBuilder and ModulePassManager per module with the MPM disposed by
 hand, and the engine kept alive by the returned object for as long as its functions are used.
 """

@@ -11,7 +11,7 @@ raises TypeError and the Python caller falls back to a slow path that converts t
 inputs or produces a precise error (:func:`bind_extents` gives the same verdicts in
 Python, with a precise message).
 
-Safety rules (``shared/notes/llvmlite.md`` section 4):
+Safety rules (``docs/llvmlite.md``, section 4, 'Call path'):
 
 * No process address is ever baked into IR: ``PyArray_Type`` is the registered symbol
   :data:`PYARRAY_TYPE_SYMBOL`, C-API names resolve from the process at load time, so

@@ -1,7 +1,7 @@
 """A tiny LLVM IR text builder used by the lowering modules.
 
 IR is produced as f-strings (about 10x cheaper than ``llvmlite.ir``, see
-``shared/notes/llvmlite.md``). The builder tracks SSA names, the current block (for phi
+``docs/llvmlite.md``, section 1). The builder tracks SSA names, the current block (for phi
 nodes) and emits counted loops with phi induction variables, the shape LLVM's loop
 vectorizer recognizes best.
 
