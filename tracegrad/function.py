@@ -195,6 +195,12 @@ class CompiledFunction:
         if array.dtype == object or array.dtype.kind not in "biuf":
             raise DTypeError(f"input {_label(p)!r}: cannot convert {array.dtype} to {target}")
         converted = array.astype(target)
+        if array.dtype.kind in "iu" and not np.can_cast(array.dtype, target):
+            if not np.array_equal(converted, array):  # numpy compares mixed ints exactly
+                raise OverflowError(
+                    f"input {_label(p)!r} has dtype {target}, and the {array.dtype} values "
+                    "given are out of its range"
+                )
         lossy = array.dtype.kind == "f" and target.kind in "iub"
         if lossy and not self.allow_input_downcast and not np.array_equal(converted, array):
             raise TypeError(

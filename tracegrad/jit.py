@@ -88,9 +88,9 @@ class Jitted:
         static = []
         dynamic = []
         for i, a in enumerate(args):
-            (static if i in self.static_argnums else dynamic).append((i, a))
-        static_kw = {k: v for k, v in kwargs.items() if k in self.static_argnames}
-        dynamic_kw = {k: v for k, v in kwargs.items() if k not in self.static_argnames}
+            (static if i in self.static_argnums or _big_int(a) else dynamic).append((i, a))
+        static_kw = {k: v for k, v in kwargs.items() if k in self.static_argnames or _big_int(v)}
+        dynamic_kw = {k: v for k, v in kwargs.items() if k not in static_kw}
         key_static = (
             tuple((i, _static_key(a)) for i, a in static),
             tuple(sorted((k, _static_key(v)) for k, v in static_kw.items())),
@@ -145,7 +145,7 @@ class Jitted:
                 arg = args[0]
                 kind = type(arg)
                 fast = self._fast_one.get((arg.dtype, arg.shape) if kind is _NDARRAY else kind)
-                if fast is not None:
+                if fast is not None and (kind is not int or _INT64_MIN <= arg <= _INT64_MAX):
                     return fast(arg)
             else:
                 key = _fast_key(args)
@@ -273,11 +273,21 @@ def _fast_key(args: tuple) -> tuple | None:
         kind = type(a)
         if kind is np.ndarray:
             key.append((a.dtype, a.shape))
-        elif kind in _SCALAR_TYPES:
+        elif kind in _SCALAR_TYPES and not (kind is int and _big_int(a)):
             key.append(kind)
         else:
             return None
     return tuple(key)
+
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _big_int(value: Any) -> bool:
+    """A Python int outside int64. numpy gives it no int64 form (``x + 2**63`` is uint64 or
+    an OverflowError, ``float_array * 2**63`` is exact), so jit specializes on its value
+    like a static argument and the traced code sees the Python int, as eager numpy does."""
+    return type(value) is int and not _INT64_MIN <= value <= _INT64_MAX
 
 
 def _make_fast_path(spec: Specialization, executable: Executable) -> Callable[..., Any]:
@@ -311,6 +321,14 @@ def _make_fast_path(spec: Specialization, executable: Executable) -> Callable[..
 
 
 def _as_array(x: Any, dtype: np.dtype) -> np.ndarray:
+    if type(x) is int:  # numpy's OverflowError for ints out of range, never a wrap
+        try:
+            return np.asarray(x, dtype)
+        except OverflowError:
+            raise OverflowError(
+                f"Python integer {x} out of bounds for {dtype}: a Python int argument is an "
+                f"{dtype} scalar here (under tracegrad.jit such an int is a static value)"
+            ) from None
     array = np.asarray(x)
     if array.dtype != dtype:
         array = array.astype(dtype)
