@@ -1,6 +1,6 @@
 """LLVM JIT engine: target setup, the IR pipeline, code generation and loading.
 
-Design (measured facts behind each choice are in ``shared/notes/llvmlite.md``):
+Design (measured facts behind each choice are in ``docs/llvmlite.md``):
 
 * llvmlite assumes one global LLVM context, so every LLVM call made here runs under
   :data:`LLVM_LOCK`, a process-wide re-entrant lock that other modules of the backend

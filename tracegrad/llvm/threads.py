@@ -9,7 +9,7 @@ duration of the native call, so the chunks really run in parallel.
 
 Why this shape:
 
-* Waking a Python worker costs 25-80 us on this kind of VM (``notes/llvmlite.md`` s5),
+* Waking a Python worker costs 25-80 us on this kind of VM (``docs/llvmlite.md`` section 5),
   so work is split only when each chunk gets at least ``min_rows`` rows (callers pass
   a value worth about 0.5 ms of work; the default assumes cheap elementwise rows).
   A native spin pool would cut the hand-off to under 1 us; this Python pool is the
