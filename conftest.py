@@ -41,8 +41,3 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     shutil.rmtree(_SESSION_TMP, ignore_errors=True)
-
-
-def session_temp_dir() -> str:
-    """The session's private temporary folder (removed when pytest exits)."""
-    return _SESSION_TMP
