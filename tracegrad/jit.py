@@ -273,7 +273,7 @@ def _fast_key(args: tuple) -> tuple | None:
         kind = type(a)
         if kind is np.ndarray:
             key.append((a.dtype, a.shape))
-        elif kind in _SCALAR_TYPES and not (kind is int and _big_int(a)):
+        elif kind in _SCALAR_TYPES and (kind is not int or _INT64_MIN <= a <= _INT64_MAX):
             key.append(kind)
         else:
             return None
