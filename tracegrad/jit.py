@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from tracegrad import tree
+from tracegrad._pickling import by_reference, portable, restore_once, token_of, unwrap
 from tracegrad.backend import Executable, get_backend
 from tracegrad.ir.value import Function
 from tracegrad.tracing.trace import Traced, call, is_leaf, trace
@@ -76,6 +77,7 @@ class Jitted:
         self.opt_level = opt_level
         self._cache: dict[Any, Specialization] = {}
         self._lock = threading.Lock()
+        self._tracing: dict[Any, threading.RLock] = {}  # key -> lock held while tracing it
         self._fast: dict[tuple, Callable[..., Any]] = {}
         self._fast_one: dict[Any, Callable[..., Any]] = {}
         # the native whole-call entries of the hottest specializations, chained: the head
@@ -109,11 +111,31 @@ class Jitted:
         key = (in_tree, tuple(_leaf_key(x) for x in leaves), key_static)
         spec = self._cache.get(key)
         if spec is None:
-            spec = Specialization(self._trace(dynamic, static, static_kw, dynamic_kw))
-            if not spec.traced.closure:  # closures over outer tracers are per-trace
-                with self._lock:
-                    spec = self._cache.setdefault(key, spec)
+            spec = self._trace_once(key, dynamic, static, static_kw, dynamic_kw)
         return spec, leaves
+
+    def _trace_once(
+        self, key: Any, dynamic: list, static: list, static_kw: dict, dynamic_kw: dict
+    ) -> Specialization:
+        """Trace for ``key`` unless another thread is doing it: then wait and take its
+        result (threads that miss the cache at once would otherwise all trace)."""
+        with self._lock:
+            key_lock = self._tracing.setdefault(key, threading.RLock())
+        try:
+            # reentrant: a function that calls itself with the same signature recurses (and
+            # fails) as without the lock instead of deadlocking
+            with key_lock:
+                spec = self._cache.get(key)
+                if spec is None:
+                    spec = Specialization(self._trace(dynamic, static, static_kw, dynamic_kw))
+                    if not spec.traced.closure:  # closures over outer tracers are per-trace
+                        with self._lock:
+                            spec = self._cache.setdefault(key, spec)
+                return spec
+        finally:
+            with self._lock:
+                if self._tracing.get(key) is key_lock:
+                    del self._tracing[key]
 
     def _trace(self, dynamic: list, static: list, static_kw: dict, dynamic_kw: dict) -> Traced:
         positions = [i for i, _ in dynamic]
@@ -232,11 +254,53 @@ class Jitted:
         ]
         return executable(arrays)
 
+    def __reduce__(self) -> str | tuple[Any, ...]:
+        """Pickle what defines this function, never its compiled state: by name when that
+        names this very object (``@jit`` on a module-level function), else ``fun`` (see
+        tracegrad._pickling) and the options. The copy starts cold (its class is Jitted,
+        not the hot subclass whose ``__call__`` is a native entry) and traces, then
+        compiles or loads from the disk cache, on its first call.
+
+        >>> import pickle, numpy as np, tracegrad
+        >>> f = tracegrad.jit(np.multiply, static_argnums=1)
+        >>> g = pickle.loads(pickle.dumps(f))
+        >>> g(np.ones(2), 3).tolist(), g.static_argnums, g.trace_count
+        ([3.0, 3.0], (1,), 1)
+        """
+        if by_reference(self):
+            return self.__qualname__  # pickle stores the module and name
+        return (_restore_jitted, (token_of(self), *self._definition()))
+
+    def __copy__(self) -> Jitted:
+        """A fresh, cold Jitted of the same function and options (nothing compiled shared)."""
+        return _new_jitted(*self._definition())
+
+    def __deepcopy__(self, memo: dict) -> Jitted:
+        return self.__copy__()
+
+    def _definition(self) -> tuple[type, Any, tuple]:
+        cls = type(self)
+        if "_own_class" in cls.__dict__:  # the hot per-object subclass (see _install_entry)
+            cls = cls.__bases__[0]
+        options = (self.static_argnums, self.static_argnames, self.backend, self.opt_level)
+        return cls, portable(self.fun), options
+
     def lower(self, *args: Any, **kwargs: Any) -> Lowered:
         """Inspect what runs for these arguments: traced IR, optimized IR, LLVM IR, assembly."""
         spec, _ = self._specialize(args, kwargs)
         executable = self._executable(spec)
         return Lowered(spec.traced.function, spec.optimized, executable)  # type: ignore[arg-type]
+
+
+def _new_jitted(cls: type, fun: Any, options: tuple) -> Jitted:
+    obj = cls.__new__(cls)
+    Jitted.__init__(obj, unwrap(fun), *options)
+    return obj
+
+
+def _restore_jitted(token: str, cls: type, fun: Any, options: tuple) -> Jitted:
+    """Unpickle a Jitted sent by value; once per process and sender's object."""
+    return restore_once(token, lambda: _new_jitted(cls, fun, options))  # type: ignore[no-any-return]
 
 
 def _static_key(value: Any) -> Any:
