@@ -4,48 +4,65 @@ Loading cached object code costs about 2 ms against 165-190 ms to optimize and c
 the same module, so every compiled module's ELF object is kept on disk.
 
 * Key: sha256 over the IR text, the optimization and codegen levels, the host CPU name
-  and feature string, the LLVM and llvmlite versions and a caller-supplied version
-  string (tracegrad's). Each part is length-prefixed, so no two tuples collide by
-  concatenation. Addresses never enter the key: IR refers to process objects by symbol
-  name and the loader relocates them in each process.
+  and feature string, the LLVM and llvmlite versions and a version string (tracegrad's
+  ``__version__``, added by :func:`tracegrad.llvm.engine.module_key`). Each part is
+  length-prefixed, so no two tuples collide by concatenation. Addresses never enter the
+  key: IR refers to process objects by symbol name and the loader relocates them in each
+  process.
 * Location: ``$TRACEGRAD_CACHE_DIR`` (default ``~/.cache/tracegrad``), sub-folder
   ``objects-v1``. Sub-folder ``hosts-v1`` maps a host fingerprint (CPU identification and
   flags from /proc/cpuinfo, llvmlite's version and library; see
-  :func:`tracegrad.llvm.target.host_fingerprint`) to the CPU name, features and versions
+  :func:`tracegrad.llvm.host.host_fingerprint`) to the CPU name, features and versions
   LLVM reported, so that a new process computes the key of a cached object without
   loading LLVM. ``TRACEGRAD_CACHE=0`` or :func:`set_disk_cache` turns the disk cache off;
   the environment is read at each use, so tests can change it.
+* Security: an entry is machine code this process will run, so whoever can write the
+  cache must be this user. Folders are created with mode 0700, and a folder or file not
+  owned by the effective user or writable by group/others is refused (one
+  :class:`CacheWarning` per process says why; see :mod:`tracegrad.llvm.cache_files`).
+  Every entry and host record is authenticated with HMAC-SHA256 under a per-user random
+  key (``<root>/hmac-key``, mode 0600): a plain checksum can be recomputed by anyone who
+  changes the payload, a MAC cannot without the key.
+* Size: at most ``$TRACEGRAD_CACHE_MAX_MB`` MiB of objects (default 512); each store
+  evicts the least recently used entries beyond it (a hit sets the entry's mtime).
 * Entries are written to a temp file in the same folder, then ``os.replace``d: readers
   in other processes see either no entry or a complete one.
 * Cheap to import and use: no pathlib, tempfile, json or dataclasses (together about
   15-20 ms of import on the project's VM, paid by every new process); the public
   ``Path`` values are built on demand.
-* Each entry starts with a header (magic, the key, payload length and sha256). A
-  truncated, corrupt or foreign entry is deleted and reported as a miss; the engine also
-  discards an entry that LLVM cannot load and rebuilds it. Cache I/O errors never fail
-  a compile.
+* Each entry starts with a header (magic, the key, payload length, MAC). A truncated,
+  corrupt, forged or foreign entry is deleted and reported as a miss; the engine also
+  deletes an entry the loader refuses (it validates the object before any native code or
+  LLVM sees it) and compiles instead. Cache I/O errors never fail a compile.
 
 The in-memory cache lives in :mod:`tracegrad.llvm.engine` (it is the engine's table of
 loaded objects, because MCJIT cannot unload code or load the same symbols twice); its
-hits are counted here so :func:`cache_info` shows all levels.
+hits are counted here so :func:`cache_info` shows all levels. ``python -m tracegrad cache
+--info`` / ``--clear`` show and empty the disk cache.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 import struct
 import threading
 from typing import Any
 
+from tracegrad.llvm import cache_files as _files
+from tracegrad.llvm.cache_files import CacheWarning
+
 __all__ = [
     "CacheInfo",
+    "CacheWarning",
     "DiskCache",
     "cache_info",
     "cache_key",
     "default_cache_dir",
     "disk_cache",
     "disk_cache_enabled",
+    "max_bytes",
     "record",
     "reset_cache_info",
     "set_disk_cache",
@@ -53,11 +70,15 @@ __all__ = [
 
 ENV_DIR = "TRACEGRAD_CACHE_DIR"
 ENV_ENABLE = "TRACEGRAD_CACHE"
+ENV_MAX_MB = "TRACEGRAD_CACHE_MAX_MB"
+DEFAULT_MAX_MB = 512
 _SUBDIR = "objects-v1"
 _HOSTS_SUBDIR = "hosts-v1"
-_MAGIC = b"TGOBJ\x00\x01\x00"
-# magic, key digest, payload length, payload sha256
-_HEADER = struct.Struct("<8s32sQ32s")
+# Format 2: the checksum became a MAC (a format-1 entry is deleted as foreign when read).
+_MAGIC = b"TGOBJ\x00\x02\x00"
+# magic, key digest, payload length; then the HMAC-SHA256 of all that and the payload
+_PREFIX = struct.Struct("<8s32sQ")
+_MAC_SIZE = 32
 _FIELDS = ("memory_hits", "disk_hits", "misses", "disk_writes", "disk_errors")
 
 
@@ -209,6 +230,19 @@ def disk_cache(enabled: bool | None = None) -> DiskCache | None:
     return DiskCache(_cache_root()) if enabled else None
 
 
+def max_bytes() -> int:
+    """The size limit of the object folder: ``$TRACEGRAD_CACHE_MAX_MB`` MiB (a positive
+    number, fractions allowed), else :data:`DEFAULT_MAX_MB`."""
+    raw = os.environ.get(ENV_MAX_MB, "").strip()
+    try:
+        mb = float(raw) if raw else DEFAULT_MAX_MB
+    except ValueError:
+        mb = DEFAULT_MAX_MB
+    if not 0 < mb < 1 << 40:  # also refuses nan and inf
+        mb = DEFAULT_MAX_MB
+    return int(mb * (1 << 20))
+
+
 # ---------------------------------------------------------------------------------------
 # The cache itself
 # ---------------------------------------------------------------------------------------
@@ -259,42 +293,35 @@ class DiskCache:
 
     def load(self, key: str) -> bytes | None:
         """The payload stored under ``key``, or None (bad entries are deleted)."""
-        blob = _read(self._object(key))
-        if blob is None:
-            return None
-        payload = _unwrap(blob, key)
-        if payload is None:
-            self.discard(key)
-        return payload
+        return self._load(self._object(key), key, touch=True)
 
     def store(self, key: str, payload: bytes) -> bool:
-        """Write atomically; returns False (and counts an error) if writing failed."""
-        if not _atomic_write(self._object(key), _wrap(payload, key)):
+        """Write atomically, then evict the least recently used entries beyond
+        :func:`max_bytes`; returns False (and counts an error) if writing failed."""
+        if not self._store(self._object(key), key, payload):
             record("disk_errors")
             return False
         record("disk_writes")
+        _files.trim(os.path.join(self._root, _SUBDIR), max_bytes())
         return True
 
     def discard(self, key: str) -> None:
         """Delete a bad entry (counted as a disk error)."""
         record("disk_errors")
-        _unlink(self._object(key))
+        _files.unlink(self._object(key))
 
     def load_host(self, fingerprint: str) -> dict[str, str] | None:
         """The host record stored for ``fingerprint``, or None (a bad one is deleted).
 
-        A record is ``name<TAB>value`` lines, stored like an object (header and checksum,
+        A record is ``name<TAB>value`` lines, stored like an object (header and MAC,
         under the key sha256(fingerprint)).
         """
         path = self._host(fingerprint)
-        blob = _read(path)
-        if blob is None:
-            return None
-        payload = _unwrap(blob, _host_key(fingerprint))
+        payload = self._load(path, _host_key(fingerprint), touch=False)
         fields = _parse_record(payload) if payload is not None else None
-        if fields is None:
+        if payload is not None and fields is None:
             record("disk_errors")
-            _unlink(path)
+            _files.unlink(path)
         return fields
 
     def store_host(self, fingerprint: str, host: dict[str, str]) -> bool:
@@ -302,7 +329,64 @@ class DiskCache:
         if any("\t" in f"{k}{v}" or "\n" in f"{k}{v}" for k, v in host.items()):
             raise ValueError("host record fields may not contain tabs or newlines")
         text = "".join(f"{k}\t{v}\n" for k, v in sorted(host.items())).encode()
-        return _atomic_write(self._host(fingerprint), _wrap(text, _host_key(fingerprint)))
+        return self._store(self._host(fingerprint), _host_key(fingerprint), text)
+
+    def problem(self) -> str | None:
+        """Why this cache is refused (owners and modes of its folders and key), or None."""
+        try:
+            self._check_folders(self._object("0" * 64), create=False)
+            _files.load_key(self._root, create=False)
+        except OSError as exc:  # UnsafeCacheError included
+            return str(exc)
+        return None
+
+    def usage(self) -> tuple[int, int]:
+        """(number of objects, their total bytes)."""
+        return _files.usage(os.path.join(self._root, _SUBDIR))
+
+    def clear(self) -> int:
+        """Delete every object and host record (not the key); returns how many."""
+        return _files.clear([os.path.join(self._root, d) for d in (_SUBDIR, _HOSTS_SUBDIR)])
+
+    def _check_folders(self, path: str, *, create: bool) -> None:
+        """UnsafeCacheError unless the root and the folder of ``path`` are private to this
+        user; ``create`` makes missing ones (mode 0700)."""
+        for folder in (self._root, os.path.dirname(path)):
+            problem = _files.private_dir(folder) if create else _files.dir_problem(folder)
+            if problem is not None:
+                raise _files.UnsafeCacheError(problem)
+
+    def _load(self, path: str, key: str, *, touch: bool) -> bytes | None:
+        """The authenticated payload at ``path``; a bad entry is deleted. A refused folder
+        or file is left alone (a store replaces the file), the reason warned about once."""
+        try:
+            self._check_folders(path, create=False)
+            blob = _files.read_private(path, touch=touch)
+            secret = _files.load_key(self._root, create=False) if blob is not None else None
+        except _files.UnsafeCacheError as exc:
+            _files.warn_once(str(exc))
+            return None
+        except OSError:
+            record("disk_errors")
+            return None
+        if blob is None:
+            return None
+        payload = _unwrap(blob, key, secret)
+        if payload is None:  # damaged, forged, foreign or made under another key
+            record("disk_errors")
+            _files.unlink(path)
+        return payload
+
+    def _store(self, path: str, key: str, payload: bytes) -> bool:
+        try:
+            self._check_folders(path, create=True)
+            secret = _files.load_key(self._root, create=True)
+        except _files.UnsafeCacheError as exc:
+            _files.warn_once(str(exc))
+            return False
+        except OSError:
+            return False
+        return secret is not None and _files.atomic_write(path, _wrap(payload, key, secret))
 
 
 def _host_key(fingerprint: str) -> str:
@@ -318,56 +402,28 @@ def _parse_record(payload: bytes) -> dict[str, str] | None:
     return fields if len(fields) == len(lines) else None
 
 
-def _read(path: str) -> bytes | None:
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except FileNotFoundError:
+def _mac(secret: bytes, prefix: bytes, payload: bytes) -> bytes:
+    mac = hmac.new(secret, prefix, hashlib.sha256)
+    mac.update(payload)
+    return mac.digest()
+
+
+def _wrap(payload: bytes, key: str, secret: bytes) -> bytes:
+    prefix = _PREFIX.pack(_MAGIC, bytes.fromhex(key), len(payload))
+    return prefix + _mac(secret, prefix, payload) + payload
+
+
+def _unwrap(blob: bytes, key: str, secret: bytes | None) -> bytes | None:
+    """The payload of an entry made under ``secret`` for ``key``, else None."""
+    start = _PREFIX.size + _MAC_SIZE
+    if secret is None or len(blob) < start:
         return None
-    except OSError:
-        record("disk_errors")
-        return None
-
-
-def _atomic_write(path: str, data: bytes) -> bool:
-    """Write ``data`` to a fresh temp file next to ``path``, then rename it into place:
-    readers in other processes see the old file, no file or the whole new one."""
-    folder, name = os.path.split(path)
-    tmp = os.path.join(folder, f".{name[:16]}.{os.getpid()}.{os.urandom(6).hex()}.tmp")
-    try:
-        os.makedirs(folder, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            _unlink(tmp)
-            raise
-    except OSError:
-        return False
-    return True
-
-
-def _wrap(payload: bytes, key: str) -> bytes:
-    digest = hashlib.sha256(payload).digest()
-    return _HEADER.pack(_MAGIC, bytes.fromhex(key), len(payload), digest) + payload
-
-
-def _unwrap(blob: bytes, key: str) -> bytes | None:
-    if len(blob) < _HEADER.size:
-        return None
-    magic, key_digest, length, digest = _HEADER.unpack_from(blob)
-    payload = blob[_HEADER.size :]
+    magic, key_digest, length = _PREFIX.unpack_from(blob)
+    payload = blob[start:]
     if magic != _MAGIC or key_digest != bytes.fromhex(key) or length != len(payload):
         return None
-    if hashlib.sha256(payload).digest() != digest:
+    if not hmac.compare_digest(
+        _mac(secret, blob[: _PREFIX.size], payload), blob[_PREFIX.size : start]
+    ):
         return None
     return payload
-
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
