@@ -1,7 +1,8 @@
 """ELF64 relocatable objects: a symbol-table reader and a small loader.
 
 * :func:`elf_symbols` says which global symbols an object defines and needs; the engine
-  checks it before anything loads an object (MCJIT aborts the process on a bad one).
+  checks it before anything loads an object (MCJIT aborts the process on a bad one). An
+  object from the disk cache must also pass :func:`tracegrad.llvm.elf_check.check_object`.
 * :func:`load_native` maps an x86-64 object into executable memory, applies its
   relocations and returns the addresses of its global symbols, all without LLVM. Objects
   are emitted with the large code model (``jit=True``), so code reaches constants, other

@@ -7,6 +7,12 @@ global symbol loaded is in one table: native objects resolve against it, and its
 are handed to LLVM with ``add_symbol`` before MCJIT loads an object that may refer to them.
 Code is never unloaded. Callers hold :data:`tracegrad.llvm.target.LLVM_LOCK` around
 :meth:`_JitEngine.load`.
+
+An object from the disk cache (``cached=True``) is trusted less than one LLVM just made:
+it must pass :func:`tracegrad.llvm.elf_check.check_object` first, and where the native
+loader applies (x86-64, not turned off) it never goes to MCJIT, whose reaction to a bad
+object is to abort the process. The engine stores only objects that a later process will
+accept that way (:func:`cacheable`).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from typing import Any
 
 from tracegrad.llvm import elf as _elf
 from tracegrad.llvm.elf import ObjectSymbols
+from tracegrad.llvm.elf_check import check_object
 from tracegrad.llvm.target import (
     LLVM_LOCK,
     BadObjectError,
@@ -30,7 +37,7 @@ from tracegrad.llvm.target import (
     registered_address,
 )
 
-__all__ = ["ENV_NATIVE_LOADER", "get_engine"]
+__all__ = ["ENV_NATIVE_LOADER", "cacheable", "get_engine", "native_loader_applies"]
 
 #: ``TRACEGRAD_NATIVE_LOADER=0`` loads every object with MCJIT instead of the native loader.
 ENV_NATIVE_LOADER = "TRACEGRAD_NATIVE_LOADER"
@@ -58,12 +65,21 @@ class _JitEngine:
         self.native_objects = 0
 
     def load(
-        self, source: str, obj: bytes, exports: Iterable[str], name_hint: str
+        self,
+        source: str,
+        obj: bytes,
+        exports: Iterable[str],
+        name_hint: str,
+        *,
+        cached: bool = False,
     ) -> dict[str, int]:
         """Add ``obj`` (compiled from IR with digest ``source``); return the address of
-        every global symbol it defines."""
+        every global symbol it defines. ``cached``: ``obj`` comes from the disk cache (see
+        the module docstring); BadObjectError if it is refused."""
         try:
             parsed = _elf.parse_object(obj)
+            if cached:
+                check_object(obj, parsed)
         except ValueError as exc:
             raise BadObjectError(f"{name_hint}: bad object code: {exc}") from None
         syms = _elf.symbols_of(parsed)
@@ -73,6 +89,10 @@ class _JitEngine:
         self._check_duplicates(syms.defined, source, name_hint)
         addresses = self._load_native(obj, parsed, name_hint)
         if addresses is None:
+            if cached and native_loader_applies():
+                # The native loader takes every object LLVM makes for tracegrad here: this
+                # one is damaged, and MCJIT might abort the process on it.
+                raise BadObjectError(f"{name_hint}: the native loader refuses this object")
             addresses = self._load_mcjit(obj, syms, name_hint)
         else:
             self.native_objects += 1
@@ -86,7 +106,7 @@ class _JitEngine:
         return addresses
 
     def _load_native(self, obj: bytes, parsed: Any, name_hint: str) -> dict[str, int] | None:
-        if os.environ.get(ENV_NATIVE_LOADER, "1").strip() in ("0", "false", "no", "off"):
+        if not native_loader_applies():
             return None
         try:
             image = _elf.load_native(obj, self._resolve, parsed)
@@ -162,6 +182,26 @@ class _JitEngine:
                 f"{name_hint}: unresolved external symbols {unresolved} "
                 "(register process addresses with register_symbol)"
             )
+
+
+def native_loader_applies() -> bool:
+    """Whether objects load through :func:`tracegrad.llvm.elf.load_native` here: an x86-64
+    host without ``TRACEGRAD_NATIVE_LOADER=0``."""
+    if os.environ.get(ENV_NATIVE_LOADER, "1").strip() in ("0", "false", "no", "off"):
+        return False
+    return _elf._ELF_MACHINE.get(_elf._machine()) == _elf._EM_X86_64
+
+
+def cacheable(obj: bytes, loaded_natively: bool) -> bool:
+    """Whether a later process would accept ``obj`` from the disk cache (just loaded by
+    this one, natively or not): storing one it refuses would only cost a rewrite each run."""
+    if native_loader_applies() and not loaded_natively:
+        return False
+    try:
+        check_object(obj, _elf.parse_object(obj))
+    except ValueError:
+        return False
+    return True
 
 
 def _process_symbol(name: str) -> int | None:
