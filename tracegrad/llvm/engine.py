@@ -29,9 +29,11 @@ Design (measured facts behind each choice are in ``docs/llvmlite.md``):
   address 0. Before loading, the ELF symbol table of the object is read and every
   undefined symbol must resolve (both loaders), and every requested export must have a
   nonzero address.
-* The cache key includes the host CPU name and features as LLVM reports them; a process
-  that has not loaded LLVM takes them from the disk cache's host record (see
-  :func:`tracegrad.llvm.host.key_host`).
+* The cache key includes tracegrad's ``__version__`` (object code of one version may call
+  or assume things another does not provide) and the host CPU name and features as LLVM
+  reports them; a process that has not loaded LLVM takes them from the disk cache's host
+  record (see :func:`tracegrad.llvm.host.key_host`). An entry the loader refuses is
+  deleted and the IR compiled instead.
 * Process addresses (e.g. ``PyArray_Type``) never appear in IR as constants; they are
   registered by name with :func:`register_symbol`, so cached objects stay valid in new
   processes (the loader relocates them).
@@ -40,6 +42,7 @@ Design (measured facts behind each choice are in ``docs/llvmlite.md``):
 from __future__ import annotations
 
 import hashlib
+import sys
 import time
 import zlib
 from collections.abc import Iterable
@@ -47,7 +50,7 @@ from collections.abc import Iterable
 from tracegrad.llvm import cache as _cache
 from tracegrad.llvm.elf import elf_symbols
 from tracegrad.llvm.host import check_host_record, host_fingerprint, key_host
-from tracegrad.llvm.loader import _JitEngine
+from tracegrad.llvm.loader import _JitEngine, cacheable
 from tracegrad.llvm.loader import get_engine as _get_engine
 from tracegrad.llvm.target import (
     LLVM_LOCK,
@@ -205,7 +208,8 @@ def compile_module(
     ``opt_level`` 0 skips the IR pipeline; 1-3 run the default pipeline with the loop
     and SLP vectorizers. ``codegen_level`` defaults to ``opt_level``. ``exports`` names
     the symbols that must exist with nonzero addresses. ``disk_cache`` overrides the
-    global setting for this call; ``version`` (tracegrad's version) enters the cache key.
+    global setting for this call; ``version`` (say, of the caller's code generator) enters
+    the cache key next to tracegrad's own version.
     Identical IR compiled twice returns the same CompiledModule (the memory cache).
     """
     _check_level("opt_level", opt_level)
@@ -237,7 +241,8 @@ def compile_module(
 def module_key(
     ir_text: str, *, opt_level: int = 3, codegen_level: int | None = None, version: str = ""
 ) -> str:
-    """The cache key compile_module uses for these arguments on this host."""
+    """The cache key compile_module uses for these arguments on this host; it includes
+    ``tracegrad.__version__`` and the caller's ``version``."""
     host = key_host()
     return _cache.cache_key(
         ir_text,
@@ -247,8 +252,14 @@ def module_key(
         features=host.features,
         llvm_version=host.llvm_version,
         llvmlite_version=host.llvmlite_version,
-        version=version,
+        version=f"{_tracegrad_version()}\0{version}",
     )
+
+
+def _tracegrad_version() -> str:
+    # Read at each call (a dict lookup): the package is imported by then, and engine is
+    # imported while tracegrad/__init__.py runs, before __version__ is assigned.
+    return sys.modules["tracegrad"].__version__
 
 
 def _digest(ir_text: str) -> str:
@@ -290,14 +301,15 @@ def _load_cached(
     exports: tuple[str, ...],
     name_hint: str,
 ) -> CompiledModule | None:
-    """The module from the disk cache, or None; an unloadable entry is deleted."""
+    """The module from the disk cache, or None; an entry the loader refuses is deleted
+    (the caller then compiles the IR, which reports any error that is not the entry's)."""
     t0 = time.perf_counter()
     obj = store.load(key)
     if obj is None:
         return None
     try:
-        addresses = _get_engine().load(_digest(ir_text), obj, exports, name_hint)
-    except BadObjectError:
+        addresses = _get_engine().load(_digest(ir_text), obj, exports, name_hint, cached=True)
+    except LLVMCompileError:
         store.discard(key)
         return None
     stats = CompileStats(load_s=time.perf_counter() - t0, object_bytes=len(obj), source="disk")
@@ -315,14 +327,16 @@ def _compile_fresh(
     name_hint: str,
 ) -> CompiledModule:
     obj, parse_s, optimize_s, codegen_s = compile_object(ir_text, opt_level, cg_level, name_hint)
+    engine = _get_engine()
+    natives = engine.native_objects
     t3 = time.perf_counter()
-    addresses = _get_engine().load(_digest(ir_text), obj, exports, name_hint)
+    addresses = engine.load(_digest(ir_text), obj, exports, name_hint)
     t4 = time.perf_counter()
     _cache.record("misses")
     check_host_record(store, host_fingerprint() if store is not None else None, host_info())
-    if store is not None:
-        # Stored only after a successful load, so the cache never holds an object
-        # this process could not use.
+    if store is not None and cacheable(obj, engine.native_objects > natives):
+        # Stored only after a successful load, and only if a later process would accept
+        # it from the cache (see loader.cacheable).
         store.store(key, obj)
     stats = CompileStats(parse_s, optimize_s, codegen_s, t4 - t3, len(obj), "compiled")
     return _new_module(key, ir_text, opt_level, cg_level, addresses, name_hint, stats)
