@@ -47,24 +47,31 @@ def _cloudpickle_available() -> bool:
     return True
 
 
-def importable(obj: Any) -> bool:
-    """Whether ``obj`` is the attribute its ``__module__`` and ``__qualname__`` name."""
+def global_name(obj: Any) -> str | None:
+    """The name under which ``obj``'s module holds ``obj``: its ``__qualname__``, else any
+    module-level name (``f = jit(g)`` names ``f``, while the qualname stays ``g``)."""
     module = sys.modules.get(getattr(obj, "__module__", None) or "")
+    if module is None:
+        return None
     qualname = getattr(obj, "__qualname__", None)
-    if module is None or not isinstance(qualname, str) or "<" in qualname:
-        return False  # "<locals>", "<lambda>": no name reaches it
-    found: Any = module
-    for part in qualname.split("."):
-        found = getattr(found, part, None)
-    return found is obj
+    if isinstance(qualname, str) and "<" not in qualname:  # no "<locals>", "<lambda>"
+        found: Any = module
+        for part in qualname.split("."):
+            found = getattr(found, part, None)
+        if found is obj:
+            return qualname
+    if isinstance(obj, types.FunctionType):
+        return None  # pickle itself only looks functions up by their qualname
+    return next((name for name, item in vars(module).items() if item is obj), None)
 
 
-def by_reference(obj: Any) -> bool:
-    """Pickle ``obj`` by name? ``__main__`` is the user's script here but not in a Dask or
-    Ray worker, so its objects go by value when cloudpickle can do that."""
-    if not importable(obj):
-        return False
-    return obj.__module__ != "__main__" or not _cloudpickle_available()
+def by_reference(obj: Any) -> str | None:
+    """The name to pickle ``obj`` by, if any. ``__main__`` is the user's script here but not
+    in a Dask or Ray worker, so its objects go by value when cloudpickle can do that."""
+    name = global_name(obj)
+    if name is None or (obj.__module__ == "__main__" and _cloudpickle_available()):
+        return None
+    return name
 
 
 def portable(fun: Any) -> Any:

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from tracegrad._pickling import restore_once, token_of
 from tracegrad.backend import Executable, get_backend
 from tracegrad.errors import DTypeError, TracegradError, UnsupportedError
 from tracegrad.ir.dim_classes import canonical_dims
@@ -33,7 +34,7 @@ from tracegrad.ir.value import Function, Value, param, topological_order
 from tracegrad.jit import optimize
 from tracegrad.tensor._dims import DimBinding
 from tracegrad.tensor._graph import substitute
-from tracegrad.tensor.variables import value_of
+from tracegrad.tensor.variables import symbolic, value_of
 from tracegrad.tracing.tracer import Tracer
 
 
@@ -210,9 +211,37 @@ class CompiledFunction:
             )
         return converted
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle the graph as IR text (Values are interned, so they do not pickle), plus
+        the options; the other side parses it and compiles (or loads from the disk cache).
+
+        >>> import pickle, tracegrad, tracegrad.tensor as T
+        >>> x = T.dvector('x')
+        >>> f = pickle.loads(pickle.dumps(tracegrad.function([x], T.sum(x ** 2))))
+        >>> f([1.0, 2.0])
+        array(5.)
+        """
+        from tracegrad.ir.printer import print_function
+
+        options = (self.backend.name, self.opt_level, self.allow_input_downcast)
+        text = print_function(self.function)
+        return (_restore_function, (token_of(self), text, self.single, *options))
+
     def __repr__(self) -> str:
         names = ", ".join(_label(p) for p in self.function.params)
         return f"<tracegrad.function {self.function.name}({names})>"
+
+
+def _restore_function(token: str, text: str, single: bool, *options: Any) -> CompiledFunction:
+    """Unpickle a CompiledFunction: its params become the symbolic inputs again."""
+    from tracegrad.ir.parser import parse_function
+
+    def build() -> CompiledFunction:
+        ir = parse_function(text)
+        outputs = ir.outputs[0] if single else list(ir.outputs)
+        return CompiledFunction([symbolic(p) for p in ir.params], outputs, ir.name, *options)
+
+    return restore_once(token, build)  # type: ignore[no-any-return]
 
 
 def function(

@@ -255,11 +255,11 @@ class Jitted:
         return executable(arrays)
 
     def __reduce__(self) -> str | tuple[Any, ...]:
-        """Pickle what defines this function, never its compiled state: by name when that
-        names this very object (``@jit`` on a module-level function), else ``fun`` (see
-        tracegrad._pickling) and the options. The copy starts cold (its class is Jitted,
-        not the hot subclass whose ``__call__`` is a native entry) and traces, then
-        compiles or loads from the disk cache, on its first call.
+        """Pickle what defines this function, never its compiled state: by name when a
+        module-level name holds this very object (``@jit`` on a module-level function, or
+        ``f = jit(g)``), else ``fun`` (see tracegrad._pickling) and the options. The copy
+        starts cold (its class is Jitted, not the hot subclass whose ``__call__`` is a
+        native entry) and traces, then compiles or loads from the disk cache, on first call.
 
         >>> import pickle, numpy as np, tracegrad
         >>> f = tracegrad.jit(np.multiply, static_argnums=1)
@@ -267,8 +267,9 @@ class Jitted:
         >>> g(np.ones(2), 3).tolist(), g.static_argnums, g.trace_count
         ([3.0, 3.0], (1,), 1)
         """
-        if by_reference(self):
-            return self.__qualname__  # pickle stores the module and name
+        name = by_reference(self)
+        if name is not None:
+            return name  # pickle stores the module and this name
         return (_restore_jitted, (token_of(self), *self._definition()))
 
     def __copy__(self) -> Jitted:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from tracegrad import tree
+from tracegrad._pickling import portable, restore_once, token_of, unwrap
 from tracegrad.autodiff._core import (
     Derivative,
     arg_leaf_ranges,
@@ -117,15 +118,7 @@ def value_and_grad(f: Callable[..., Any], argnums: Argnums = 0, has_aux: bool = 
     (0.0, [1.0, 1.0])
     """
     _argnums(argnums)
-
-    @functools.wraps(f)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        kind = ("value_and_grad", argnums, has_aux)
-        return cached_call(
-            f, kind, args, kwargs, lambda t, leaves: _build_grad(t, leaves, argnums, has_aux)
-        )
-
-    return wrapper
+    return _Transformed(f, "value_and_grad", argnums, has_aux)
 
 
 def grad(f: Callable[..., Any], argnums: Argnums = 0, has_aux: bool = False) -> Any:
@@ -140,14 +133,52 @@ def grad(f: Callable[..., Any], argnums: Argnums = 0, has_aux: bool = False) -> 
     >>> tracegrad.grad(lambda w: np.sum(w["a"] * 3.0))({"a": np.ones(2)})["a"].tolist()
     [3.0, 3.0]
     """
-    vg = value_and_grad(f, argnums, has_aux)
+    _argnums(argnums)
+    return _Transformed(f, "grad", argnums, has_aux)
 
-    @functools.wraps(f)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        value, grads = vg(*args, **kwargs)
+
+class _Transformed:
+    """``f`` under grad, value_and_grad or jacobian. A class rather than a closure so that
+    it pickles (by ``f`` and the options, see tracegrad._pickling), for process pools and Dask.
+
+    >>> import pickle, numpy as np, tracegrad
+    >>> g = pickle.loads(pickle.dumps(tracegrad.value_and_grad(np.sin)))
+    >>> [float(v) for v in g(0.0)]
+    [0.0, 1.0]
+    """
+
+    # the options live in slots: functools.update_wrapper (jit of a grad) copies __dict__
+    __slots__ = ("_f", "_transform", "_argnums", "_has_aux", "__dict__", "__weakref__")
+
+    def __init__(self, f: Callable[..., Any], transform: str, argnums: Argnums, has_aux: bool):
+        functools.update_wrapper(self, f)
+        self._f, self._transform = f, transform
+        self._argnums, self._has_aux = argnums, has_aux
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        f, argnums, has_aux = self._f, self._argnums, self._has_aux
+        if self._transform == "jacobian":
+            nums = _argnums(argnums)
+
+            def build(traced: Traced, leaves: list) -> Derivative:
+                return _build_jacobian(traced, argnums, nums, has_aux)
+
+            return cached_call(f, ("jacobian", argnums, has_aux), args, kwargs, build)
+        kind = ("value_and_grad", argnums, has_aux)
+        value, grads = cached_call(
+            f, kind, args, kwargs, lambda t, leaves: _build_grad(t, leaves, argnums, has_aux)
+        )
+        if self._transform == "value_and_grad":
+            return value, grads
         return (grads, value[1]) if has_aux else grads
 
-    return wrapper
+    def __reduce__(self) -> tuple[Any, ...]:
+        definition = (portable(self._f), self._transform, self._argnums, self._has_aux)
+        return (_restore_transformed, (token_of(self), *definition))
+
+
+def _restore_transformed(token: str, f: Any, *options: Any) -> _Transformed:
+    return restore_once(token, lambda: _Transformed(unwrap(f), *options))  # type: ignore[no-any-return]
 
 
 # ---- vjp and jvp ------------------------------------------------------------------------------
@@ -185,7 +216,35 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> Any:
         return tuple(_split_args(tuple(range(len(primals))), tuple(range(len(primals))),
                                  traced.in_tree, flat))  # fmt: skip
 
-    return (result[0], vjp_fn, result[1]) if has_aux else (result, vjp_fn)
+    back_fn = _VJPFunction(vjp_fn, f, primals, has_aux)
+    return (result[0], back_fn, result[1]) if has_aux else (result, back_fn)
+
+
+class _VJPFunction:
+    """The ``vjp_fn`` of ``vjp``; it pickles as ``f`` and the primals (when those are
+    arrays, not values traced by jit or grad), and the other side calls ``vjp`` again."""
+
+    __slots__ = ("_run", "_f", "_primals", "_has_aux", "__weakref__")
+
+    def __init__(self, run: Callable[[Any], tuple], f: Any, primals: tuple, has_aux: bool):
+        self._run, self._f, self._primals, self._has_aux = run, f, primals, has_aux
+
+    def __call__(self, ct: Any) -> tuple:
+        return self._run(ct)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        leaves, _ = tree.flatten(self._primals, is_leaf=is_leaf)
+        if any(isinstance(x, Tracer) for x in leaves):
+            raise TypeError("cannot pickle a vjp function made inside jit or grad")
+        definition = (portable(self._f), self._primals, self._has_aux)
+        return (_restore_vjp_function, (token_of(self), *definition))
+
+
+def _restore_vjp_function(token: str, f: Any, primals: tuple, has_aux: bool) -> _VJPFunction:
+    def build() -> _VJPFunction:
+        return vjp(unwrap(f), *primals, has_aux=has_aux)[1]
+
+    return restore_once(token, build)  # type: ignore[no-any-return]
 
 
 def _build_vjp(traced: Traced, leaves: list, n_main: int) -> Traced:
@@ -267,16 +326,8 @@ def jacobian(f: Callable[..., Any], argnums: Argnums = 0, has_aux: bool = False)
     >>> tracegrad.jacobian(lambda x: x ** 2)(np.array([1.0, 2.0])).tolist()
     [[2.0, 0.0], [0.0, 4.0]]
     """
-    nums = _argnums(argnums)
-
-    @functools.wraps(f)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        def build(traced: Traced, leaves: list) -> Derivative:
-            return _build_jacobian(traced, argnums, nums, has_aux)
-
-        return cached_call(f, ("jacobian", argnums, has_aux), args, kwargs, build)
-
-    return wrapper
+    _argnums(argnums)
+    return _Transformed(f, "jacobian", argnums, has_aux)
 
 
 def _build_jacobian(traced: Traced, argnums: Argnums, nums: tuple, has_aux: bool) -> Derivative:
