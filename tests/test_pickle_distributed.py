@@ -120,6 +120,17 @@ def test_lambdas_and_closures_pickle_by_value_with_cloudpickle() -> None:
     assert pickle.loads(data) is first  # restored once per process: traced once
 
 
+def test_a_closure_that_calls_its_own_jitted_version_gives_a_clear_error() -> None:
+    pytest.importorskip("cloudpickle")
+
+    @tracegrad.jit
+    def power(x: Any, n: int) -> Any:  # the closure cell holds the Jitted itself
+        return x if n == 0 else power(x, n - 1) * x
+
+    with pytest.raises(pickle.PicklingError, match="refers to its own jitted"):
+        pickle.dumps(power)
+
+
 def test_without_cloudpickle_a_lambda_gives_a_clear_error(monkeypatch: Any) -> None:
     monkeypatch.setitem(sys.modules, "cloudpickle", None)  # import cloudpickle fails
     f = tracegrad.jit(lambda x: x + 1.0)

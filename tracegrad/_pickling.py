@@ -37,6 +37,7 @@ MAX_RESTORED = 64  # objects restored by value that a process keeps alive for re
 _LOCK = threading.Lock()
 _TOKENS: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 _RESTORED: OrderedDict[str, Any] = OrderedDict()
+_dumping = threading.local()  # ids of the functions this thread is pickling by value
 
 
 def _cloudpickle_available() -> bool:
@@ -102,7 +103,18 @@ class _ByValue:
                 "importable by name in another process, and pickling it by value needs "
                 "cloudpickle (pip install cloudpickle), or define it at module level"
             ) from None
-        return (_load_by_value, (token_of(self.fun), cloudpickle.dumps(self.fun)))
+        active = _dumping.__dict__.setdefault("ids", set())
+        if id(self.fun) in active:  # each dumps below is a new pickler: no memo ends a cycle
+            raise pickle.PicklingError(
+                f"cannot pickle {self.fun.__qualname__!r} by value: it refers to its own "
+                "jitted or differentiated version; define it in an importable module"
+            )
+        active.add(id(self.fun))
+        try:
+            data = cloudpickle.dumps(self.fun)
+        finally:
+            active.discard(id(self.fun))
+        return (_load_by_value, (token_of(self.fun), data))
 
     def __deepcopy__(self, memo: dict) -> _ByValue:
         return self  # functions are immutable: copy.deepcopy keeps them too
