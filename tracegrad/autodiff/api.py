@@ -150,7 +150,9 @@ class _Transformed:
     # the options live in slots: functools.update_wrapper (jit of a grad) copies __dict__
     __slots__ = ("_f", "_transform", "_argnums", "_has_aux", "__dict__", "__weakref__")
 
-    def __init__(self, f: Callable[..., Any], transform: str, argnums: Argnums, has_aux: bool):
+    def __init__(
+        self, f: Callable[..., Any], transform: str, argnums: Argnums, has_aux: bool
+    ) -> None:
         functools.update_wrapper(self, f)
         self._f, self._transform = f, transform
         self._argnums, self._has_aux = argnums, has_aux
@@ -226,7 +228,7 @@ class _VJPFunction:
 
     __slots__ = ("_run", "_f", "_primals", "_has_aux", "__weakref__")
 
-    def __init__(self, run: Callable[[Any], tuple], f: Any, primals: tuple, has_aux: bool):
+    def __init__(self, run: Callable[[Any], tuple], f: Any, primals: tuple, has_aux: bool) -> None:
         self._run, self._f, self._primals, self._has_aux = run, f, primals, has_aux
 
     def __call__(self, ct: Any) -> tuple:
