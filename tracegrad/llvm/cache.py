@@ -52,6 +52,7 @@ from typing import Any
 
 from tracegrad.llvm import cache_files as _files
 from tracegrad.llvm.cache_files import CacheWarning
+from tracegrad.llvm import forksafe
 
 __all__ = [
     "CacheInfo",
@@ -121,7 +122,7 @@ class CacheInfo:
         return f"CacheInfo({inner})"
 
 
-_counts_lock = threading.Lock()
+_counts_lock = forksafe.reset_in_child(threading.Lock())
 _counts: dict[str, int] = dict.fromkeys(_FIELDS, 0)
 
 

@@ -258,6 +258,12 @@ def _llvmlite_lock() -> Any:
     return getattr(lib, "_lock", None) or _NO_LOCK
 
 
+def llvmlite_rlock() -> Any:
+    """The re-entrant lock inside llvmlite's lock (None before llvmlite.binding is
+    imported), for :mod:`tracegrad.llvm.forksafe`: taken without llvmlite's callbacks."""
+    return getattr(_llvmlite_lock(), "_lock", None)
+
+
 _library: Library | None = None
 _tried = False
 

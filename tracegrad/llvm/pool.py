@@ -39,6 +39,8 @@ from typing import Any
 
 import numpy as np
 
+from tracegrad.llvm import forksafe
+
 _np_empty = np.empty
 MIN_BYTES = 1 << 22  # 4 MiB: below this malloc reuses freed memory without faults
 
@@ -138,6 +140,7 @@ def _free_count() -> int | None:
 
 
 _POOL = OutputPool(_budget_from_env())
+forksafe.reset_in_child(_POOL._lock)
 
 
 def output_pool() -> OutputPool:

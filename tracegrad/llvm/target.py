@@ -12,11 +12,13 @@ import threading
 import time
 from typing import Any
 
-from tracegrad.llvm import capi
+from tracegrad.llvm import capi, forksafe
 from tracegrad.llvm.records import Record
 
 #: Serializes every LLVM call of the process (llvmlite has one global context).
 LLVM_LOCK = threading.RLock()
+# fork waits for the compile in progress: the child must not see LLVM half-way (nesting order)
+forksafe.hold_across_fork(LLVM_LOCK, capi.llvmlite_rlock)
 
 
 class LLVMCompileError(RuntimeError):

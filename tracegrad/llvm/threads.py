@@ -33,6 +33,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from tracegrad.llvm import forksafe
+
 __all__ = [
     "ENV_THREADS",
     "RowKernel",
@@ -154,15 +156,15 @@ class ThreadPool:
 
 
 _pool: ThreadPool | None = None
-_pool_lock = threading.Lock()
+_pool_lock = forksafe.reset_in_child(threading.Lock())
 _kernels: dict[int, Any] = {}  # address -> RowKernel (JIT code is never unloaded)
 
 
 def _forget_pool_after_fork() -> None:
     """A forked child inherits the pool object but not its worker threads: queued work
     would wait forever. The child starts a fresh pool on first use."""
-    global _pool, _pool_lock
-    _pool, _pool_lock = None, threading.Lock()
+    global _pool
+    _pool = None
 
 
 os.register_at_fork(after_in_child=_forget_pool_after_fork)
