@@ -3,9 +3,9 @@
 Row-parallel kernels get the entry ABI
 ``void @entry(ptr %buffers, ptr %extents, i64 %start, i64 %stop)`` and process rows
 ``[start, stop)`` of their outer dimension. :func:`parallel_for` cuts ``[0, n_rows)``
-into contiguous chunks, hands all but one to pool threads and runs the last one on the
-calling thread; each chunk is a ctypes call, and ctypes releases the GIL for the
-duration of the native call, so the chunks really run in parallel.
+into contiguous chunks that pool threads and the calling thread take one at a time;
+each chunk is a ctypes call, and ctypes releases the GIL for the duration of the
+native call, so the chunks really run in parallel.
 
 Why this shape:
 
@@ -21,6 +21,15 @@ Why this shape:
 * Thread count: ``TRACEGRAD_NUM_THREADS`` (read when the pool is created), else the
   CPUs this process may run on. The pool is created on first use and its threads are
   daemons, so it never blocks interpreter exit.
+* Ctrl-C: Python runs signal handlers in the main thread only, so a KeyboardInterrupt
+  can stop the caller anywhere, also while it waits for the workers, but never a
+  worker. The caller therefore owns no count anyone waits for: workers count the
+  chunks they run, an interrupted caller stops the hand-out (chunks not started are
+  dropped, one running finishes) and waits until that count is zero before the
+  exception leaves :meth:`ThreadPool.run`; a worker never writes into buffers the
+  caller has freed.
+* fork: a child has no workers; it drops the inherited pool and starts a new one on
+  first use (the pool lock is reset by :mod:`tracegrad.llvm.forksafe`).
 """
 
 from __future__ import annotations
@@ -30,7 +39,6 @@ import os
 import queue
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from tracegrad.llvm import forksafe
@@ -79,35 +87,51 @@ def split_rows(n_rows: int, n_chunks: int, align: int = 1) -> list[tuple[int, in
     return bounds
 
 
-@dataclass(frozen=True)
-class _Task:
-    fn: Any  # a RowKernel
-    buffers: ctypes.Array
-    extents: ctypes.Array
-    start: int
-    stop: int
-    latch: _Latch
+class _Batch:
+    """The chunks of one :meth:`ThreadPool.run` call, handed out one at a time."""
 
+    def __init__(self, fn: Any, buffers: ctypes.Array, extents: ctypes.Array, chunks: list) -> None:
+        self._args = (fn, buffers, extents)
+        self._chunks = chunks
+        self._next = 0  # index of the next chunk to hand out
+        self._running = 0  # chunks a worker has taken and not finished
+        # an RLock: Condition.wait re-takes it in C without giving way to signals
+        self._cond = threading.Condition(threading.RLock())
+        self.error: BaseException | None = None  # the first exception of a worker
 
-class _Latch:
-    """Counts finished chunks; keeps the first exception."""
-
-    def __init__(self, count: int) -> None:
-        self._count = count
-        self._cond = threading.Condition()
-        self.error: BaseException | None = None
-
-    def done(self, error: BaseException | None = None) -> None:
+    def _take(self, by_worker: bool) -> tuple[int, int] | None:
         with self._cond:
-            if error is not None and self.error is None:
-                self.error = error
-            self._count -= 1
-            if self._count == 0:
-                self._cond.notify_all()
+            if self._next >= len(self._chunks):
+                return None
+            self._next += 1
+            self._running += by_worker
+            return self._chunks[self._next - 1]
 
-    def wait(self) -> None:
+    def work(self, by_worker: bool) -> None:
+        """Run chunks until none is left; a worker stops the batch at its first error."""
+        fn, buffers, extents = self._args
+        while (chunk := self._take(by_worker)) is not None:
+            if not by_worker:
+                fn(buffers, extents, *chunk)
+                continue
+            error = None
+            try:
+                fn(buffers, extents, *chunk)
+            except BaseException as exc:  # noqa: BLE001 -- handed to the caller
+                error = exc
+            with self._cond:
+                if error is not None and self.error is None:
+                    self.error, self._next = error, len(self._chunks)
+                self._running -= 1
+                if self._running == 0:
+                    self._cond.notify_all()
+
+    def settle(self) -> None:
+        """Hand out no more chunks; return once no worker runs one. A signal can raise
+        out of the wait (the caller then calls again)."""
         with self._cond:
-            self._cond.wait_for(lambda: self._count == 0)
+            self._next = len(self._chunks)
+            self._cond.wait_for(lambda: self._running == 0)
 
 
 class ThreadPool:
@@ -117,7 +141,7 @@ class ThreadPool:
         if n_threads < 1:
             raise ValueError("n_threads must be >= 1")
         self.n_threads = n_threads
-        self._tasks: queue.SimpleQueue[_Task] = queue.SimpleQueue()
+        self._tasks: queue.SimpleQueue[_Batch] = queue.SimpleQueue()
         self._workers = [
             threading.Thread(target=self._work, name=f"tracegrad-worker-{k}", daemon=True)
             for k in range(n_threads - 1)
@@ -127,13 +151,7 @@ class ThreadPool:
 
     def _work(self) -> None:
         while True:
-            task = self._tasks.get()
-            try:
-                task.fn(task.buffers, task.extents, task.start, task.stop)
-            except BaseException as exc:  # noqa: BLE001 -- handed to the caller
-                task.latch.done(exc)
-            else:
-                task.latch.done()
+            self._tasks.get().work(by_worker=True)
 
     def run(
         self,
@@ -142,17 +160,27 @@ class ThreadPool:
         extents: ctypes.Array,
         chunks: Sequence[tuple[int, int]],
     ) -> None:
-        """Run ``fn`` on every (start, stop) chunk; the last one on this thread."""
-        *others, mine = chunks
-        latch = _Latch(len(others))
-        for start, stop in others:
-            self._tasks.put(_Task(fn, buffers, extents, start, stop, latch))
+        """Run ``fn`` on every (start, stop) chunk, on the workers and this thread."""
+        batch = _Batch(fn, buffers, extents, list(chunks))
+        interrupt: BaseException | None = None
         try:
-            fn(buffers, extents, mine[0], mine[1])
+            # wake-ups only: a worker woken late, or twice, finds the chunks taken
+            for _ in range(min(len(chunks), self.n_threads) - 1):
+                self._tasks.put(batch)
+            batch.work(by_worker=False)
         finally:
-            latch.wait()  # never return while workers still use the buffers
-        if latch.error is not None:
-            raise latch.error
+            # Never leave while a worker still writes into the caller's buffers, not even
+            # on Ctrl-C: an interrupted wait is resumed, its exception raised afterwards.
+            while True:
+                try:
+                    batch.settle()
+                    break
+                except BaseException as exc:  # noqa: BLE001 -- re-raised below
+                    interrupt = exc
+        if interrupt is not None:
+            raise interrupt
+        if batch.error is not None:
+            raise batch.error
 
 
 _pool: ThreadPool | None = None
