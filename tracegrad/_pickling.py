@@ -32,9 +32,11 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+from tracegrad.ir import forksafe
+
 MAX_RESTORED = 64  # objects restored by value that a process keeps alive for reuse
 
-_LOCK = threading.Lock()
+_LOCK = forksafe.reset_in_child(threading.Lock())
 _TOKENS: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 _RESTORED: OrderedDict[str, Any] = OrderedDict()
 _dumping = threading.local()  # ids of the functions this thread is pickling by value

@@ -27,6 +27,7 @@ import numpy as np
 from tracegrad._pickling import restore_once, token_of
 from tracegrad.backend import Executable, get_backend
 from tracegrad.errors import DTypeError, TracegradError, UnsupportedError
+from tracegrad.ir import forksafe
 from tracegrad.ir.dim_classes import canonical_dims
 from tracegrad.ir.ops import Op
 from tracegrad.ir.types import Dim, format_shape
@@ -105,7 +106,7 @@ class CompiledFunction:
         self.optimized_function = optimize(self.function, opt_level)
         self.compile_count = 0
         self._kinds = [(p.dtype.numpy, p.ndim) for p in self.function.params]
-        self._lock = threading.Lock()
+        self._lock = forksafe.reset_in_child(threading.Lock())
         self._executable: Executable | None = None
         self._per_shape: dict[tuple, Executable] | None = None
         self._compile_symbolic()

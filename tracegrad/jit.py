@@ -24,6 +24,7 @@ import numpy as np
 from tracegrad import tree
 from tracegrad._pickling import by_reference, portable, restore_once, token_of, unwrap
 from tracegrad.backend import Executable, get_backend
+from tracegrad.ir import forksafe
 from tracegrad.ir.value import Function
 from tracegrad.tracing.trace import Traced, call, is_leaf, trace
 from tracegrad.tracing.tracer import Tracer
@@ -76,7 +77,7 @@ class Jitted:
         self.backend = backend
         self.opt_level = opt_level
         self._cache: dict[Any, Specialization] = {}
-        self._lock = threading.Lock()
+        self._lock = forksafe.reset_in_child(threading.Lock())
         self._tracing: dict[Any, threading.RLock] = {}  # key -> lock held while tracing it
         self._fast: dict[tuple, Callable[..., Any]] = {}
         self._fast_one: dict[Any, Callable[..., Any]] = {}
@@ -120,7 +121,7 @@ class Jitted:
         """Trace for ``key`` unless another thread is doing it: then wait and take its
         result (threads that miss the cache at once would otherwise all trace)."""
         with self._lock:
-            key_lock = self._tracing.setdefault(key, threading.RLock())
+            key_lock = self._tracing.setdefault(key, forksafe.reset_in_child(threading.RLock()))
         try:
             # reentrant: a function that calls itself with the same signature recurses (and
             # fails) as without the lock instead of deadlocking

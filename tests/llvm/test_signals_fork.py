@@ -158,3 +158,63 @@ def test_fork_while_another_thread_compiles(tmp_path: Path) -> None:
     env = {"TRACEGRAD_CACHE": "0", "TRACEGRAD_CACHE_DIR": str(tmp_path / "cache")}
     outcomes = _run_server(_FORK_SERVER, 12, env, timeout=120)
     assert Counter(outcomes) == {"0": 12}, Counter(outcomes)
+
+
+# A thread is inside a jitted function's trace (its Python body blocks there, holding the
+# specialization's lock) when the main thread forks; the child calls the same function
+# with the same signature. Without at-fork handling the child waits for a lock that
+# belongs to a thread it does not have.
+_FORK_MID_TRACE = """
+    import threading
+    import numpy as np, tracegrad
+    from tracegrad.autodiff import _core
+    from tracegrad.ir import rewrite_engine, value
+    from tracegrad.ir.passes import inspect
+    from tracegrad.tensor import variables
+    from tracegrad import _pickling
+
+    inside, release = threading.Event(), threading.Event()
+
+    def body(x):
+        if threading.current_thread() is not threading.main_thread():
+            inside.set()
+            release.wait()
+        return np.cos(x) + 1.0
+
+    f = tracegrad.jit(body, backend="llvm")
+    module_locks = [value.Value._lock, variables._names_lock, _core._LOCK,
+                    rewrite_engine._BITS_LOCK, inspect._GC_LOCK, _pickling._LOCK]
+
+    def hold_all():
+        t = threading.Thread(target=f, args=(np.arange(3.0),), daemon=True)
+        t.start()
+        inside.wait()  # the thread holds f's lock for this signature now
+        for lock in module_locks:  # and, as if other threads were busy, every module lock
+            lock.acquire()
+
+    def child():
+        code = 1
+        try:
+            held = [i for i, lock in enumerate(module_locks) if lock.locked()]
+            ok = np.allclose(f(np.arange(3.0)), np.cos(np.arange(3.0)) + 1.0)
+            g = tracegrad.grad(lambda x: np.sum(np.sin(x)))
+            ok = ok and np.allclose(g(np.arange(3.0)), np.cos(np.arange(3.0)))
+            code = 0 if ok and not held else 3
+        finally:
+            os._exit(code)
+
+    hold_all()
+    pid = os.fork()
+    if pid == 0:
+        child()
+    outcome = reap(pid, 20.0)
+    for lock in module_locks:
+        lock.release()
+    release.set()
+    print(json.dumps([outcome]))
+"""
+
+
+def test_fork_while_another_thread_holds_tracing_and_module_locks(tmp_path: Path) -> None:
+    env = {"TRACEGRAD_CACHE_DIR": str(tmp_path / "cache")}
+    assert _run_server(_FORK_MID_TRACE, 1, env, timeout=60) == ["0"]

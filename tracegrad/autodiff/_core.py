@@ -19,6 +19,7 @@ import numpy as np
 
 from tracegrad import tree
 from tracegrad.autodiff.reverse import no_locations, strip_stop_gradients
+from tracegrad.ir import forksafe
 from tracegrad.ir.substitute import inline
 from tracegrad.ir.types import TensorType, format_shape
 from tracegrad.ir.value import Function, Value, new_trace_id, param
@@ -36,7 +37,7 @@ class Derivative:
 # f -> {key: Derivative}; weak so that dropping f drops its derivatives
 _CACHE: weakref.WeakKeyDictionary[Any, dict[Any, Derivative]] = weakref.WeakKeyDictionary()
 _EXECUTABLES: weakref.WeakKeyDictionary[Function, Any] = weakref.WeakKeyDictionary()
-_LOCK = threading.Lock()
+_LOCK = forksafe.reset_in_child(threading.Lock())
 
 
 def optimize_forward(function: Function) -> Function:

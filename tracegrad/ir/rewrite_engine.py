@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from tracegrad.errors import TracegradError
+from tracegrad.ir import forksafe
 from tracegrad.ir.ops import Op
 from tracegrad.ir.value import Function, Value
 
@@ -70,7 +71,7 @@ def session() -> Iterator[Session]:
 
 
 _BITS: dict[int, tuple[Rule, int]] = {}  # id(rule) -> (rule kept alive, its bit)
-_BITS_LOCK = threading.Lock()
+_BITS_LOCK = forksafe.reset_in_child(threading.Lock())
 
 
 def _bit(rule: Rule) -> int:

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from tracegrad.errors import TracerBoolError
+from tracegrad.ir import forksafe
 from tracegrad.ir.dtypes import DType
 from tracegrad.ir.ops import Op
 from tracegrad.ir.types import TensorType
@@ -83,7 +84,7 @@ class Value:
     attrs: Attrs
     loc: str | None
 
-    _lock = threading.Lock()
+    _lock = forksafe.reset_in_child(threading.Lock())
 
     def __new__(cls, *args: object, **kwargs: object) -> Value:
         raise TypeError("use Value.make(...) so equal values are shared")

@@ -50,9 +50,9 @@ import struct
 import threading
 from typing import Any
 
+from tracegrad.ir import forksafe
 from tracegrad.llvm import cache_files as _files
 from tracegrad.llvm.cache_files import CacheWarning
-from tracegrad.llvm import forksafe
 
 __all__ = [
     "CacheInfo",

@@ -260,7 +260,7 @@ def _llvmlite_lock() -> Any:
 
 def llvmlite_rlock() -> Any:
     """The re-entrant lock inside llvmlite's lock (None before llvmlite.binding is
-    imported), for :mod:`tracegrad.llvm.forksafe`: taken without llvmlite's callbacks."""
+    imported), for :mod:`tracegrad.ir.forksafe`: taken without llvmlite's callbacks."""
     return getattr(_llvmlite_lock(), "_lock", None)
 
 

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from tracegrad.llvm import forksafe
+from tracegrad.ir import forksafe
 
 _np_empty = np.empty
 MIN_BYTES = 1 << 22  # 4 MiB: below this malloc reuses freed memory without faults

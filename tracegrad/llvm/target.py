@@ -12,7 +12,8 @@ import threading
 import time
 from typing import Any
 
-from tracegrad.llvm import capi, forksafe
+from tracegrad.ir import forksafe
+from tracegrad.llvm import capi
 from tracegrad.llvm.records import Record
 
 #: Serializes every LLVM call of the process (llvmlite has one global context).

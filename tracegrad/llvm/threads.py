@@ -29,7 +29,7 @@ Why this shape:
   exception leaves :meth:`ThreadPool.run`; a worker never writes into buffers the
   caller has freed.
 * fork: a child has no workers; it drops the inherited pool and starts a new one on
-  first use (the pool lock is reset by :mod:`tracegrad.llvm.forksafe`).
+  first use (the pool lock is reset by :mod:`tracegrad.ir.forksafe`).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from tracegrad.llvm import forksafe
+from tracegrad.ir import forksafe
 
 __all__ = [
     "ENV_THREADS",

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from tracegrad.ir import forksafe
 from tracegrad.ir.dtypes import DType
 from tracegrad.ir.ops import Op
 from tracegrad.ir.types import Dim, DimLike, TensorType
@@ -40,7 +41,7 @@ SYMBOLIC_TRACE = new_trace_id()
 FLOATX = "float64"
 
 _indices = itertools.count()
-_names_lock = threading.Lock()
+_names_lock = forksafe.reset_in_child(threading.Lock())
 _dim_prefixes: set[str] = set()
 
 

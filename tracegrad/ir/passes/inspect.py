@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from tracegrad.ir import forksafe
 from tracegrad.ir.ops import Op
 from tracegrad.ir.passes.pipeline import DEFAULT_PIPELINE, Stage
 from tracegrad.ir.rewrite import RECORDER, session
@@ -65,7 +66,7 @@ class Explanation:
         return "\n".join(parts)
 
 
-_GC_LOCK = threading.Lock()
+_GC_LOCK = forksafe.reset_in_child(threading.Lock())
 _gc_pauses = [0, False]  # optimize calls running, whether the collector was on before them
 
 

@@ -5,11 +5,13 @@ at that moment stays held forever in the child, and the child's first compile de
 The modules of the backend register their locks here, in one of two ways:
 
 * :func:`reset_in_child` for locks that guard a few Python objects (cache counters, the
-  thread pool, the output pool): the child gets the lock back unlocked
+  thread pool, the output pool, a jitted function's specialization cache, the IR's name
+  counters): the child gets the lock back unlocked
   (``_at_fork_reinit``, what CPython's ``threading`` does for its own locks). Every
   object stays valid at every bytecode; the worst a fork in mid-update leaves is a
   counter one step behind or an output-pool buffer listed but not yet counted against
-  the budget, and the thread pool is dropped in the child anyway.
+  the budget, and the thread pool is dropped in the child anyway. Locks are held weakly,
+  so per-object locks register too and go away with their object.
 * :func:`hold_across_fork` for locks that guard native state (:data:`tracegrad.llvm.
   target.LLVM_LOCK`, llvmlite's lock): an unlocked lock is not enough there, since a
   thread stopped in the middle of LLVM may leave LLVM's own mutexes held and its data
@@ -19,6 +21,9 @@ The modules of the backend register their locks here, in one of two ways:
   the code; a fork that cannot get one within ``HOLD_TIMEOUT_S`` goes ahead without
   it (the child then resets it) rather than hang the parent.
 
+This module lives in ``ir/`` (it imports only the standard library) so that every layer,
+the IR included, can register its locks.
+
 Only ``os.fork()`` (and multiprocessing's "fork" start method) runs these handlers;
 ``subprocess`` does not need them, the child execs at once.
 """
@@ -26,6 +31,7 @@ Only ``os.fork()`` (and multiprocessing's "fork" start method) runs these handle
 from __future__ import annotations
 
 import os
+import weakref
 from typing import Any, TypeVar
 
 __all__ = ["HOLD_TIMEOUT_S", "hold_across_fork", "reset_in_child"]
@@ -35,7 +41,7 @@ HOLD_TIMEOUT_S = 30.0  # a compile is well under this; a fork never waits foreve
 L = TypeVar("L")
 _LockSource = Any  # a lock, or a function returning a lock or None (one made later)
 
-_reset: list[Any] = []  # locks unlocked in the child
+_reset: weakref.WeakSet[Any] = weakref.WeakSet()  # locks unlocked in the child
 _held: list[_LockSource] = []  # locks taken before fork, in this order
 _taken: list[Any] = []  # the held locks the current fork got
 _missed: list[Any] = []  # the held locks it did not get (timeout or interrupt)
@@ -46,7 +52,7 @@ def reset_in_child(lock: L) -> L:
     that ``_lock = reset_in_child(threading.Lock())`` is the whole registration."""
     if not hasattr(lock, "_at_fork_reinit"):
         raise TypeError(f"{type(lock).__name__} cannot be reset after fork")
-    _reset.append(lock)
+    _reset.add(lock)
     return lock
 
 
@@ -89,7 +95,7 @@ def _after_in_child() -> None:
     # may belong to a thread the child does not have.
     for lock in reversed(_taken):
         lock.release()
-    for lock in [*_missed, *_reset]:
+    for lock in [*_missed, *list(_reset)]:
         lock._at_fork_reinit()
     _taken.clear()
     _missed.clear()
