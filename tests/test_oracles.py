@@ -42,3 +42,46 @@ def test_differences_fail(got: list[float]) -> None:
     want = np.array([np.nan, np.inf, -np.inf, 1.0])
     with pytest.raises(AssertionError):
         assert_close(np.array(got), want, "different")
+
+
+# NAN_RULE (issue #12 item 10): a NaN's sign and payload from arithmetic are unspecified,
+# as in numpy; sign-bit operations and data movement are exact.
+_NEG_NAN = np.float64(-np.nan)
+_PAYLOAD_NAN = np.frombuffer(np.uint64(0x7FF8000000000123).tobytes(), np.float64)[0]
+
+
+def test_nan_bits_are_compared_only_where_promised() -> None:
+    from tracegrad.testing.oracles import assert_bitwise
+
+    a = np.array([np.nan, 1.0, -0.0])
+    b = np.array([_NEG_NAN, 1.0, -0.0])
+    assert_bitwise(a, b, "O3 vs O0", nan_bits=False)  # what O3's commuted add may give
+    with pytest.raises(AssertionError):
+        assert_bitwise(a, b, "exact")
+    with pytest.raises(AssertionError):  # zeros' signs are promised, nan_bits or not
+        assert_bitwise(np.array([0.0]), np.array([-0.0]), "zero", nan_bits=False)
+    with pytest.raises(AssertionError):  # and where NaNs are
+        assert_bitwise(np.array([np.nan, 1.0]), np.array([1.0, np.nan]), "pos", nan_bits=False)
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda x: -x,
+        lambda x: np.abs(x),
+        lambda x: -np.abs(x),
+        lambda x: x.reshape(3, 4).T,
+        lambda x: np.where(x > 0.0, 0.0, x),
+        lambda x: x[::-2],
+        lambda x: np.concatenate([x, x[:3]]),
+        lambda x: np.broadcast_to(x, (2, 12)),
+    ],
+    ids=["negative", "abs", "minus-abs", "transpose", "where", "slice", "concat", "broadcast"],
+)
+def test_sign_ops_and_data_movement_keep_nan_bits_as_numpy(fn) -> None:
+    import tracegrad
+    from tracegrad.testing.oracles import assert_bitwise
+
+    x = np.array([np.nan, _NEG_NAN, _PAYLOAD_NAN, -0.0, 1.0, -2.0] * 2)
+    got = tracegrad.jit(fn)(x)
+    assert_bitwise(np.asarray(got), fn(x), "jit vs numpy, NaN bits included")
