@@ -1,5 +1,9 @@
 """Rows of the elementwise primitives. Operands have equal shapes (broadcasting is the
 explicit BROADCAST op) and equal dtypes (promotion inserts CAST); the builder does both.
+
+Adding an elementwise primitive is one ``_row`` call here (with its VJP rule in
+``elementwise_vjp`` and, for a math function, its routine in ``tracegrad/llvm/mathlib_*.py``)
+plus a test entry in ``tracegrad/testing/prim_cases.py``; see docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -11,18 +15,21 @@ import numpy as np
 from tracegrad.errors import ShapeError
 from tracegrad.ir.dtypes import DType
 from tracegrad.ir.ops import Op
+from tracegrad.ir.prims import elementwise_vjp as vj
 from tracegrad.ir.prims.table import (
     ALL,
     FLOATS,
     NONDIFF,
     NUMERIC,
+    Emitter,
     Lowering,
+    MathRoutine,
     Prim,
-    lazy_build,
+    Promotion,
+    Scalar,
     register,
     require,
     require_dtype,
-    set_vjp,
 )
 from tracegrad.ir.types import Dim, TensorType, format_shape, shapes_compatible
 
@@ -53,6 +60,7 @@ def _unary(op: Op, allowed: tuple[DType, ...]):
         require_dtype(op, types[0], allowed)
         return types[0]
 
+    rule.arity = 1  # type: ignore[attr-defined]  (read by _row)
     return rule
 
 
@@ -62,6 +70,7 @@ def _binary(op: Op, allowed: tuple[DType, ...], result: DType | None = None):
         require_dtype(op, types[0], allowed)
         return TensorType(result or dtype, merged_shape(op, types))
 
+    rule.arity = 2  # type: ignore[attr-defined]  (read by _row)
     return rule
 
 
@@ -83,198 +92,98 @@ def _cast(a: np.ndarray, *, dtype: DType) -> np.ndarray:
     return a.astype(dtype.numpy)
 
 
-_UNARY_FLOAT = {
-    Op.EXP: np.exp,
-    Op.LOG: np.log,
-    Op.LOG1P: np.log1p,
-    Op.EXPM1: np.expm1,
-    Op.SIN: np.sin,
-    Op.COS: np.cos,
-    Op.TAN: np.tan,
-    Op.TANH: np.tanh,
-    Op.SQRT: np.sqrt,
-}
-for _op, _fn in _UNARY_FLOAT.items():
-    register(Prim(_op, _unary(_op, FLOATS), _fn, Lowering.ELEMENTWISE))
+def _row(
+    op: Op,
+    rule: Any,
+    impl: Any,
+    vjp: Any,
+    promotion: Promotion,
+    scalar: Scalar,
+    names: tuple[str, ...] = (),
+    doc: str = "",
+    infix: str | None = None,
+    arity: int | None = None,
+) -> None:
+    """Register an elementwise row; the arity is the type rule's (``_unary``/``_binary``)."""
+    n = arity if arity is not None else rule.arity
+    register(
+        Prim(op, n, rule, impl, Lowering.ELEMENTWISE, vjp, promotion=promotion, scalar=scalar,
+             infix=infix, numpy_names=names, doc=doc)
+    )  # fmt: skip
 
-register(Prim(Op.NEG, _unary(Op.NEG, NUMERIC), np.negative, Lowering.ELEMENTWISE, infix="-"))
-register(Prim(Op.ABS, _unary(Op.ABS, NUMERIC), np.abs, Lowering.ELEMENTWISE))
-register(Prim(Op.SIGN, _unary(Op.SIGN, NUMERIC), np.sign, Lowering.ELEMENTWISE))
-register(Prim(Op.FLOOR, _unary(Op.FLOOR, NUMERIC), np.floor, Lowering.ELEMENTWISE))
+
+def _math(name: str, ulp_f64: float = 2.5) -> Scalar:
+    return Scalar(Emitter.MATH, routine=MathRoutine(name, ulp_f64))
+
+
+_F, _S = Promotion.FLOAT, Promotion.SAME
+_EXP_DOC = "Elementwise e**x.\n\n>>> import tracegrad.numpy as tnp\n>>> float(tnp.exp(0.0))\n1.0"
+
+# ---- unary ----------------------------------------------------------------------------------
+# fmt: off
+_row(Op.EXP, _unary(Op.EXP, FLOATS), np.exp, vj.vjp_exp, _F, _math("exp", 1.0), ("exp",), _EXP_DOC)
+_row(Op.LOG, _unary(Op.LOG, FLOATS), np.log, vj.vjp_log, _F, _math("log", 1.0), ("log",),
+     "Natural logarithm.")
+_row(Op.LOG1P, _unary(Op.LOG1P, FLOATS), np.log1p, vj.vjp_log1p, _F, _math("log1p"), ("log1p",),
+     "log(1 + x), accurate near 0.")
+_row(Op.EXPM1, _unary(Op.EXPM1, FLOATS), np.expm1, vj.vjp_expm1, _F, _math("expm1"), ("expm1",),
+     "exp(x) - 1, accurate near 0.")
+_row(Op.SIN, _unary(Op.SIN, FLOATS), np.sin, vj.vjp_sin, _F, _math("sin"), ("sin",), "Sine.")
+_row(Op.COS, _unary(Op.COS, FLOATS), np.cos, vj.vjp_cos, _F, _math("cos"), ("cos",), "Cosine.")
+_row(Op.TAN, _unary(Op.TAN, FLOATS), np.tan, vj.vjp_tan, _F, _math("tan"), ("tan",), "Tangent.")
+_row(Op.TANH, _unary(Op.TANH, FLOATS), np.tanh, vj.vjp_tanh, _F, _math("tanh"), ("tanh",),
+     "Hyperbolic tangent.")
+_row(Op.SQRT, _unary(Op.SQRT, FLOATS), np.sqrt, vj.vjp_sqrt, _F, Scalar(Emitter.SQRT), ("sqrt",),
+     "Square root.")
+_row(Op.NEG, _unary(Op.NEG, NUMERIC), np.negative, vj.vjp_neg, _S, Scalar(Emitter.NEG),
+     ("negative",), "Elementwise -x.", infix="-")
+_row(Op.ABS, _unary(Op.ABS, NUMERIC), np.abs, vj.vjp_abs, Promotion.BOOL_IDENTITY,
+     Scalar(Emitter.ABS), ("abs", "absolute"), "Absolute value.")
+_row(Op.SIGN, _unary(Op.SIGN, NUMERIC), np.sign, NONDIFF, _S, Scalar(Emitter.SIGN), ("sign",),
+     "Sign (-1, 0, 1; NaN stays NaN).")
+_row(Op.FLOOR, _unary(Op.FLOOR, NUMERIC), np.floor, NONDIFF, Promotion.BOOL_IDENTITY,
+     Scalar(Emitter.FLOOR), ("floor",), "Round down.")
+_row(Op.LOGICAL_NOT, _unary(Op.LOGICAL_NOT, (DType.BOOL,)), np.logical_not, NONDIFF,
+     Promotion.TRUTH, Scalar(Emitter.NOT), ("logical_not",), "Elementwise not.", infix="~")
 register(
-    Prim(
-        Op.LOGICAL_NOT,
-        _unary(Op.LOGICAL_NOT, (DType.BOOL,)),
-        np.logical_not,
-        Lowering.ELEMENTWISE,
-        infix="~",
-    )
+    Prim(Op.CAST, 1, _cast_rule, _cast, Lowering.ELEMENTWISE, vj.vjp_cast, attrs=("dtype",),
+         scalar=Scalar(Emitter.CAST))
 )
-register(Prim(Op.CAST, _cast_rule, _cast, Lowering.ELEMENTWISE))
 
-_BINARY: list[tuple[Op, Any, tuple[DType, ...], DType | None, str | None]] = [
-    (Op.ADD, np.add, ALL, None, "+"),
-    (Op.SUB, np.subtract, NUMERIC, None, "-"),
-    (Op.MUL, np.multiply, ALL, None, "*"),
-    (Op.DIV, np.true_divide, FLOATS, None, "/"),
-    (Op.FLOORDIV, _floordiv, NUMERIC, None, "//"),
-    (Op.MOD, np.remainder, NUMERIC, None, "%"),
-    (Op.POW, np.power, NUMERIC, None, "**"),
-    (Op.MAXIMUM, np.maximum, ALL, None, None),
-    (Op.MINIMUM, np.minimum, ALL, None, None),
-    (Op.EQ, np.equal, ALL, DType.BOOL, "=="),
-    (Op.NE, np.not_equal, ALL, DType.BOOL, "!="),
-    (Op.LT, np.less, ALL, DType.BOOL, "<"),
-    (Op.LE, np.less_equal, ALL, DType.BOOL, "<="),
-    (Op.GT, np.greater, ALL, DType.BOOL, ">"),
-    (Op.GE, np.greater_equal, ALL, DType.BOOL, ">="),
-    (Op.LOGICAL_AND, np.logical_and, (DType.BOOL,), None, "&"),
-    (Op.LOGICAL_OR, np.logical_or, (DType.BOOL,), None, "|"),
-]
-for _op, _fn, _allowed, _result, _infix in _BINARY:
-    register(Prim(_op, _binary(_op, _allowed, _result), _fn, Lowering.ELEMENTWISE, infix=_infix))
+# ---- binary ---------------------------------------------------------------------------------
+_row(Op.ADD, _binary(Op.ADD, ALL), np.add, vj.vjp_add, _S,
+     Scalar(Emitter.ARITH, ("fadd", "add", "or")), ("add",), "Elementwise x + y.", "+")
+_row(Op.SUB, _binary(Op.SUB, NUMERIC), np.subtract, vj.vjp_sub, Promotion.NO_BOOL,
+     Scalar(Emitter.ARITH, ("fsub", "sub", "xor")), ("subtract",), "Elementwise x - y.", "-")
+_row(Op.MUL, _binary(Op.MUL, ALL), np.multiply, vj.vjp_mul, _S,
+     Scalar(Emitter.ARITH, ("fmul", "mul", "and")), ("multiply",), "Elementwise x * y.", "*")
+_row(Op.DIV, _binary(Op.DIV, FLOATS), np.true_divide, vj.vjp_div, _F, Scalar(Emitter.DIV),
+     ("divide", "true_divide"), "Elementwise true division x / y.", "/")
+_row(Op.FLOORDIV, _binary(Op.FLOORDIV, NUMERIC), _floordiv, NONDIFF, Promotion.BOOL_TO_INT,
+     Scalar(Emitter.DIVMOD), ("floor_divide",), "x // y with numpy's rounding.", "//")
+_row(Op.MOD, _binary(Op.MOD, NUMERIC), np.remainder, vj.vjp_mod, Promotion.BOOL_TO_INT,
+     Scalar(Emitter.DIVMOD), ("remainder", "mod"), "x % y with the sign of y (numpy's).", "%")
+_row(Op.POW, _binary(Op.POW, NUMERIC), np.power, vj.vjp_pow, Promotion.BOOL_TO_INT,
+     _math("pow"), ("power",), "x ** y.", "**")
+_row(Op.MAXIMUM, _binary(Op.MAXIMUM, ALL), np.maximum, vj.vjp_maximum, _S, Scalar(Emitter.MINMAX),
+     ("maximum",), "Elementwise maximum; NaN propagates.")
+_row(Op.MINIMUM, _binary(Op.MINIMUM, ALL), np.minimum, vj.vjp_minimum, _S, Scalar(Emitter.MINMAX),
+     ("minimum",), "Elementwise minimum; NaN propagates.")
+for _op, _fn, _name, _infix in [
+    (Op.EQ, np.equal, "equal", "=="), (Op.NE, np.not_equal, "not_equal", "!="),
+    (Op.LT, np.less, "less", "<"), (Op.LE, np.less_equal, "less_equal", "<="),
+    (Op.GT, np.greater, "greater", ">"), (Op.GE, np.greater_equal, "greater_equal", ">="),
+]:
+    _row(_op, _binary(_op, ALL, DType.BOOL), _fn, NONDIFF, _S, Scalar(Emitter.COMPARE), (_name,),
+         f"x {_infix} y.", _infix)
+_row(Op.LOGICAL_AND, _binary(Op.LOGICAL_AND, (DType.BOOL,)), np.logical_and, NONDIFF,
+     Promotion.TRUTH, Scalar(Emitter.LOGICAL), ("logical_and",),
+     "Elementwise and (of truth values).", "&")
+_row(Op.LOGICAL_OR, _binary(Op.LOGICAL_OR, (DType.BOOL,)), np.logical_or, NONDIFF,
+     Promotion.TRUTH, Scalar(Emitter.LOGICAL), ("logical_or",),
+     "Elementwise or (of truth values).", "|")
 
-register(Prim(Op.WHERE, _where_rule, np.where, Lowering.ELEMENTWISE))
-
-
-# ---- VJP rules: vjp(ct, out, attrs) -> one cotangent (or None) per operand ------------------
-# Rules build ordinary IR (so gradients can be printed, optimized and differentiated again).
-# ``build`` imports this table, so it is imported lazily. Gradient conventions (documented in
-# docs/autodiff.md): abs'(0) = 0, maximum/minimum ties give 0.5 to each side, sqrt'(0) = inf,
-# d/dx x**0 = 0 and d/dy x**y = 0 at x = 0, and masks are selects, never products with a mask.
-
-
-_b = lazy_build
-
-
-def _vjp_neg(ct: Any, out: Any, attrs: dict) -> tuple:
-    return (_b().neg(ct),)
-
-
-def _vjp_exp(ct: Any, out: Any, attrs: dict) -> tuple:
-    return (_b().mul(ct, out),)
-
-
-def _vjp_log(ct: Any, out: Any, attrs: dict) -> tuple:
-    return (_b().div(ct, out.operands[0]),)
-
-
-def _vjp_log1p(ct: Any, out: Any, attrs: dict) -> tuple:
-    b = _b()
-    return (b.div(ct, b.add(out.operands[0], 1.0)),)
-
-
-def _vjp_expm1(ct: Any, out: Any, attrs: dict) -> tuple:
-    b = _b()
-    return (b.mul(ct, b.add(out, 1.0)),)
-
-
-def _vjp_sin(ct: Any, out: Any, attrs: dict) -> tuple:
-    b = _b()
-    return (b.mul(ct, b.unary(Op.COS, out.operands[0])),)
-
-
-def _vjp_cos(ct: Any, out: Any, attrs: dict) -> tuple:
-    b = _b()
-    return (b.neg(b.mul(ct, b.unary(Op.SIN, out.operands[0]))),)
-
-
-def _vjp_tan(ct: Any, out: Any, attrs: dict) -> tuple:
-    b = _b()
-    return (b.mul(ct, b.add(b.mul(out, out), 1.0)),)
-
-
-def _vjp_tanh(ct: Any, out: Any, attrs: dict) -> tuple:
-    b = _b()
-    return (b.mul(ct, b.sub(1.0, b.mul(out, out))),)
-
-
-def _vjp_sqrt(ct: Any, out: Any, attrs: dict) -> tuple:
-    b = _b()  # sqrt'(0) = +inf, as calculus says; where-masks keep it out of gradients
-    return (b.div(ct, b.mul(out, 2.0)),)
-
-
-def _vjp_abs(ct: Any, out: Any, attrs: dict) -> tuple:
-    b = _b()  # sign(0) = 0: abs'(0) = 0, which agrees with a central difference
-    return (b.mul(ct, b.unary(Op.SIGN, out.operands[0])),)
-
-
-def _vjp_cast(ct: Any, out: Any, attrs: dict) -> tuple:
-    x = out.operands[0]
-    return (_b().cast(ct, x.dtype) if x.dtype.is_float else None,)
-
-
-def _vjp_add(ct: Any, out: Any, attrs: dict) -> tuple:
-    return (ct, ct)
-
-
-def _vjp_sub(ct: Any, out: Any, attrs: dict) -> tuple:
-    return (ct, _b().neg(ct))
-
-
-def _vjp_mul(ct: Any, out: Any, attrs: dict) -> tuple:
-    b = _b()
-    x, y = out.operands
-    return (b.mul(ct, y), b.mul(ct, x))
-
-
-def _vjp_div(ct: Any, out: Any, attrs: dict) -> tuple:
-    b = _b()
-    _, y = out.operands
-    return (b.div(ct, y), b.neg(b.div(b.mul(ct, out), y)))
-
-
-def _vjp_mod(ct: Any, out: Any, attrs: dict) -> tuple:
-    b = _b()  # x mod y = x - floor(x / y) * y (numpy's sign convention)
-    x, y = out.operands
-    return (ct, b.neg(b.mul(ct, b.unary(Op.FLOOR, b.div(x, y)))))
-
-
-def _vjp_pow(ct: Any, out: Any, attrs: dict) -> tuple:
-    b = _b()
-    x, y = out.operands
-    x_zero = b.eq(x, 0.0)
-    # d/dx = y * x**(y-1), but exactly 0 at x == y == 0 (x**0 is constant; 0 * inf there).
-    # Only that point is selected, so d/dy of this rule stays right at y == 0 for x != 0.
-    dx = b.mul(ct, b.mul(y, b.pow(x, b.sub(y, 1.0))))
-    dx = b.where(b.binary(Op.LOGICAL_AND, x_zero, b.eq(y, 0.0)), 0.0, dx)
-    # d/dy = log(x) * x**y, taken as 0 at x == 0 (JAX's convention; avoids 0 * -inf)
-    dy = b.where(x_zero, 0.0, b.mul(ct, b.mul(b.log(x), out)))
-    return (dx, dy)
-
-
-def _chooser_vjp(strict: Op) -> Any:
-    """maximum/minimum: the winner gets ct, ties give ct/2 to each side (JAX's choice)."""
-
-    def rule(ct: Any, out: Any, attrs: dict) -> tuple:
-        b = _b()
-        x, y = out.operands
-        half = b.where(b.eq(x, y), b.mul(ct, 0.5), 0.0)
-        return (
-            b.where(b.binary(strict, x, y), ct, half),
-            b.where(b.binary(strict, y, x), ct, half),
-        )
-
-    return rule
-
-
-def _vjp_where(ct: Any, out: Any, attrs: dict) -> tuple:
-    b = _b()  # selects, never ct * mask: the untaken branch gets an exact 0 even if it is inf
-    cond = out.operands[0]
-    return (None, b.where(cond, ct, 0.0), b.where(cond, 0.0, ct))
-
-
-_VJPS: dict[Op, Any] = {
-    Op.NEG: _vjp_neg, Op.EXP: _vjp_exp, Op.LOG: _vjp_log, Op.LOG1P: _vjp_log1p,
-    Op.EXPM1: _vjp_expm1, Op.SIN: _vjp_sin, Op.COS: _vjp_cos, Op.TAN: _vjp_tan,
-    Op.TANH: _vjp_tanh, Op.SQRT: _vjp_sqrt, Op.ABS: _vjp_abs, Op.CAST: _vjp_cast,
-    Op.ADD: _vjp_add, Op.SUB: _vjp_sub, Op.MUL: _vjp_mul, Op.DIV: _vjp_div, Op.MOD: _vjp_mod,
-    Op.POW: _vjp_pow, Op.MAXIMUM: _chooser_vjp(Op.GT), Op.MINIMUM: _chooser_vjp(Op.LT),
-    Op.WHERE: _vjp_where,
-    # piecewise constant or boolean: no gradient
-    Op.SIGN: NONDIFF, Op.FLOOR: NONDIFF, Op.FLOORDIV: NONDIFF, Op.LOGICAL_NOT: NONDIFF,
-    Op.EQ: NONDIFF, Op.NE: NONDIFF, Op.LT: NONDIFF, Op.LE: NONDIFF, Op.GT: NONDIFF,
-    Op.GE: NONDIFF, Op.LOGICAL_AND: NONDIFF, Op.LOGICAL_OR: NONDIFF,
-}  # fmt: skip
-for _op, _rule in _VJPS.items():
-    set_vjp(_op, _rule)
+# ---- ternary: build.where promotes its branches itself ---------------------------------------
+_row(Op.WHERE, _where_rule, np.where, vj.vjp_where, Promotion.NONE, Scalar(Emitter.WHERE),
+     arity=3)
+# fmt: on

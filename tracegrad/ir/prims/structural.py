@@ -9,10 +9,12 @@ import numpy as np
 from tracegrad.errors import ShapeError
 from tracegrad.ir.dtypes import DType
 from tracegrad.ir.ops import Op
+from tracegrad.ir.prims.structural_vjp import VJPS
 from tracegrad.ir.prims.table import (
     ALL,
     INTS,
     NUMERIC,
+    Batching,
     Lowering,
     Prim,
     register,
@@ -58,7 +60,10 @@ for _op, _fn, _allowed in [
     (Op.REDUCE_MAX, np.max, ALL),
     (Op.REDUCE_MIN, np.min, ALL),
 ]:
-    register(Prim(_op, _reduce_rule(_op, _allowed), _reducer(_fn), Lowering.REDUCTION))
+    register(
+        Prim(_op, 1, _reduce_rule(_op, _allowed), _reducer(_fn), Lowering.REDUCTION, VJPS[_op],
+             attrs=("axes",), batching=Batching.AXES)
+    )  # fmt: skip
 
 
 def _arg_rule(types: tuple[TensorType, ...], attrs: Attrs) -> TensorType:
@@ -76,8 +81,11 @@ def _argmin(a: np.ndarray, *, axis: int) -> np.ndarray:
     return np.asarray(np.argmin(a, axis=axis), dtype=np.int64)
 
 
-register(Prim(Op.ARGMAX, _arg_rule, _argmax, Lowering.REDUCTION))
-register(Prim(Op.ARGMIN, _arg_rule, _argmin, Lowering.REDUCTION))
+for _op, _impl in [(Op.ARGMAX, _argmax), (Op.ARGMIN, _argmin)]:
+    register(
+        Prim(_op, 1, _arg_rule, _impl, Lowering.REDUCTION, VJPS[_op], attrs=("axis",),
+             batching=Batching.AXIS)
+    )  # fmt: skip
 
 
 def _cumsum_rule(types: tuple[TensorType, ...], attrs: Attrs) -> TensorType:
@@ -91,7 +99,10 @@ def _cumsum(a: np.ndarray, *, axis: int) -> np.ndarray:
     return np.cumsum(a, axis=axis, dtype=a.dtype)
 
 
-register(Prim(Op.CUMSUM, _cumsum_rule, _cumsum, Lowering.SCAN))
+register(
+    Prim(Op.CUMSUM, 1, _cumsum_rule, _cumsum, Lowering.SCAN, VJPS[Op.CUMSUM], attrs=("axis",),
+         batching=Batching.AXIS)
+)  # fmt: skip
 
 
 # ---- movement ---------------------------------------------------------------------------
@@ -210,15 +221,19 @@ def _pad(a: np.ndarray, *, pads: tuple[tuple[int, int], ...], value: float) -> n
     return np.pad(a, pads, constant_values=np.asarray(value, dtype=a.dtype))
 
 
-for _op, _rule, _impl in [
-    (Op.BROADCAST, _broadcast_rule, _broadcast),
-    (Op.RESHAPE, _reshape_rule, _reshape),
-    (Op.TRANSPOSE, _transpose_rule, _transpose),
-    (Op.SLICE, _slice_rule, _slice),
-    (Op.CONCATENATE, _concat_rule, _concatenate),
-    (Op.PAD, _pad_rule, _pad),
+for _op, _arity, _attrs, _rule, _impl in [
+    (Op.BROADCAST, 1, ("shape",), _broadcast_rule, _broadcast),
+    (Op.RESHAPE, 1, ("shape",), _reshape_rule, _reshape),
+    (Op.TRANSPOSE, 1, ("perm",), _transpose_rule, _transpose),
+    (Op.SLICE, 1, ("slices",), _slice_rule, _slice),
+    (Op.CONCATENATE, None, ("axis",), _concat_rule, _concatenate),
+    (Op.PAD, 1, ("pads", "value"), _pad_rule, _pad),
 ]:
-    register(Prim(_op, _rule, _impl, Lowering.MOVEMENT))
+    _batching = Batching.POINTWISE if _op is Op.CONCATENATE else Batching.MOVEMENT
+    register(
+        Prim(_op, _arity, _rule, _impl, Lowering.MOVEMENT, VJPS[_op], attrs=_attrs,
+             batching=_batching)
+    )  # fmt: skip
 
 
 # ---- data-dependent indexing --------------------------------------------------------------
@@ -254,8 +269,14 @@ def _scatter_add(x: np.ndarray, idx: np.ndarray, updates: np.ndarray, *, axis: i
     return out
 
 
-register(Prim(Op.GATHER, _gather_rule, _gather, Lowering.INDEXED))
-register(Prim(Op.SCATTER_ADD, _scatter_add_rule, _scatter_add, Lowering.INDEXED))
+for _op, _arity, _rule, _impl in [
+    (Op.GATHER, 2, _gather_rule, _gather),
+    (Op.SCATTER_ADD, 3, _scatter_add_rule, _scatter_add),
+]:
+    register(
+        Prim(_op, _arity, _rule, _impl, Lowering.INDEXED, VJPS[_op], attrs=("axis",),
+             batching=Batching.INDEXED)
+    )  # fmt: skip
 
 
 # ---- contraction --------------------------------------------------------------------------
@@ -278,7 +299,7 @@ def _matmul_rule(types: tuple[TensorType, ...], attrs: Attrs) -> TensorType:
     return a.with_shape(a.shape[:-1] + (b.shape[-1],))
 
 
-register(Prim(Op.MATMUL, _matmul_rule, np.matmul, Lowering.CONTRACTION))
+register(Prim(Op.MATMUL, 2, _matmul_rule, np.matmul, Lowering.CONTRACTION, VJPS[Op.MATMUL]))
 
 
 # ---- leaves and kernels -------------------------------------------------------------------
@@ -304,9 +325,12 @@ def _fused(*arrays: np.ndarray, function: Any) -> np.ndarray:
     return out
 
 
-register(Prim(Op.PARAM, _leaf_rule, _no_impl, Lowering.LEAF))
-register(Prim(Op.CONST, _leaf_rule, _no_impl, Lowering.LEAF))
-register(Prim(Op.FUSED, _fused_rule, _fused, Lowering.KERNEL))
-
-# the VJP rules of these rows live in their own module (kept beside this one for size)
-from tracegrad.ir.prims import structural_vjp  # noqa: E402, F401
+for _op, _attrs in [(Op.PARAM, ("index", "name", "trace")), (Op.CONST, ("data",))]:
+    register(
+        Prim(_op, 0, _leaf_rule, _no_impl, Lowering.LEAF, VJPS[_op], attrs=_attrs,
+             batching=Batching.NONE)
+    )  # fmt: skip
+register(
+    Prim(Op.FUSED, None, _fused_rule, _fused, Lowering.KERNEL, VJPS[Op.FUSED],
+         attrs=("function",), batching=Batching.MOVEMENT)
+)  # fmt: skip

@@ -1,10 +1,11 @@
 """VJP rules of the rows in ``structural`` (reductions, movement, indexing, contraction).
 
-Kept beside ``structural.py`` (which imports this module right below its rows) so that file
-stays small. Each rule is ``vjp(ct, out, attrs) -> one cotangent (or None) per operand`` and
-builds ordinary IR. ``build`` imports the table, hence the lazy imports. Rules whose result is
-a pure re-indexing of ``ct`` (sum, reshape, transpose, slice, pad, concatenate) also accept a
-bool ``ct``: the transform pushes where-masks through them (see tracegrad.autodiff.reverse).
+Kept beside ``structural.py`` (whose rows take their rule from :data:`VJPS` at registration)
+so that file stays small. Each rule is ``vjp(ct, out, attrs) -> one cotangent (or None) per
+operand`` and builds ordinary IR. ``build`` imports the table, hence the lazy imports. Rules
+whose result is a pure re-indexing of ``ct`` (sum, reshape, transpose, slice, pad,
+concatenate) also accept a bool ``ct``: the transform pushes where-masks through them (see
+tracegrad.autodiff.reverse).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 from tracegrad.errors import UnsupportedError
 from tracegrad.ir.dtypes import DType
 from tracegrad.ir.ops import Op
-from tracegrad.ir.prims.table import NONDIFF, lazy_build, set_vjp
+from tracegrad.ir.prims.table import NONDIFF, lazy_build
 from tracegrad.ir.types import Dim
 
 _b = lazy_build
@@ -204,7 +205,7 @@ def _vjp_fused(ct: Any, out: Any, attrs: dict) -> tuple:
     raise UnsupportedError("fused kernels are inlined by tracegrad.autodiff before the VJP")
 
 
-_VJPS: dict[Op, Any] = {
+VJPS: dict[Op, Any] = {
     Op.REDUCE_SUM: _vjp_reduce_sum, Op.REDUCE_MAX: _vjp_chooser, Op.REDUCE_MIN: _vjp_chooser,
     Op.REDUCE_PROD: _vjp_reduce_prod, Op.CUMSUM: _vjp_cumsum, Op.BROADCAST: _vjp_broadcast,
     Op.RESHAPE: _vjp_reshape, Op.TRANSPOSE: _vjp_transpose, Op.SLICE: _vjp_slice,
@@ -212,5 +213,3 @@ _VJPS: dict[Op, Any] = {
     Op.SCATTER_ADD: _vjp_scatter_add, Op.MATMUL: _vjp_matmul, Op.FUSED: _vjp_fused,
     Op.ARGMAX: NONDIFF, Op.ARGMIN: NONDIFF, Op.PARAM: NONDIFF, Op.CONST: NONDIFF,
 }  # fmt: skip
-for _op, _rule in _VJPS.items():
-    set_vjp(_op, _rule)

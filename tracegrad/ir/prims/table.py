@@ -1,9 +1,14 @@
 """The primitive table: one row per ``Op`` holding everything about it.
 
-A row declares the op's type rule (operand types and attributes -> result type), its numpy
-reference implementation (the interpreter and every oracle use it), its VJP rule (or
-``NONDIFF``), and how the backend lowers it (``Lowering``). Rows are registered by the modules
-``elementwise``, ``structural`` and ``special``; ``PRIMS`` maps every Op to its row.
+A row (:class:`Prim`, frozen) declares the op's signature (operand count and attribute names),
+its type rule with the builders' promotion kind, its numpy reference implementation (the
+interpreter and every oracle use it), its VJP rule (or ``NONDIFF``) given at registration, how
+the backend lowers it (``Lowering`` and, for elementwise ops, a :class:`Scalar` spec naming the
+emitter and the math-library routine with its ulp bound: data only, ``tracegrad.llvm`` reads
+it), how the batching transform maps it (``Batching``), its Theano infix and its numpy names.
+The verifier, the builders, the numpy namespace and ufunc dispatch, the LLVM scalar emitter,
+the batching transform and the test lists derive from the rows. Rows are registered by the
+modules ``elementwise`` and ``structural``; ``PRIMS`` maps every Op to its row.
 """
 
 from __future__ import annotations
@@ -39,6 +44,71 @@ class Lowering(enum.Enum):
     KERNEL = "kernel"  # a fused sub-function
 
 
+class Promotion(enum.Enum):
+    """How ``build.unary``/``build.binary`` prepare operands before applying the op (NEP 50
+    promotion to the common dtype first, then this kind's adjustment)."""
+
+    NONE = "none"  # not built by unary/binary (structural ops have their own builders)
+    SAME = "same"  # the common dtype as is
+    FLOAT = "float"  # non-float -> float64 (numpy's exp, divide, arctan2 on ints and bools)
+    BOOL_IDENTITY = "bool_identity"  # unary: a bool operand is returned unchanged (abs, floor)
+    TRUTH = "truth"  # operands become bool by x != 0 (logical ops)
+    BOOL_TO_INT = "bool_to_int"  # bool -> int64 (floor_divide, remainder, power)
+    NO_BOOL = "no_bool"  # bool is rejected (numpy's boolean subtract)
+
+
+class Emitter(enum.Enum):
+    """The scalar emitter of ``tracegrad.llvm.scalar_ops`` an elementwise row uses."""
+
+    MATH = "math"  # a call of the row's math-library routine (float dtypes only)
+    NEG = "neg"
+    ABS = "abs"
+    SIGN = "sign"
+    FLOOR = "floor"
+    SQRT = "sqrt"
+    NOT = "not"
+    CAST = "cast"
+    ARITH = "arith"  # one instruction per dtype class: args = (float, int, bool) opcodes
+    DIV = "div"
+    DIVMOD = "divmod"  # numpy's floor_divide / remainder
+    MINMAX = "minmax"
+    COMPARE = "compare"
+    LOGICAL = "logical"
+    WHERE = "where"
+
+
+@dataclass(frozen=True)
+class MathRoutine:
+    """A math-library routine and its asserted error bound in ulp of the result dtype
+    (``tests/llvm/test_mathlib.py`` checks it against a long-double reference)."""
+
+    name: str
+    ulp_f64: float
+    ulp_f32: float = 0.501  # float32 routines are the float64 one rounded once
+
+
+@dataclass(frozen=True)
+class Scalar:
+    """An elementwise row's LLVM lowering, as data: the emitter, its instruction arguments,
+    and the math routine where it has one."""
+
+    emitter: Emitter
+    args: tuple[str, ...] = ()
+    routine: MathRoutine | None = None
+
+
+class Batching(enum.Enum):
+    """How the batching transform (``tracegrad.tensor._graph.batch``) rebuilds the op when
+    its operands gain leading batch dims."""
+
+    NONE = "none"  # leaves: never batched
+    POINTWISE = "pointwise"  # every operand broadcast to the batch; an ``axis`` attr shifts
+    AXES = "axes"  # reductions: the ``axes`` attr shifts
+    AXIS = "axis"  # one-operand ops with an ``axis`` attr (argmax, cumsum)
+    INDEXED = "indexed"  # gather/scatter: the indices may not be batched
+    MOVEMENT = "movement"  # a per-op rule in the batching transform (shape attributes)
+
+
 class _NonDiff:
     """Marker for ops whose output carries no gradient (ints, bools, piecewise constants)."""
 
@@ -52,12 +122,22 @@ NONDIFF = _NonDiff()
 @dataclass(frozen=True)
 class Prim:
     op: Op
+    arity: int | None  # operand count; None: one or more
     type_rule: TypeRule
     numpy_impl: NumpyImpl
     lowering: Lowering
-    vjp: VjpRule | _NonDiff | None = None
+    vjp: VjpRule | _NonDiff  # a rule, or NONDIFF: every row decides
+    attrs: tuple[str, ...] = ()  # attribute names, sorted (the verifier checks them)
+    promotion: Promotion = Promotion.NONE
+    scalar: Scalar | None = None  # elementwise rows: the LLVM scalar lowering
+    batching: Batching = Batching.POINTWISE
     infix: str | None = None  # Theano-style operator for pp, e.g. "+"
+    numpy_names: tuple[str, ...] = ()  # tracegrad.numpy functions (and numpy ufuncs) = op
     doc: str = ""
+
+    @property
+    def is_elementwise(self) -> bool:
+        return self.lowering is Lowering.ELEMENTWISE
 
 
 PRIMS: dict[Op, Prim] = {}
@@ -66,13 +146,15 @@ PRIMS: dict[Op, Prim] = {}
 def register(prim: Prim) -> Prim:
     if prim.op in PRIMS:
         raise ValueError(f"duplicate row for {prim.op}")
+    if list(prim.attrs) != sorted(prim.attrs):
+        raise ValueError(f"{prim.op}: attribute names must be sorted, got {prim.attrs}")
     PRIMS[prim.op] = prim
     return prim
 
 
-def set_vjp(op: Op, rule: VjpRule | _NonDiff) -> None:
-    """Fill the VJP slot of a row (used by the row modules, next to the row)."""
-    PRIMS[op] = PRIMS[op].__class__(**{**PRIMS[op].__dict__, "vjp": rule})
+def ops_where(predicate: Callable[[Prim], bool]) -> frozenset[Op]:
+    """The ops whose rows satisfy ``predicate`` (derived sets such as ``ELEMENTWISE``)."""
+    return frozenset(op for op, prim in PRIMS.items() if predicate(prim))
 
 
 def lazy_build() -> Any:
