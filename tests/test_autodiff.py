@@ -14,8 +14,10 @@ from hypothesis.extra import numpy as hnp
 import tracegrad.numpy as tnp
 from tracegrad.ir import build as b
 from tracegrad.ir.ops import Op
+from tracegrad.ir.prims import PRIMS
 from tracegrad.numpy._core import traced
 from tracegrad.testing import check_grads
+from tracegrad.testing.prim_cases import CASES, Domain
 
 FEW = settings(max_examples=2, deadline=None)
 
@@ -38,18 +40,21 @@ def away_from_zero(shape, lo=0.2, hi=2.0):  # type: ignore[no-untyped-def]
     return st.tuples(magnitude, signs).map(lambda p: p[0] * p[1])
 
 
-UNARY = [
-    ("neg", np.negative, arrays((3,))),
-    ("exp", np.exp, arrays((3,))),
-    ("log", np.log, arrays((3,), 0.2, 3.0)),
-    ("log1p", np.log1p, arrays((3,), -0.5, 2.0)),
-    ("expm1", np.expm1, arrays((3,))),
-    ("sin", np.sin, arrays((2, 2))),
-    ("cos", np.cos, arrays((2, 2))),
-    ("tan", np.tan, arrays((3,), -1.2, 1.2)),
-    ("tanh", np.tanh, arrays((3,))),
-    ("sqrt", np.sqrt, arrays((3,), 0.2, 3.0)),
-    ("abs", np.abs, away_from_zero((3,))),
+def _strategy(d: Domain) -> st.SearchStrategy[np.ndarray]:
+    return away_from_zero(d.shape, d.lo, d.hi) if d.both_signs else arrays(d.shape, d.lo, d.hi)
+
+
+def _row_entries(arity: int) -> list[tuple]:
+    """Every differentiable row's gradient check, from its test entry (numpy's name for it, so
+    the call goes through ufunc dispatch)."""
+    return [
+        (op.value, getattr(np, PRIMS[op].numpy_names[0]), *map(_strategy, case.domains))
+        for op, case in CASES.items()
+        if len(case.domains) == arity
+    ]
+
+
+UNARY = _row_entries(1) + [
     ("square", np.square, arrays((3,))),
     ("reciprocal", np.reciprocal, away_from_zero((3,))),
     ("sigmoid", tnp.sigmoid, arrays((3,), -5, 5)),
@@ -73,15 +78,7 @@ def test_unary(name, fn, strategy) -> None:  # type: ignore[no-untyped-def]
     run()
 
 
-BINARY = [
-    ("add", np.add, arrays((2, 3)), arrays((3,))),
-    ("sub", np.subtract, arrays((2, 1)), arrays((2, 3))),
-    ("mul", np.multiply, arrays((2, 3)), arrays((2, 3))),
-    ("div", np.divide, arrays((3,)), away_from_zero((3,), 0.5)),
-    ("pow", np.power, arrays((3,), 0.3, 2.0), arrays((3,), -1.5, 2.5)),
-    ("mod", np.remainder, arrays((3,), 0.1, 0.9), arrays((3,), 1.1, 2.0)),
-    ("maximum", np.maximum, arrays((4,), -2, -0.1), arrays((4,), 0.1, 2)),
-    ("minimum", np.minimum, arrays((4,), -2, -0.1), arrays((4,), 0.1, 2)),
+BINARY = _row_entries(2) + [
     ("matmul", np.matmul, arrays((2, 3)), arrays((3, 2))),
     ("matmul_batched", np.matmul, arrays((2, 2, 3)), arrays((3,))),
     ("dot", np.dot, arrays((3,)), arrays((3, 2))),
@@ -169,6 +166,12 @@ def test_composite(name, fn, strategy) -> None:  # type: ignore[no-untyped-def]
 def _scatter_add(x: Any, idx: Any, updates: Any) -> Any:
     """The SCATTER_ADD primitive itself (np.add.at semantics: repeated indices accumulate)."""
     return b.apply(Op.SCATTER_ADD, [b.to_value(x), b.to_value(idx), b.to_value(updates)], axis=0)
+
+
+def test_rows_covered_by_composites_name_real_entries() -> None:
+    ids = {entry[0] for entry in UNARY + BINARY + COMPOSITES}
+    for op, case in CASES.items():
+        assert case.domains or case.covered_by in ids, (op, case.covered_by)
 
 
 def test_scatter_add_with_repeated_indices() -> None:

@@ -24,7 +24,7 @@ import numpy as np
 from tracegrad.errors import DTypeError, ShapeError
 from tracegrad.ir.dtypes import DType, promote, promote_weak
 from tracegrad.ir.ops import Op
-from tracegrad.ir.prims import PRIMS
+from tracegrad.ir.prims import PRIMS, Promotion
 from tracegrad.ir.types import Shape, broadcast_shapes, format_shape
 from tracegrad.ir.value import Value, const
 
@@ -129,30 +129,35 @@ def promote_operands(*xs: Operand, dtype: DType | None = None) -> list[Value]:
 
 # ---- elementwise -------------------------------------------------------------------------
 
-_FLOAT_UNARY = {Op.EXP, Op.LOG, Op.LOG1P, Op.EXPM1, Op.SIN, Op.COS, Op.TAN, Op.TANH, Op.SQRT}
+# The promotion of unary/binary ops is the row's (``Prim.promotion``): NEP 50 first, then
+# the kind's adjustment.
 
 
 def unary(op: Op, x: Operand) -> Value:
     v = to_value(x)
-    if op in _FLOAT_UNARY and not v.dtype.is_float:
+    kind = PRIMS[op].promotion
+    if kind is Promotion.FLOAT and not v.dtype.is_float:
         v = cast(v, DType.FLOAT64)  # numpy: ints -> float64 (bool -> float16 is not supported)
-    if op is Op.LOGICAL_NOT and not v.dtype.is_bool:
+    elif kind is Promotion.TRUTH and not v.dtype.is_bool:
         v = ne(v, 0)
-    if op in (Op.ABS, Op.FLOOR) and v.dtype.is_bool:
+    elif kind is Promotion.BOOL_IDENTITY and v.dtype.is_bool:
         return v
     return apply(op, [v])
 
 
 def binary(op: Op, a: Operand, b: Operand) -> Value:
     dtype = result_dtype(a, b)
-    if op is Op.DIV and not dtype.is_float:
+    kind = PRIMS[op].promotion
+    if kind is Promotion.FLOAT and not dtype.is_float:
         dtype = DType.FLOAT64
-    elif op in (Op.LOGICAL_AND, Op.LOGICAL_OR):
+    elif kind is Promotion.TRUTH:
         a, b = _as_bool(a), _as_bool(b)
         dtype = DType.BOOL
-    elif op in (Op.FLOORDIV, Op.MOD, Op.POW, Op.SUB) and dtype.is_bool:
-        if op is Op.SUB:
-            raise DTypeError("numpy boolean subtract is not supported, use logical_xor")
+    elif kind is Promotion.NO_BOOL and dtype.is_bool:
+        raise DTypeError(
+            f"numpy boolean {PRIMS[op].numpy_names[0]} is not supported, use logical_xor"
+        )
+    elif kind is Promotion.BOOL_TO_INT and dtype.is_bool:
         dtype = DType.INT64
     x, y = promote_operands(a, b, dtype=dtype)
     return apply(op, [x, y])

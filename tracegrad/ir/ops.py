@@ -1,5 +1,6 @@
 """The closed set of primitive operations. Each has exactly one row in the primitive table
 (``tracegrad.ir.prims``); ``tests/test_prim_table.py`` fails when a row is missing or incomplete.
+The op classes (``ELEMENTWISE``, ``REDUCTIONS``...) are derived from the rows.
 """
 
 from __future__ import annotations
@@ -73,18 +74,18 @@ class Op(enum.Enum):
     FUSED = "fused"
 
 
-UNARY_ELEMENTWISE = frozenset(
-    {
-        Op.NEG, Op.EXP, Op.LOG, Op.LOG1P, Op.EXPM1, Op.SIN, Op.COS, Op.TAN, Op.TANH, Op.SQRT,
-        Op.ABS, Op.SIGN, Op.FLOOR, Op.LOGICAL_NOT, Op.CAST,
-    }
-)  # fmt: skip
-BINARY_ELEMENTWISE = frozenset(
-    {
-        Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.FLOORDIV, Op.MOD, Op.POW, Op.MAXIMUM, Op.MINIMUM,
-        Op.EQ, Op.NE, Op.LT, Op.LE, Op.GT, Op.GE, Op.LOGICAL_AND, Op.LOGICAL_OR,
-    }
-)  # fmt: skip
-ELEMENTWISE = UNARY_ELEMENTWISE | BINARY_ELEMENTWISE | {Op.WHERE}
-REDUCTIONS = frozenset({Op.REDUCE_SUM, Op.REDUCE_MAX, Op.REDUCE_MIN, Op.REDUCE_PROD})
-COMPARISONS = frozenset({Op.EQ, Op.NE, Op.LT, Op.LE, Op.GT, Op.GE})
+# Op classes derived from the rows (``tracegrad.ir.prims``), computed on first use: the table
+# imports this module for ``Op``, so the sets cannot be built at import time here.
+_DERIVED = frozenset(
+    {"UNARY_ELEMENTWISE", "BINARY_ELEMENTWISE", "ELEMENTWISE", "REDUCTIONS", "COMPARISONS"}
+)
+
+
+def __getattr__(name: str) -> frozenset[Op]:
+    if name not in _DERIVED:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from tracegrad.ir.prims import op_classes
+
+    classes = op_classes()
+    globals().update(classes)  # later lookups are plain module attributes
+    return classes[name]

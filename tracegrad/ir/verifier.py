@@ -28,7 +28,7 @@ from typing import Any
 
 from tracegrad.errors import VerifyError
 from tracegrad.ir.dtypes import DType
-from tracegrad.ir.ops import BINARY_ELEMENTWISE, REDUCTIONS, UNARY_ELEMENTWISE, Op
+from tracegrad.ir.ops import Op
 from tracegrad.ir.prims import PRIMS
 from tracegrad.ir.printer import function_lines
 from tracegrad.ir.types import Dim, TensorType
@@ -36,28 +36,9 @@ from tracegrad.ir.value import ConstData, Function, Value
 
 CONTEXT = 3  # lines shown before and after the offending one
 
-# op -> (operand count or None for "one or more", attribute names in sorted order)
+# op -> (operand count or None for "one or more", attribute names in sorted order): the rows'
 _SIGNATURES: dict[Op, tuple[int | None, tuple[str, ...]]] = {
-    **{op: (1, ()) for op in UNARY_ELEMENTWISE},
-    **{op: (2, ()) for op in BINARY_ELEMENTWISE},
-    **{op: (1, ("axes",)) for op in REDUCTIONS},
-    Op.CAST: (1, ("dtype",)),
-    Op.WHERE: (3, ()),
-    Op.ARGMAX: (1, ("axis",)),
-    Op.ARGMIN: (1, ("axis",)),
-    Op.CUMSUM: (1, ("axis",)),
-    Op.BROADCAST: (1, ("shape",)),
-    Op.RESHAPE: (1, ("shape",)),
-    Op.TRANSPOSE: (1, ("perm",)),
-    Op.SLICE: (1, ("slices",)),
-    Op.CONCATENATE: (None, ("axis",)),
-    Op.PAD: (1, ("pads", "value")),
-    Op.GATHER: (2, ("axis",)),
-    Op.SCATTER_ADD: (3, ("axis",)),
-    Op.MATMUL: (2, ()),
-    Op.FUSED: (None, ("function",)),
-    Op.PARAM: (0, ("index", "name", "trace")),
-    Op.CONST: (0, ("data",)),
+    op: (prim.arity, prim.attrs) for op, prim in PRIMS.items()
 }
 
 

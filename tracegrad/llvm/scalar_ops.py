@@ -14,8 +14,11 @@ Choices that differ from the obvious LLVM instruction, all to match numpy bit fo
   out-of-range values give INT_MIN of the *target* type (``fptosi`` alone is poison there,
   ``fptosi.sat`` saturates and is not numpy's answer).
 * no fast-math flags anywhere (they break NaN, inf and signed zeros); no ``contract``.
-* exp, log, log1p, expm1, sin, cos, tan, tanh, pow: branch-free inline polynomials from
+* exp, log, log1p, expm1, sin, cos, tan, tanh, pow...: branch-free inline polynomials from
   :mod:`tracegrad.llvm.mathlib` (LLVM's intrinsics become scalar libm calls).
+
+Which emitter an op uses, and which math routine, is its primitive row's ``scalar`` spec
+(``tracegrad.ir.prims``): the handler table below is derived from the rows.
 """
 
 from __future__ import annotations
@@ -23,20 +26,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tracegrad.ir.dtypes import DType
-from tracegrad.ir.ops import ELEMENTWISE, Op
+from tracegrad.ir.ops import Op
+from tracegrad.ir.prims import PRIMS, Emitter
 from tracegrad.ir.value import Value
 from tracegrad.llvm.lower_ir import REG_TYPE, Builder, float_literal
 
-MATH_OPS = {
-    Op.EXP: "exp",
-    Op.LOG: "log",
-    Op.LOG1P: "log1p",
-    Op.EXPM1: "expm1",
-    Op.SIN: "sin",
-    Op.COS: "cos",
-    Op.TAN: "tan",
-    Op.TANH: "tanh",
-}
 _FCMP = {Op.EQ: "oeq", Op.NE: "une", Op.LT: "olt", Op.LE: "ole", Op.GT: "ogt", Op.GE: "oge"}
 _ICMP = {Op.EQ: "eq", Op.NE: "ne", Op.LT: "slt", Op.LE: "sle", Op.GT: "sgt", Op.GE: "sge"}
 _UCMP = {Op.EQ: "eq", Op.NE: "ne", Op.LT: "ult", Op.LE: "ule", Op.GT: "ugt", Op.GE: "uge"}
@@ -46,10 +40,11 @@ _INT_MIN = {DType.INT32: -(2**31), DType.INT64: -(2**63)}
 def supported(v: Value) -> bool:
     """Whether :func:`emit` can lower ``v`` (integer pow stays with numpy: it raises for
     negative exponents, which a kernel cannot do)."""
-    if v.op not in ELEMENTWISE:
+    prim = PRIMS.get(v.op)
+    if prim is None or not prim.is_elementwise or prim.scalar is None:
         return False
-    if v.op is Op.POW and not v.dtype.is_float:
-        return False
+    if prim.scalar.routine is not None and not v.dtype.is_float:
+        return False  # math routines are float-only (integer pow)
     return True
 
 
@@ -65,14 +60,17 @@ def emit(b: Builder, v: Value, args: list[str], uses: set[tuple[str, str]]) -> s
     ``uses`` collects the mathlib functions needed as ``(name, 'float'|'double')``.
     """
     dtype = v.operands[-1].dtype  # operand dtype (WHERE: the branches)
-    handler = _HANDLERS.get(v.op)
+    spec = PRIMS[v.op].scalar if v.op in PRIMS else None
+    handler = _EMITTERS.get(spec.emitter) if spec is not None else None
     if handler is None:
         raise NotImplementedError(f"no LLVM lowering for {v.op.value}")
     return handler(b, v, dtype, args, uses)
 
 
 def _math(b: Builder, v: Value, dt: DType, args: list[str], uses: set) -> str:
-    name = "pow" if v.op is Op.POW else MATH_OPS[v.op]
+    routine = PRIMS[v.op].scalar.routine  # type: ignore[union-attr]
+    assert routine is not None, f"{v.op.value}: a MATH row without a routine"
+    name = routine.name
     ty = REG_TYPE[dt]
     uses.add((name, ty))
     params = ", ".join(f"{ty} {a}" for a in args)
@@ -128,13 +126,12 @@ def _not(b: Builder, v: Value, dt: DType, a: list[str], uses: set) -> str:
     return b.emit(f"xor i1 {a[0]}, true")
 
 
-def _arith(fop: str, iop: str, bop: str) -> Callable[..., str]:
-    def h(b: Builder, v: Value, dt: DType, a: list[str], uses: set) -> str:
-        ty = REG_TYPE[dt]
-        code = fop if dt.is_float else (bop if dt is DType.BOOL else iop)
-        return b.emit(f"{code} {ty} {a[0]}, {a[1]}")
-
-    return h
+def _arith(b: Builder, v: Value, dt: DType, a: list[str], uses: set) -> str:
+    """One instruction; the row's args are its (float, int, bool) opcodes."""
+    fop, iop, bop = PRIMS[v.op].scalar.args  # type: ignore[union-attr]
+    ty = REG_TYPE[dt]
+    code = fop if dt.is_float else (bop if dt is DType.BOOL else iop)
+    return b.emit(f"{code} {ty} {a[0]}, {a[1]}")
 
 
 def _div(b: Builder, v: Value, dt: DType, a: list[str], uses: set) -> str:
@@ -284,26 +281,20 @@ def _float_to_int(b: Builder, src: DType, dst: DType, x: str) -> str:
     return b.emit(f"select i1 {ok}, i{bits} {conv}, i{bits} {_INT_MIN[dst]}")
 
 
-_HANDLERS: dict[Op, Callable[..., str]] = {
-    **{op: _math for op in MATH_OPS},
-    Op.POW: _math,
-    Op.NEG: _neg,
-    Op.ABS: _abs,
-    Op.SIGN: _sign,
-    Op.FLOOR: _floor,
-    Op.SQRT: _sqrt,
-    Op.LOGICAL_NOT: _not,
-    Op.CAST: _cast,
-    Op.ADD: _arith("fadd", "add", "or"),
-    Op.SUB: _arith("fsub", "sub", "xor"),
-    Op.MUL: _arith("fmul", "mul", "and"),
-    Op.DIV: _div,
-    Op.FLOORDIV: _divmod,
-    Op.MOD: _divmod,
-    Op.MAXIMUM: _minmax,
-    Op.MINIMUM: _minmax,
-    Op.LOGICAL_AND: _logical,
-    Op.LOGICAL_OR: _logical,
-    Op.WHERE: _where,
-    **{op: _compare for op in _FCMP},
+_EMITTERS: dict[Emitter, Callable[..., str]] = {
+    Emitter.MATH: _math,
+    Emitter.NEG: _neg,
+    Emitter.ABS: _abs,
+    Emitter.SIGN: _sign,
+    Emitter.FLOOR: _floor,
+    Emitter.SQRT: _sqrt,
+    Emitter.NOT: _not,
+    Emitter.CAST: _cast,
+    Emitter.ARITH: _arith,
+    Emitter.DIV: _div,
+    Emitter.DIVMOD: _divmod,
+    Emitter.MINMAX: _minmax,
+    Emitter.COMPARE: _compare,
+    Emitter.LOGICAL: _logical,
+    Emitter.WHERE: _where,
 }

@@ -9,17 +9,24 @@ import numpy as np
 
 from tracegrad import numpy as tnp
 from tracegrad.errors import UnsupportedError
+from tracegrad.ir.prims import PRIMS
 
-_UFUNC_NAMES = [
-    "add", "subtract", "multiply", "divide", "true_divide", "floor_divide", "remainder",
-    "mod", "power", "maximum", "minimum", "fmax", "fmin", "equal", "not_equal", "less",
-    "less_equal", "greater", "greater_equal", "logical_and", "logical_or", "logical_xor",
-    "logical_not", "negative", "positive", "exp", "exp2", "log", "log2", "log10", "log1p",
-    "expm1", "sin", "cos", "tan", "tanh", "sinh", "cosh", "sqrt", "absolute", "sign", "floor",
-    "ceil", "square", "reciprocal", "isnan", "isinf", "isfinite", "matmul", "bitwise_and",
-    "bitwise_or", "bitwise_xor", "invert",
+# ufuncs with a primitive row take their names from the row; these are composites
+_COMPOSITE_UFUNC_NAMES = [
+    "fmax", "fmin", "logical_xor", "positive", "exp2", "log2", "log10", "sinh", "cosh", "ceil",
+    "square", "reciprocal", "isnan", "isinf", "isfinite", "matmul", "bitwise_and", "bitwise_or",
+    "bitwise_xor", "invert",
 ]  # fmt: skip
-UFUNCS: dict[Any, Any] = {getattr(np, n): getattr(tnp, n) for n in _UFUNC_NAMES}
+_ROW_UFUNC_NAMES = [
+    name
+    for prim in PRIMS.values()
+    if prim.is_elementwise
+    for name in prim.numpy_names
+    if isinstance(getattr(np, name, None), np.ufunc)
+]
+UFUNCS: dict[Any, Any] = {
+    getattr(np, n): getattr(tnp, n) for n in _ROW_UFUNC_NAMES + _COMPOSITE_UFUNC_NAMES
+}
 _REDUCERS = {np.add: "sum", np.multiply: "prod", np.maximum: "max", np.minimum: "min"}
 
 _FUNCTION_NAMES = [

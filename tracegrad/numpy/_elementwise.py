@@ -1,4 +1,5 @@
-"""Elementwise functions of the namespace (numpy's ufuncs)."""
+"""Elementwise functions of the namespace (numpy's ufuncs): one per primitive row with numpy
+names (generated from the rows), plus the composites below."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from tracegrad.errors import DTypeError
 from tracegrad.ir import build as b
 from tracegrad.ir.dtypes import DType
 from tracegrad.ir.ops import Op
+from tracegrad.ir.prims import PRIMS
 from tracegrad.numpy._core import traced
 
 
@@ -29,42 +31,19 @@ def _binary(op: Op, name: str, doc: str) -> Any:
     return traced(builder, elementwise=True)
 
 
-negative = _unary(Op.NEG, "negative", "Elementwise -x.")
-exp = _unary(
-    Op.EXP,
-    "exp",
-    "Elementwise e**x.\n\n>>> import tracegrad.numpy as tnp\n>>> float(tnp.exp(0.0))\n1.0",
-)
-log = _unary(Op.LOG, "log", "Natural logarithm.")
-log1p = _unary(Op.LOG1P, "log1p", "log(1 + x), accurate near 0.")
-expm1 = _unary(Op.EXPM1, "expm1", "exp(x) - 1, accurate near 0.")
-sin = _unary(Op.SIN, "sin", "Sine.")
-cos = _unary(Op.COS, "cos", "Cosine.")
-tan = _unary(Op.TAN, "tan", "Tangent.")
-tanh = _unary(Op.TANH, "tanh", "Hyperbolic tangent.")
-sqrt = _unary(Op.SQRT, "sqrt", "Square root.")
-abs = absolute = _unary(Op.ABS, "abs", "Absolute value.")  # noqa: A001
-sign = _unary(Op.SIGN, "sign", "Sign (-1, 0, 1; NaN stays NaN).")
-floor = _unary(Op.FLOOR, "floor", "Round down.")
-logical_not = _unary(Op.LOGICAL_NOT, "logical_not", "Elementwise not.")
+def _from_rows() -> dict[str, Any]:
+    """One function per elementwise row with numpy names, bound to each of them (the ufunc
+    dispatch list in ``_dispatch`` reads the same names)."""
+    out: dict[str, Any] = {}
+    for op, prim in PRIMS.items():
+        if prim.is_elementwise and prim.numpy_names:
+            make = _unary if prim.arity == 1 else _binary
+            fn = make(op, prim.numpy_names[0], prim.doc)
+            out.update(dict.fromkeys(prim.numpy_names, fn))
+    return out
 
-add = _binary(Op.ADD, "add", "Elementwise x + y.")
-subtract = _binary(Op.SUB, "subtract", "Elementwise x - y.")
-multiply = _binary(Op.MUL, "multiply", "Elementwise x * y.")
-divide = true_divide = _binary(Op.DIV, "divide", "Elementwise true division x / y.")
-floor_divide = _binary(Op.FLOORDIV, "floor_divide", "x // y with numpy's rounding.")
-remainder = mod = _binary(Op.MOD, "remainder", "x % y with the sign of y (numpy's).")
-power = _binary(Op.POW, "power", "x ** y.")
-maximum = _binary(Op.MAXIMUM, "maximum", "Elementwise maximum; NaN propagates.")
-minimum = _binary(Op.MINIMUM, "minimum", "Elementwise minimum; NaN propagates.")
-equal = _binary(Op.EQ, "equal", "x == y.")
-not_equal = _binary(Op.NE, "not_equal", "x != y.")
-less = _binary(Op.LT, "less", "x < y.")
-less_equal = _binary(Op.LE, "less_equal", "x <= y.")
-greater = _binary(Op.GT, "greater", "x > y.")
-greater_equal = _binary(Op.GE, "greater_equal", "x >= y.")
-logical_and = _binary(Op.LOGICAL_AND, "logical_and", "Elementwise and (of truth values).")
-logical_or = _binary(Op.LOGICAL_OR, "logical_or", "Elementwise or (of truth values).")
+
+globals().update(_from_rows())  # exp, log, add, ... (``tracegrad.numpy`` star-imports them)
 
 
 @traced(elementwise=True)

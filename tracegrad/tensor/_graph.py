@@ -18,7 +18,8 @@ from tracegrad.errors import UnsupportedError
 from tracegrad.ir import build as b
 from tracegrad.ir import build_shape as bs
 from tracegrad.ir.dtypes import DType
-from tracegrad.ir.ops import ELEMENTWISE, REDUCTIONS, Op
+from tracegrad.ir.ops import Op
+from tracegrad.ir.prims import PRIMS, Batching
 from tracegrad.ir.types import Dim, Shape
 from tracegrad.ir.value import Value, const, topological_order
 
@@ -90,22 +91,22 @@ def _full(pair: tuple[Value, bool], prefix: Shape) -> Value:
 
 
 def _batch_rule(v: Value, operands: list[tuple[Value, bool]], prefix: Shape) -> Value:
-    """The batched version of ``v`` (at least one operand is batched)."""
+    """The batched version of ``v`` (at least one operand is batched), by its row's
+    ``batching`` kind."""
     r, op, attrs = len(prefix), v.op, dict(v.attrs)
-    if op in ELEMENTWISE or op in (Op.MATMUL, Op.CONCATENATE, Op.SCATTER_ADD):
-        if op in (Op.GATHER, Op.SCATTER_ADD) and operands[1][1]:
-            raise UnsupportedError("jacobian through a gather with differentiated indices")
+    kind = PRIMS[op].batching
+    if kind is Batching.INDEXED and operands[1][1]:
+        raise UnsupportedError("jacobian through a gather with differentiated indices")
+    if kind is Batching.POINTWISE or (kind is Batching.INDEXED and op is not Op.GATHER):
         if "axis" in attrs:
             attrs["axis"] += r
         return b.apply(op, [_full(p, prefix) for p in operands], **attrs)
     x = operands[0][0]
-    if op in REDUCTIONS:
+    if kind is Batching.AXES:
         return b.apply(op, [x], axes=tuple(a + r for a in attrs["axes"]))
-    if op in (Op.ARGMAX, Op.ARGMIN, Op.CUMSUM):
+    if kind is Batching.AXIS:
         return b.apply(op, [x], axis=attrs["axis"] + r)
-    if op is Op.GATHER:
-        if operands[1][1]:
-            raise UnsupportedError("jacobian through a gather with differentiated indices")
+    if kind is Batching.INDEXED:  # gather: the batch dims lead the operand, not the indices
         return b.apply(op, [x, operands[1][0]], axis=attrs["axis"] + r)
     return _batch_movement(v, x, prefix, attrs)
 

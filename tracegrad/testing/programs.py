@@ -33,6 +33,7 @@ from tracegrad.ir.interpreter import evaluate
 from tracegrad.ir.ops import Op
 from tracegrad.ir.types import TensorType, broadcast_shapes
 from tracegrad.ir.value import Function, Value, new_trace_id, param
+from tracegrad.testing.prim_cases import CASES
 from tracegrad.testing.strategies import arrays, broadcastable_shapes
 from tracegrad.tracing.trace import Traced, call
 
@@ -78,40 +79,28 @@ class Program:
         return program
 
 
+# The elementwise ops programs draw, and their total ("safe") forms: from the rows' test
+# entries (tracegrad.testing.prim_cases), named by op.
+_UNARY = {op.value: op for op, c in CASES.items() if c.in_programs and len(c.domains) == 1}
+_BINARY = {op.value: op for op, c in CASES.items() if c.in_programs and len(c.domains) == 2}
+
+
 def _safe_unary(kind: str, x: Value) -> Value:
-    if kind == "exp":
-        return b.exp(b.minimum(b.maximum(x, -10.0), 10.0))
-    if kind == "log":
-        return b.log(b.add(b.unary(Op.ABS, x), 1.0))
-    if kind == "sqrt":
-        return b.sqrt(b.add(b.unary(Op.ABS, x), 0.5))
-    if kind == "log1p":
-        return b.unary(Op.LOG1P, b.unary(Op.ABS, x))
-    if kind == "expm1":
-        return b.unary(Op.EXPM1, b.minimum(x, 10.0))
-    return b.unary(_UNARY[kind], x)
-
-
-_UNARY = {
-    "neg": Op.NEG, "abs": Op.ABS, "sin": Op.SIN, "cos": Op.COS, "tanh": Op.TANH, "exp": Op.EXP,
-    "log": Op.LOG, "sqrt": Op.SQRT, "log1p": Op.LOG1P, "expm1": Op.EXPM1,
-}  # fmt: skip
+    make_safe = CASES[_UNARY[kind]].safe
+    return make_safe(x) if make_safe is not None else b.unary(_UNARY[kind], x)
 
 
 def _binary(kind: str, x: Value, y: Value, safe: bool) -> Value:
-    if kind == "div" and safe:
-        return b.div(x, b.add(b.mul(y, y), 1.0))
-    if kind == "pow" and safe:
-        return b.pow(b.add(b.unary(Op.ABS, x), 1.0), b.minimum(b.maximum(y, -3.0), 3.0))
     if kind == "where":
         return b.where(b.gt(x, y), x, y)
-    ops = {"add": Op.ADD, "sub": Op.SUB, "mul": Op.MUL, "div": Op.DIV, "pow": Op.POW,
-           "maximum": Op.MAXIMUM, "minimum": Op.MINIMUM}  # fmt: skip
-    return b.binary(ops[kind], x, y)
+    make_safe = CASES[_BINARY[kind]].safe
+    if safe and make_safe is not None:
+        return make_safe(x, y)
+    return b.binary(_BINARY[kind], x, y)
 
 
 UNARY_KINDS = tuple(_UNARY)
-BINARY_KINDS = ("add", "sub", "mul", "div", "pow", "maximum", "minimum", "where")
+BINARY_KINDS = (*_BINARY, "where")
 STRUCTURAL_KINDS = ("sum", "mean", "max", "transpose", "reverse", "flatten", "cumsum", "matmul")
 
 
