@@ -1,7 +1,11 @@
-"""The primitive table: every Op has a complete row, and every row's type rule agrees with its
-numpy implementation on hypothesis-drawn shapes and dtypes (0-d and size-0 included)."""
+"""The primitive table: every Op has a complete row (the completeness check names the row that
+lacks a lowering, a VJP decision, an ulp bound or a test entry), and every row's type rule
+agrees with its numpy implementation on hypothesis-drawn shapes and dtypes (0-d and size-0
+included)."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -9,13 +13,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+import tracegrad.numpy as tnp
 from tracegrad.errors import DTypeError
 from tracegrad.ir import build as b
 from tracegrad.ir.dtypes import DType
 from tracegrad.ir.ops import BINARY_ELEMENTWISE, UNARY_ELEMENTWISE, Op
-from tracegrad.ir.prims import NONDIFF, PRIMS, Lowering
+from tracegrad.ir.prims import NONDIFF, PRIMS, Emitter, Lowering, MathRoutine, Prim, Scalar
 from tracegrad.ir.types import TensorType
 from tracegrad.ir.value import param
+from tracegrad.llvm import mathlib, scalar_ops
+from tracegrad.numpy import _dispatch
+from tracegrad.testing.prim_cases import CASES
+from tracegrad.tracing.trace import trace
 
 ALL_DTYPES = list(DType)
 
@@ -28,13 +37,74 @@ def test_every_op_has_a_row() -> None:
         assert isinstance(prim.lowering, Lowering)
 
 
-def test_every_row_declares_its_vjp() -> None:
-    """A row is complete when it has a VJP rule or says NONDIFF explicitly."""
-    missing = sorted(
-        op.value for op, prim in PRIMS.items()
-        if prim.vjp is None and op not in (Op.PARAM, Op.CONST)
-    )  # fmt: skip
-    assert missing == [], f"rows without a VJP rule or NONDIFF: {missing}"
+def row_problems(prim: Prim, cases: dict = CASES) -> list[str]:
+    """What the row lacks: a lowering, a VJP decision, an ulp bound, a test entry."""
+    problems = []
+    if not (prim.vjp is NONDIFF or callable(prim.vjp)):
+        problems.append("no VJP decision (a rule or NONDIFF)")
+    if not isinstance(prim.lowering, Lowering):
+        problems.append("no lowering kind")
+    if prim.is_elementwise:
+        problems += _scalar_problems(prim)
+        if callable(prim.vjp) and prim.op not in cases:
+            problems.append("differentiable but no test entry in tracegrad/testing/prim_cases.py")
+    elif prim.scalar is not None:
+        problems.append("a scalar lowering on a non-elementwise row")
+    return [f"row {prim.op.value}: {p}" for p in problems]
+
+
+def _scalar_problems(prim: Prim) -> list[str]:
+    spec = prim.scalar
+    if spec is None or spec.emitter not in scalar_ops.EMITTERS:
+        return ["no scalar lowering (Scalar spec with an emitter tracegrad.llvm knows)"]
+    routine = spec.routine
+    if (spec.emitter is Emitter.MATH) != (routine is not None):
+        return ["a MATH emitter needs a math routine, and a routine needs the MATH emitter"]
+    if routine is None:
+        return []
+    problems = []
+    if routine.name not in mathlib.MATH_FUNCTIONS:
+        problems.append(f"math routine {routine.name!r} is not in tracegrad.llvm.mathlib")
+    for bound in (routine.ulp_f64, routine.ulp_f32):
+        if not (isinstance(bound, (int, float)) and 0 < bound < 100):
+            problems.append(f"math routine {routine.name!r} has no ulp bound ({bound!r})")
+    return problems
+
+
+@pytest.mark.parametrize("op", list(PRIMS), ids=lambda op: op.value)
+def test_row_is_complete(op: Op) -> None:
+    problems = row_problems(PRIMS[op])
+    assert problems == [], "\n".join(problems)
+
+
+def test_completeness_check_names_the_incomplete_row() -> None:
+    exp = PRIMS[Op.EXP]
+    cases = {k: v for k, v in CASES.items() if k is not Op.EXP}
+    assert row_problems(exp, cases) == [
+        "row exp: differentiable but no test entry in tracegrad/testing/prim_cases.py"
+    ]
+    assert row_problems(replace(exp, vjp=None)) == ["row exp: no VJP decision (a rule or NONDIFF)"]
+    assert row_problems(replace(exp, scalar=None))[0].startswith("row exp: no scalar lowering")
+    no_bound = Scalar(Emitter.MATH, routine=MathRoutine("exp", float("nan")))
+    assert row_problems(replace(exp, scalar=no_bound)) == [
+        "row exp: math routine 'exp' has no ulp bound (nan)"
+    ]
+    unknown = Scalar(Emitter.MATH, routine=MathRoutine("erfcx", 1.0))
+    assert "not in tracegrad.llvm.mathlib" in row_problems(replace(exp, scalar=unknown))[0]
+
+
+def test_row_numpy_names_are_functions_and_ufuncs() -> None:
+    """Every numpy name of a row is a tracegrad.numpy function applying the op, and numpy's
+    ufunc of that name dispatches to it."""
+    for op, prim in PRIMS.items():
+        for name in prim.numpy_names:
+            fn = getattr(tnp, name)
+            args = [np.array([0.5, 2.0])] * (prim.arity or 1)
+            ops = {v.op for v in trace(fn, args).function.order}
+            assert op in ops, (name, ops)
+            ufunc = getattr(np, name, None)
+            if isinstance(ufunc, np.ufunc):
+                assert _dispatch.UFUNCS[ufunc] is fn, name
 
 
 def test_nondiff_marker_is_distinct() -> None:

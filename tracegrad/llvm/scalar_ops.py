@@ -61,7 +61,7 @@ def emit(b: Builder, v: Value, args: list[str], uses: set[tuple[str, str]]) -> s
     """
     dtype = v.operands[-1].dtype  # operand dtype (WHERE: the branches)
     spec = PRIMS[v.op].scalar if v.op in PRIMS else None
-    handler = _EMITTERS.get(spec.emitter) if spec is not None else None
+    handler = EMITTERS.get(spec.emitter) if spec is not None else None
     if handler is None:
         raise NotImplementedError(f"no LLVM lowering for {v.op.value}")
     return handler(b, v, dtype, args, uses)
@@ -281,7 +281,7 @@ def _float_to_int(b: Builder, src: DType, dst: DType, x: str) -> str:
     return b.emit(f"select i1 {ok}, i{bits} {conv}, i{bits} {_INT_MIN[dst]}")
 
 
-_EMITTERS: dict[Emitter, Callable[..., str]] = {
+EMITTERS: dict[Emitter, Callable[..., str]] = {
     Emitter.MATH: _math,
     Emitter.NEG: _neg,
     Emitter.ABS: _abs,
