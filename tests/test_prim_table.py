@@ -65,6 +65,8 @@ def _scalar_problems(prim: Prim) -> list[str]:
     problems = []
     if routine.name not in mathlib.MATH_FUNCTIONS:
         problems.append(f"math routine {routine.name!r} is not in tracegrad.llvm.mathlib")
+    elif mathlib.math_routine_arity(routine.name) != prim.arity:
+        problems.append(f"math routine {routine.name!r} does not take {prim.arity} arguments")
     for bound in (routine.ulp_f64, routine.ulp_f32):
         if not (isinstance(bound, (int, float)) and 0 < bound < 100):
             problems.append(f"math routine {routine.name!r} has no ulp bound ({bound!r})")
@@ -91,6 +93,10 @@ def test_completeness_check_names_the_incomplete_row() -> None:
     ]
     unknown = Scalar(Emitter.MATH, routine=MathRoutine("erfcx", 1.0))
     assert "not in tracegrad.llvm.mathlib" in row_problems(replace(exp, scalar=unknown))[0]
+    binary = Scalar(Emitter.MATH, routine=MathRoutine("pow", 1.0))
+    assert row_problems(replace(exp, scalar=binary)) == [
+        "row exp: math routine 'pow' does not take 1 arguments"
+    ]
 
 
 def test_row_numpy_names_are_functions_and_ufuncs() -> None:

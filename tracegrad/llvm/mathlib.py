@@ -71,20 +71,14 @@ from __future__ import annotations
 
 import functools
 
+from tracegrad.ir.prims import PRIMS
+
+# the routine modules register their routines and tables on import
+from tracegrad.llvm import mathlib_exp, mathlib_pow, mathlib_trig  # noqa: F401
 from tracegrad.llvm.mathlib_core import _B, _hx
 from tracegrad.llvm.mathlib_core import D as D
 from tracegrad.llvm.mathlib_core import c as c
-from tracegrad.llvm.mathlib_exp import (
-    _exp_body,
-    _expm1_body,
-    _log1p_body,
-    _log_body,
-    _sigmoid_body,
-    _softplus_body,
-    _tanh_body,
-)
-from tracegrad.llvm.mathlib_pow import _pow_body, _pow_log_table
-from tracegrad.llvm.mathlib_trig import _ph_table, _trig_body
+from tracegrad.llvm.mathlib_registry import ROUTINES, TABLES
 
 __all__ = [
     "MATH_FUNCTIONS",
@@ -92,84 +86,59 @@ __all__ = [
     "math_dependencies",
     "math_function_ir",
     "math_function_name",
+    "math_routine_arity",
     "module_math_ir",
 ]
 
-MATH_FUNCTIONS: tuple[str, ...] = (
-    "exp",
-    "expm1",
-    "log",
-    "log1p",
-    "sin",
-    "cos",
-    "tan",
-    "tanh",
-    "sigmoid",
-    "softplus",
-    "pow",
-)
+MATH_FUNCTIONS: tuple[str, ...] = tuple(ROUTINES)
 
-# Asserted bounds (ulp of the result dtype) used by the tests; docs quote this table.  float64:
-# the targets of the design (measured maxima are in the module docstring).  float32: every
-# function is the float64 one rounded once, so the bound is 0.5 + 2.1 * 2^-29 ulp; 0.501 asserts
-# "correctly rounded up to double-rounding ties".
-_F64_TARGETS = {"exp": 1.0, "log": 1.0, "tan": 2.5}
-MAX_ULP: dict[str, dict[str, float]] = {
-    "double": {f: _F64_TARGETS.get(f, 2.5) for f in MATH_FUNCTIONS},
-    "float": dict.fromkeys(MATH_FUNCTIONS, 0.501),
-}
+
+def _bounds() -> dict[str, dict[str, float]]:
+    """Asserted bounds (ulp of the result dtype) used by the tests; docs quote this table.  A
+    routine backing a primitive row has the row's bound (float64: the design's target, the
+    measured maxima are in the module docstring; float32: the float64 routine rounded once,
+    0.5 + 2.1 * 2^-29 ulp, so 0.501 asserts "correctly rounded up to double-rounding ties")."""
+    rows = {
+        p.scalar.routine.name: p.scalar.routine
+        for p in PRIMS.values()
+        if p.scalar is not None and p.scalar.routine is not None
+    }
+    out: dict[str, dict[str, float]] = {"double": {}, "float": {}}
+    for name, routine in ROUTINES.items():
+        row = rows.get(name)
+        f64 = row.ulp_f64 if row is not None else routine.ulp_f64
+        if f64 is None:
+            raise ValueError(f"math routine {name!r} has no ulp bound (no row, none declared)")
+        out["double"][name] = f64
+        out["float"][name] = row.ulp_f32 if row is not None else 0.501
+    return out
+
+
+MAX_ULP: dict[str, dict[str, float]] = _bounds()
 
 _SUFFIX = {"double": "f64", "float": "f32"}
-_BINARY = frozenset({"pow"})
-
-
-# ----------------------------------------------------------------------------------------------
-# Function assembly and the public API
-# ----------------------------------------------------------------------------------------------
-
-_UNARY_BODIES = {
-    "exp": _exp_body,
-    "expm1": _expm1_body,
-    "log": _log_body,
-    "log1p": _log1p_body,
-    "tanh": _tanh_body,
-    "sigmoid": _sigmoid_body,
-    "softplus": _softplus_body,
-    "sin": lambda b, x: _trig_body(b, x, "sin"),
-    "cos": lambda b, x: _trig_body(b, x, "cos"),
-    "tan": lambda b, x: _trig_body(b, x, "tan"),
-}
-
-# Direct dependencies of the float64 definitions (float32 ones depend on their float64 twin).
-_DEPS_F64: dict[str, tuple[str, ...]] = {
-    "tanh": ("expm1",),
-    "sigmoid": ("exp",),
-    "softplus": ("exp", "log1p"),
-    "sin": ("_ph_table",),
-    "cos": ("_ph_table",),
-    "tan": ("_ph_table",),
-    "pow": ("_pow_log_table",),
-}
-_TABLES = {
-    "_ph_table": ("tg__ph_table", _ph_table),
-    "_pow_log_table": ("tg__pow_log_table", _pow_log_table),
-}
-
+_PARAMS = ("x", "y")
 _ATTRS = "alwaysinline nounwind willreturn"
 
 
 def _check(name: str, dtype: str) -> None:
     if dtype not in _SUFFIX:
         raise ValueError(f"dtype must be 'float' or 'double', got {dtype!r}")
-    if name not in MATH_FUNCTIONS and not (name in _TABLES and dtype == "double"):
+    if name not in ROUTINES and not (name in TABLES and dtype == "double"):
         raise ValueError(f"unknown math function {name!r}")
+
+
+def math_routine_arity(name: str) -> int:
+    """How many arguments the routine takes (1 or 2)."""
+    _check(name, "double")
+    return ROUTINES[name].arity
 
 
 def math_function_name(name: str, dtype: str) -> str:
     """Symbol of the definition, e.g. ``tg_exp_f64``."""
     _check(name, dtype)
-    if name in _TABLES:
-        return _TABLES[name][0]
+    if name in TABLES:
+        return TABLES[name].symbol
     return f"tg_{name}_{_SUFFIX[dtype]}"
 
 
@@ -177,24 +146,27 @@ def math_dependencies(name: str, dtype: str = "double") -> tuple[tuple[str, str]
     """Direct dependencies ``(name, dtype)`` of one definition (names starting with ``_`` are
     constant tables).  :func:`module_math_ir` resolves them transitively."""
     _check(name, dtype)
-    if name in _TABLES:
+    if name in TABLES:
         return ()
     if dtype == "float":
         return ((name, "double"),)
-    return tuple((d, "double") for d in _DEPS_F64.get(name, ()))
+    return tuple((d, "double") for d in ROUTINES[name].deps)
 
 
 def _table_ir(name: str) -> str:
-    sym, gen = _TABLES[name]
-    vals = gen()
+    table = TABLES[name]
+    vals = table.values()
     body = ", ".join(f"double {_hx(v)}" for v in vals)
-    return f"@{sym} = internal unnamed_addr constant [{len(vals)} x double] [{body}], align 64\n"
+    return (
+        f"@{table.symbol} = internal unnamed_addr constant [{len(vals)} x double] [{body}], "
+        "align 64\n"
+    )
 
 
 def _f32_wrapper_ir(name: str) -> str:
     sym = math_function_name(name, "float")
     inner = math_function_name(name, "double")
-    params = ["x", "y"] if name in _BINARY else ["x"]
+    params = _PARAMS[: ROUTINES[name].arity]
     lines = [
         f"define internal float @{sym}({', '.join(f'float %{p}' for p in params)}) {_ATTRS} {{"
     ]
@@ -214,19 +186,16 @@ def math_function_ir(name: str, dtype: str) -> str:
 
     Dependencies are not included; use :func:`module_math_ir` to build a complete set."""
     _check(name, dtype)
-    if name in _TABLES:
+    if name in TABLES:
         return _table_ir(name)
     if dtype == "float":
         return _f32_wrapper_ir(name)
+    routine = ROUTINES[name]
+    params = _PARAMS[: routine.arity]
     b = _B()
-    if name in _BINARY:
-        res = _pow_body(b, "%x", "%y")
-        params = "double %x, double %y"
-    else:
-        res = _UNARY_BODIES[name](b, "%x")
-        params = "double %x"
+    res = routine.body(b, *(f"%{p}" for p in params))
     sym = math_function_name(name, dtype)
-    head = f"define internal double @{sym}({params}) {_ATTRS} {{"
+    head = f"define internal double @{sym}({', '.join(f'double %{p}' for p in params)}) {_ATTRS} {{"
     return "\n".join([head, *b.lines, f"  ret double {res}", "}"]) + "\n"
 
 

@@ -18,6 +18,7 @@ from tracegrad.llvm.mathlib_core import (
     _NAN,
     c,
 )
+from tracegrad.llvm.mathlib_registry import Routine, register_routine
 
 # ----------------------------------------------------------------------------------------------
 # Core algorithms (double precision), emitted into a builder
@@ -134,3 +135,15 @@ def _softplus_body(b: _B, x: str) -> str:
     l1p = b.call("tg_log1p_f64", e)
     m = b.sel(b.fcmp("ogt", x, c(0.0)), x, c(0.0))
     return b.add(m, l1p)
+
+
+for _routine in [
+    Routine("exp", 1, _exp_body),
+    Routine("expm1", 1, _expm1_body),
+    Routine("log", 1, _log_body),
+    Routine("log1p", 1, _log1p_body),
+    Routine("tanh", 1, _tanh_body, ("expm1",)),
+    Routine("sigmoid", 1, _sigmoid_body, ("exp",), ulp_f64=2.5),
+    Routine("softplus", 1, _softplus_body, ("exp", "log1p"), ulp_f64=2.5),
+]:
+    register_routine(_routine)

@@ -17,6 +17,7 @@ from tracegrad.llvm.mathlib_core import (
     c,
 )
 from tracegrad.llvm.mathlib_exp import _exp_core
+from tracegrad.llvm.mathlib_registry import Routine, Table, register_routine, register_table
 
 # pow log table (ARM optimized-routines construction, N = 128).
 _POW_LOG_N = 128
@@ -107,3 +108,7 @@ def _pow_body(b: _B, x: str, y: str) -> str:
     res = b.sel(b.fcmp("uno", x, y), _NAN, res)
     one = b.or1(b.fcmp("oeq", y, zero), b.fcmp("oeq", x, c(1.0)))
     return b.sel(one, c(1.0), res)
+
+
+register_table(Table("_pow_log_table", "tg__pow_log_table", _pow_log_table))
+register_routine(Routine("pow", 2, _pow_body, ("_pow_log_table",)))

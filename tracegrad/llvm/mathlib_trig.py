@@ -7,6 +7,7 @@ import functools
 from fractions import Fraction
 
 from tracegrad.llvm.mathlib_core import _B, _C, _INF, _PIO2, _S, _TWO_OVER_PI, _pi_fixed, c
+from tracegrad.llvm.mathlib_registry import Routine, Table, register_routine, register_table
 
 # Payne-Hanek table: for biased exponents 1053 (2^30) .. 2046, E = biased - 1075 and
 # G(E) = (2^E * 2/pi) mod 4 split into 4 doubles of 52 bits each (2^-50, 2^-102, ... grids).
@@ -138,3 +139,10 @@ def _trig_body(b: _B, x: str, which: str) -> str:
         res = b.sel(b.fcmp("olt", ax, c(2.0**-27)), x, res)
     # inf and NaN give NaN (x - x), everything else the computed value.
     return b.sel(b.fcmp("olt", ax, c(_INF)), res, b.sub(x, x))
+
+
+register_table(Table("_ph_table", "tg__ph_table", _ph_table))
+for _which in ("sin", "cos", "tan"):
+    register_routine(
+        Routine(_which, 1, functools.partial(_trig_body, which=_which), ("_ph_table",))
+    )
