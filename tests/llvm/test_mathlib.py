@@ -171,6 +171,8 @@ def region(name: str, dtype: str, n: int, rng: np.random.Generator) -> list[np.n
         parts = [u(un - 5, 40, 2 * k), u(-40, 40, k), _logu(rng, -20, 0, k)]
     elif name == "pow":
         return pow_region(dtype, n, rng)
+    elif name == "atan2":
+        return atan2_region(dtype, n, rng)
     else:
         raise KeyError(name)
     return [np.concatenate(parts).astype(DTYPES[dtype])]
@@ -198,6 +200,31 @@ def pow_region(dtype: str, n: int, rng: np.random.Generator) -> list[np.ndarray]
         np.concatenate([x1, x2, x3, x4]).astype(dt),
         np.concatenate([y1, y2, y3, y4]).astype(dt),
     ]
+
+
+def atan2_region(dtype: str, n: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """(y, x): every angle at radii over the whole range, angles next to the octant and
+    reduction boundaries (multiples of pi/4, |y/x| = 7/16 and 11/16), and tiny ratios."""
+    k = n // 4
+    top = 35 if dtype == "float" else 305
+    r = 10.0 ** rng.uniform(-top, top, 3 * k)
+    edges = np.arange(-8, 9) * (np.pi / 4)
+    special = np.concatenate([edges, np.arctan([7 / 16, 11 / 16]), -np.arctan([7 / 16, 11 / 16])])
+    theta = np.concatenate(
+        [
+            rng.uniform(-np.pi, np.pi, k),
+            rng.choice(edges, k) + _logu(rng, -16, -1, k),
+            rng.choice(special, k) + rng.uniform(-1e-6, 1e-6, k),
+        ]
+    )
+    x = full_range(dtype, k, rng).astype(np.float64)
+    x = np.where(np.isfinite(x), x, 1.0)
+    y = x * _logu(rng, -300 if dtype == "double" else -30, -2, k)
+    dt = DTYPES[dtype]
+    with np.errstate(all="ignore"):
+        ys = np.concatenate([r * np.sin(theta), y]).astype(dt)
+        xs = np.concatenate([r * np.cos(theta), x]).astype(dt)
+    return [ys, xs]
 
 
 def edge_values(dtype: str) -> np.ndarray:

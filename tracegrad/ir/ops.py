@@ -39,6 +39,7 @@ class Op(enum.Enum):
     FLOORDIV = "floordiv"
     MOD = "mod"
     POW = "pow"
+    ATAN2 = "atan2"
     MAXIMUM = "maximum"
     MINIMUM = "minimum"
     EQ = "eq"

@@ -55,6 +55,7 @@ function spanning the full range plus special regions, reference numpy longdoubl
     sigmoid   1.48   0.50   sigmoid(-4.848)
     softplus  1.56   0.50   softplus(0.3965)
     pow       1.00   0.50   pow(5.69e37, 0.777); double-double log error ~2^-63
+    atan2     0.75   0.50   atan2(2.2e-304, 2854.3) (fdlibm atan, exact octant)
     ========  =====  =====  ==================================================
 
 The asserted bounds are in :data:`MAX_ULP`.  sin/cos/tan are accurate over the whole double
@@ -74,7 +75,7 @@ import functools
 from tracegrad.ir.prims import PRIMS
 
 # the routine modules register their routines and tables on import
-from tracegrad.llvm import mathlib_exp, mathlib_pow, mathlib_trig  # noqa: F401
+from tracegrad.llvm import mathlib_atan, mathlib_exp, mathlib_pow, mathlib_trig  # noqa: F401
 from tracegrad.llvm.mathlib_core import _B, _hx
 from tracegrad.llvm.mathlib_core import D as D
 from tracegrad.llvm.mathlib_core import c as c

@@ -88,5 +88,6 @@ CASES: dict[Op, PrimCase] = {
     Op.MAXIMUM: PrimCase((Domain(-2.0, -0.1, (4,)), Domain(0.1, 2.0, (4,))), in_programs=True),
     Op.MINIMUM: PrimCase((Domain(-2.0, -0.1, (4,)), Domain(0.1, 2.0, (4,))), in_programs=True),
     Op.MOD: PrimCase((Domain(0.1, 0.9), Domain(1.1, 2.0))),
+    Op.ATAN2: PrimCase((Domain(0.2, 2.0, both_signs=True), Domain(0.2, 2.0, both_signs=True))),
     Op.WHERE: PrimCase(covered_by="where"),
 }

@@ -165,6 +165,8 @@ _row(Op.MOD, _binary(Op.MOD, NUMERIC), np.remainder, vj.vjp_mod, Promotion.BOOL_
      Scalar(Emitter.DIVMOD), ("remainder", "mod"), "x % y with the sign of y (numpy's).", "%")
 _row(Op.POW, _binary(Op.POW, NUMERIC), np.power, vj.vjp_pow, Promotion.BOOL_TO_INT,
      _math("pow"), ("power",), "x ** y.", "**")
+_row(Op.ATAN2, _binary(Op.ATAN2, FLOATS), np.arctan2, vj.vjp_atan2, _F, _math("atan2", 1.0),
+     ("arctan2",), "Elementwise arc tangent of y/x in the quadrant of (x, y).")
 _row(Op.MAXIMUM, _binary(Op.MAXIMUM, ALL), np.maximum, vj.vjp_maximum, _S, Scalar(Emitter.MINMAX),
      ("maximum",), "Elementwise maximum; NaN propagates.")
 _row(Op.MINIMUM, _binary(Op.MINIMUM, ALL), np.minimum, vj.vjp_minimum, _S, Scalar(Emitter.MINMAX),

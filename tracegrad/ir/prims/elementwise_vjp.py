@@ -115,6 +115,13 @@ def vjp_pow(ct: Any, out: Any, attrs: dict) -> tuple:
     return (dx, dy)
 
 
+def vjp_atan2(ct: Any, out: Any, attrs: dict) -> tuple:
+    b = _b()  # atan2(y, x): d/dy = x / (x^2 + y^2), d/dx = -y / (x^2 + y^2)
+    y, x = out.operands
+    r2 = b.add(b.mul(x, x), b.mul(y, y))
+    return (b.div(b.mul(ct, x), r2), b.neg(b.div(b.mul(ct, y), r2)))
+
+
 def _chooser_vjp(strict: Op) -> Any:
     """maximum/minimum: the winner gets ct, ties give ct/2 to each side (JAX's choice)."""
 
