@@ -165,6 +165,9 @@ def region(name: str, dtype: str, n: int, rng: np.random.Generator) -> list[np.n
     elif name in ("sin", "cos", "tan"):
         mult = rng.integers(-(10**6), 10**6, k) * (np.pi / 2)
         parts = [u(-10, 10, k), u(-1e6, 1e6, k), mult + u(-1e-9, 1e-9, k), _logu(rng, 5, 25, k)]
+    elif name == "atan":  # the reduction boundaries 7/16, 11/16, 1 and large arguments
+        parts = [u(-3, 3, k), rng.choice([7 / 16, 11 / 16, 1.0], k) + u(-1e-3, 1e-3, k)]
+        parts += [_logu(rng, -20, 300 if not f32 else 38, 2 * k)]
     elif name == "tanh":
         parts = [u(-20, 20, 2 * k), _logu(rng, -10, 1.3, 2 * k)]
     elif name in ("sigmoid", "softplus"):

@@ -25,6 +25,7 @@ class Op(enum.Enum):
     COS = "cos"
     TAN = "tan"
     TANH = "tanh"
+    ATAN = "atan"
     SQRT = "sqrt"
     ABS = "abs"
     SIGN = "sign"

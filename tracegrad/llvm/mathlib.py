@@ -56,6 +56,7 @@ function spanning the full range plus special regions, reference numpy longdoubl
     softplus  1.56   0.50   softplus(0.3965)
     pow       1.00   0.50   pow(5.69e37, 0.777); double-double log error ~2^-63
     atan2     0.75   0.50   atan2(2.2e-304, 2854.3) (fdlibm atan, exact octant)
+    atan      0.72   0.50   atan(1.456) (atan2(x, 1))
     ========  =====  =====  ==================================================
 
 The asserted bounds are in :data:`MAX_ULP`.  sin/cos/tan are accurate over the whole double

@@ -122,4 +122,9 @@ def _atan2_body(b: _B, y: str, x: str) -> str:
     return b.sel(b.fcmp("uno", x, y), _NAN, res)
 
 
+def _atan_body(b: _B, x: str) -> str:
+    return _atan2_body(b, x, c(1.0))  # LLVM folds the constant operand's lanes away
+
+
 register_routine(Routine("atan2", 2, _atan2_body))
+register_routine(Routine("atan", 1, _atan_body))

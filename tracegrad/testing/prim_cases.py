@@ -70,6 +70,7 @@ CASES: dict[Op, PrimCase] = {
         (_D,), in_programs=True, safe=lambda x: b.unary(Op.EXPM1, b.minimum(x, 10.0))
     ),
     Op.TAN: PrimCase((Domain(-1.2, 1.2),)),
+    Op.ATAN: PrimCase((Domain(-3.0, 3.0),)),
     Op.CAST: PrimCase(covered_by="cast32"),
     # binary, in the order random programs draw them
     Op.ADD: PrimCase((Domain(shape=(2, 3)), _D), in_programs=True),

@@ -133,6 +133,8 @@ _row(Op.COS, _unary(Op.COS, FLOATS), np.cos, vj.vjp_cos, _F, _math("cos"), ("cos
 _row(Op.TAN, _unary(Op.TAN, FLOATS), np.tan, vj.vjp_tan, _F, _math("tan"), ("tan",), "Tangent.")
 _row(Op.TANH, _unary(Op.TANH, FLOATS), np.tanh, vj.vjp_tanh, _F, _math("tanh"), ("tanh",),
      "Hyperbolic tangent.")
+_row(Op.ATAN, _unary(Op.ATAN, FLOATS), np.arctan, vj.vjp_atan, _F, _math("atan", 1.0),
+     ("arctan",), "Elementwise arc tangent.")
 _row(Op.SQRT, _unary(Op.SQRT, FLOATS), np.sqrt, vj.vjp_sqrt, _F, Scalar(Emitter.SQRT), ("sqrt",),
      "Square root.")
 _row(Op.NEG, _unary(Op.NEG, NUMERIC), np.negative, vj.vjp_neg, _S, Scalar(Emitter.NEG),

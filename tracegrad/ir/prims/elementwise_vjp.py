@@ -115,6 +115,12 @@ def vjp_pow(ct: Any, out: Any, attrs: dict) -> tuple:
     return (dx, dy)
 
 
+def vjp_atan(ct: Any, out: Any, attrs: dict) -> tuple:
+    b = _b()
+    x = out.operands[0]
+    return (b.div(ct, b.add(b.mul(x, x), 1.0)),)
+
+
 def vjp_atan2(ct: Any, out: Any, attrs: dict) -> tuple:
     b = _b()  # atan2(y, x): d/dy = x / (x^2 + y^2), d/dx = -y / (x^2 + y^2)
     y, x = out.operands
