@@ -14,6 +14,7 @@ from tracegrad.ir.dtypes import DType
 from tracegrad.ir.indexing import getitem, setitem
 from tracegrad.ir.ops import Op
 from tracegrad.ir.parser import parse_function
+from tracegrad.ir.prims import PRIMS, Promotion
 from tracegrad.ir.printer import print_function
 from tracegrad.ir.types import Dim, TensorType
 from tracegrad.ir.value import Function, Value, const, new_trace_id, param
@@ -47,19 +48,16 @@ def _fused(operands: list[Value], body) -> Value:
     return Value.make(Op.FUSED, sub.outputs[0].type, tuple(operands), (("function", sub),))
 
 
+_TRUTH = Promotion.TRUTH
+
+
 def _elementwise() -> Function:
     t = new_trace_id()
     x, y = _p(0, F64, (N, 3), "x", t), _p(1, F64, (3,), "y", t)
-    unary = [
-        b.unary(op, x)
-        for op in (Op.NEG, Op.EXP, Op.LOG, Op.LOG1P, Op.EXPM1, Op.SIN, Op.COS, Op.TAN)
-        + (Op.TANH, Op.SQRT, Op.ABS, Op.SIGN, Op.FLOOR)
-    ]
-    binary = [
-        b.binary(op, x, y)
-        for op in (Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.FLOORDIV, Op.MOD, Op.POW, Op.MAXIMUM)
-        + (Op.MINIMUM, Op.EQ, Op.NE, Op.LT, Op.LE, Op.GT, Op.GE)
-    ]
+    # every numeric elementwise row (from the table); the logical ops, where and cast below
+    numeric = [op for op, p in PRIMS.items() if p.is_elementwise and p.promotion is not _TRUTH]
+    unary = [b.unary(op, x) for op in numeric if PRIMS[op].arity == 1 and op is not Op.CAST]
+    binary = [b.binary(op, x, y) for op in numeric if PRIMS[op].arity == 2]
     mask = b.gt(x, 0.5)
     logic = [b.unary(Op.LOGICAL_NOT, mask), b.binary(Op.LOGICAL_AND, mask, b.lt(x, 2.0))]
     logic.append(b.binary(Op.LOGICAL_OR, mask, True))
