@@ -338,7 +338,7 @@ class _Parser:
         if not _flatten(literal, type_.shape, flat):
             raise self.fail(f"constant elements do not match the shape of {type_}", where)
         try:
-            array = _elements(flat, type_.dtype).reshape(type_.shape)
+            array = _elements(flat, type_.dtype).reshape(type_.concrete_shape)
         except (ValueError, OverflowError) as error:
             raise self.fail(f"bad constant for {type_}: {error}", where) from None
         return ConstData(array)
