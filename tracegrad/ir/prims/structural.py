@@ -186,7 +186,8 @@ def _concat_rule(types: tuple[TensorType, ...], attrs: Attrs) -> TensorType:
                 f"exactly, got {format_shape(first.shape)} and {format_shape(t.shape)}"
             )
     sizes = [t.shape[axis] for t in types]
-    total = sum(sizes) if all(isinstance(s, int) for s in sizes) else Dim("concat")
+    known = [s for s in sizes if isinstance(s, int)]
+    total = sum(known) if len(known) == len(sizes) else Dim("concat")
     return first.with_shape(first.shape[:axis] + (total,) + first.shape[axis + 1 :])
 
 
@@ -250,7 +251,8 @@ def _scatter_add_rule(types: tuple[TensorType, ...], attrs: Attrs) -> TensorType
 
 def _scatter_add(x: np.ndarray, idx: np.ndarray, updates: np.ndarray, *, axis: int) -> np.ndarray:
     out = np.array(x, copy=True)
-    np.add.at(out, (slice(None),) * axis + (idx,), updates)
+    index: Any = (slice(None),) * axis + (idx,)  # numpy's stubs reject a tuple with slices
+    np.add.at(out, index, updates)
     return out
 
 
