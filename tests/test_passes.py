@@ -105,6 +105,8 @@ def programs(draw: st.DrawFn) -> Function:
         pick = st.sampled_from(values)
         kind = draw(st.sampled_from(["unary", "binary", "const", "where", "reduce", "idiom"]))
         a = draw(pick)
+        # a second operand numpy can broadcast against ``a`` ((2,) and (2, 3) cannot)
+        pick = st.sampled_from([v for v in values if _broadcastable(v.shape, a.shape)])
         if kind == "unary":
             values.append(b.unary(draw(st.sampled_from(UNARY)), a))
         elif kind == "binary":
@@ -121,6 +123,14 @@ def programs(draw: st.DrawFn) -> Function:
         elif kind == "idiom":
             values.append(draw(st.sampled_from(IDIOMS))(a))
     return Function("random", tuple(params), (values[-1],))
+
+
+def _broadcastable(x: tuple, y: tuple) -> bool:
+    try:
+        np.broadcast_shapes(x, y)
+    except ValueError:
+        return False
+    return True
 
 
 IDIOMS = [
