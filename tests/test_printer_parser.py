@@ -84,7 +84,7 @@ def _structural() -> Function:
         getitem(a, np.array([1, 3])), setitem(a, (slice(None), 1), 7.0),
         b.apply(Op.SCATTER_ADD, [a, i, b.broadcast_to(const(np.float32(1.0)), (4, 3))], axis=1),
         bs.matmul(a, bs.transpose(a)), bs.matmul(v, b.full((3, 2), 0.5, F64)),
-        b.broadcast_to(b.exp(bs.sum(v, 1)), (2, N)),
+        b.broadcast_to(b.exp(bs.sum(v, 1)), (2, N)), b.apply(Op.STOP_GRADIENT, [v]),
     ]  # fmt: skip
     return Function("structural", (a, v, i), tuple(outs))
 

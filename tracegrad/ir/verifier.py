@@ -55,6 +55,7 @@ _SIGNATURES: dict[Op, tuple[int | None, tuple[str, ...]]] = {
     Op.GATHER: (2, ("axis",)),
     Op.SCATTER_ADD: (3, ("axis",)),
     Op.MATMUL: (2, ()),
+    Op.STOP_GRADIENT: (1, ()),
     Op.FUSED: (None, ("function",)),
     Op.PARAM: (0, ("index", "name", "trace")),
     Op.CONST: (0, ("data",)),

@@ -29,8 +29,8 @@ import math
 from collections.abc import Container
 from dataclasses import dataclass, field
 
-from tracegrad.ir.build import apply
 from tracegrad.ir.ops import ELEMENTWISE, Op
+from tracegrad.ir.rebuild import rebuild_function
 from tracegrad.ir.substitute import inline
 from tracegrad.ir.value import Function, Value, users
 from tracegrad.llvm import scalar_ops
@@ -73,23 +73,17 @@ class Plan:
 
 
 def expand_fused(function: Function) -> Function:
-    """The same Function with every FUSED node replaced by its body."""
-    if not any(v.op is Op.FUSED for v in function.order):
-        return function
-    env: dict[int, Value] = {}
-    for v in function.order:
-        if v.op in (Op.PARAM, Op.CONST):
-            env[id(v)] = v
-            continue
-        operands = [env[id(o)] for o in v.operands]
-        if v.op is Op.FUSED:
-            (env[id(v)],) = _inline(expand_fused(v.attr("function")), operands)
-        elif all(n is o for n, o in zip(operands, v.operands, strict=True)):
-            env[id(v)] = v
-        else:
-            env[id(v)] = apply(v.op, operands, **dict(v.attrs))
-    outputs = [env[id(o)] for o in function.outputs]
-    return Function(function.name, function.params, tuple(outputs))
+    """The graph the planner forms kernels from: every FUSED node replaced by its body and
+    every stop_gradient (an identity for running) by its operand."""
+    return rebuild_function(function, _expand)
+
+
+def _expand(v: Value, operands: list[Value]) -> Value | None:
+    if v.op is Op.STOP_GRADIENT:
+        return operands[0]
+    if v.op is Op.FUSED:
+        return _inline(expand_fused(v.attr("function")), operands)[0]
+    return None
 
 
 def _inline(sub: Function, args: list[Value]) -> list[Value]:

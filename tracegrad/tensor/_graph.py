@@ -126,10 +126,8 @@ def _batch_movement(v: Value, x: Value, prefix: Shape, attrs: dict[str, Any]) ->
     if op is Op.SLICE:
         whole = tuple((0, d, 1) for d in prefix)
         return b.apply(op, [x], slices=whole + tuple(attrs["slices"]))
-    if op is Op.FUSED and v.attr("function").name == "stop_gradient":
-        from tracegrad.autodiff.reverse import stop_gradient_value
-
-        return stop_gradient_value(x)
+    if op is Op.STOP_GRADIENT:
+        return b.apply(op, [x])
     if op is Op.PAD:
         return b.apply(op, [x], pads=((0, 0),) * r + tuple(attrs["pads"]), value=attrs["value"])
     raise UnsupportedError(f"jacobian: cannot batch the {op.value} op")

@@ -307,6 +307,16 @@ def _fused(*arrays: np.ndarray, function: Any) -> np.ndarray:
 register(Prim(Op.PARAM, _leaf_rule, _no_impl, Lowering.LEAF))
 register(Prim(Op.CONST, _leaf_rule, _no_impl, Lowering.LEAF))
 register(Prim(Op.FUSED, _fused_rule, _fused, Lowering.KERNEL))
+register(
+    Prim(
+        Op.STOP_GRADIENT,
+        lambda types, attrs: types[0],
+        lambda x: x,  # the value passes unchanged (as the marker kernel it replaces did)
+        Lowering.MOVEMENT,  # an identity: the backend reads the operand's buffer
+        vjp=lambda ct, out, attrs: (None,),  # no cotangent reaches the operand
+        doc="identity value, zero derivative (tracegrad.stop_gradient)",
+    )
+)
 
 # the VJP rules of these rows live in their own module (kept beside this one for size)
 from tracegrad.ir.prims import structural_vjp  # noqa: E402, F401

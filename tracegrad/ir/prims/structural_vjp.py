@@ -197,10 +197,6 @@ def _vjp_matmul(ct: Any, out: Any, attrs: dict) -> tuple:
 
 
 def _vjp_fused(ct: Any, out: Any, attrs: dict) -> tuple:
-    """A stop_gradient marker (a FUSED identity kernel named ``stop_gradient``) passes no
-    cotangent; any other kernel is inlined by the transform before differentiation."""
-    if attrs["function"].name == "stop_gradient":
-        return (None,)
     raise UnsupportedError("fused kernels are inlined by tracegrad.autodiff before the VJP")
 
 
