@@ -1,8 +1,9 @@
-"""Planning: split an optimized Function into kernels and numpy steps.
+"""Planning: split an optimized Function into kernels and numpy steps. This is the only place
+kernels are formed (the IR passes leave a plain graph); ``describe`` puts the plan in words
+for ``tracegrad.ir.passes.explain``.
 
-1. FUSED nodes are inlined (their sub-Functions are elementwise bodies with broadcasts and
-   at most one trailing reduction; the planner below re-forms the same kernels and larger
-   ones, so it does not depend on the optimizer's fusion decisions).
+1. stop_gradient ops (identities when running) are replaced by their operands, and FUSED
+   nodes built by hand are inlined.
 2. A Value is *materialized* (gets a buffer) when it is a function output, when a
    non-elementwise op uses it (except a reduction that is its only user: then it is
    computed inline inside the reduction loop), or when a view op (broadcast, transpose,
@@ -26,10 +27,11 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Container
+from collections.abc import Container, Sequence
 from dataclasses import dataclass, field
 
 from tracegrad.ir.ops import ELEMENTWISE, Op
+from tracegrad.ir.printer import format_type, numbering_of
 from tracegrad.ir.rebuild import rebuild_function
 from tracegrad.ir.substitute import inline
 from tracegrad.ir.value import Function, Value, users
@@ -225,4 +227,45 @@ def count_kinds(p: Plan) -> dict[str, int]:
     return counts
 
 
-__all__ = ["ARG_OPS", "InterpretStep", "KernelGroup", "MatmulStep", "Plan", "count_kinds", "plan"]
+def describe(function: Function) -> list[str]:
+    """The plan of ``function`` in words, one line per step in run order, naming the values
+    each step writes as ``print_function`` numbers the planned graph (``function`` itself
+    unless it holds stop_gradient ops, which the planner drops). These are the steps a
+    PlanExecutable runs; ``tracegrad.ir.passes.explain(f, planner=describe)`` shows them
+    after the passes.
+
+    >>> from tracegrad.ir import build as b, build_shape as bs
+    >>> from tracegrad.ir.value import param, Function
+    >>> from tracegrad.ir.types import TensorType
+    >>> from tracegrad.ir.dtypes import DType
+    >>> x = param(0, TensorType(DType.FLOAT64, (2, 2)), "x")
+    >>> for line in describe(Function("f", (x,), (b.exp(bs.matmul(x, x)), bs.sum(x, 0)))):
+    ...     print(line)
+    blas   matmul -> %1: f64[2,2]
+    kernel elementwise -> %2: f64[2,2]  (1 ops)
+    kernel reduce_sum -> %3: f64[2]
+    """
+    p = plan(function)
+    number = numbering_of(p.function)
+
+    def writes(values: Sequence[Value]) -> str:
+        return ", ".join(f"%{number[id(v)]}: {format_type(v.type)}" for v in values)
+
+    lines = []
+    for step in p.steps:
+        if isinstance(step, KernelGroup) and step.kind == "elementwise":
+            lines.append(f"kernel elementwise -> {writes(step.roots)}  ({step.ops} ops)")
+        elif isinstance(step, KernelGroup):
+            lines.append(f"kernel {step.roots[0].op.value} -> {writes(step.roots)}")
+        elif isinstance(step, MatmulStep):
+            lines.append(f"blas   matmul -> {writes([step.value])}")
+        else:
+            outputs = step.function.outputs
+            lines.append(f"numpy  {outputs[0].op.value} -> {writes(outputs)}")
+    return lines
+
+
+__all__ = [
+    "ARG_OPS", "InterpretStep", "KernelGroup", "MatmulStep", "Plan", "count_kinds", "describe",
+    "plan",
+]  # fmt: skip
