@@ -35,10 +35,11 @@ from tracegrad.errors import TracegradError
 from tracegrad.ir import build as b
 from tracegrad.ir.ops import ELEMENTWISE, Op
 from tracegrad.ir.prims import NONDIFF, PRIMS
-from tracegrad.ir.rebuild import rebuild, rebuild_function
-from tracegrad.ir.substitute import inline
+
+# strip_stop_gradients is re-exported: the execution paths import it from here
+from tracegrad.ir.rebuild import strip_stop_gradients as strip_stop_gradients
 from tracegrad.ir.types import shapes_compatible
-from tracegrad.ir.value import Function, Value, const_value, topological_order
+from tracegrad.ir.value import Value, const_value, topological_order
 
 # ops whose VJP only re-indexes the cotangent, so it maps a bool mask the same way
 _REINDEXING = frozenset({Op.REDUCE_SUM, Op.RESHAPE, Op.TRANSPOSE, Op.SLICE, Op.PAD, Op.CONCATENATE})
@@ -77,7 +78,6 @@ def no_locations() -> Iterator[None]:
 def _walk(
     outputs: list[Value], cotangents: Sequence[Value | None], wrt: Sequence[Value]
 ) -> list[Value | None]:
-    outputs = expand_fused(list(outputs))
     order = topological_order(outputs)
     needed = _depends_on(order, wrt)
     cts: dict[int, Value] = {}
@@ -191,26 +191,7 @@ def _same_masks(a: list[Mask], b_: list[Mask]) -> bool:
     )
 
 
-# ---- fused kernels and stop_gradient ------------------------------------------------------
-
-
-def expand_fused(outputs: list[Value]) -> list[Value]:
-    """Inline FUSED kernels, so their insides are differentiated."""
-    return rebuild(outputs, _inline_kernel)
-
-
-def _inline_kernel(v: Value, operands: list[Value]) -> Value | None:
-    return inline(v.attr("function"), operands)[0] if v.op is Op.FUSED else None
-
-
-def strip_stop_gradients(function: Function) -> Function:
-    """The same Function with stop_gradient markers replaced by their operands (for running:
-    the markers only matter to the transform)."""
-    return rebuild_function(function, _strip)
-
-
-def _strip(v: Value, operands: list[Value]) -> Value | None:
-    return operands[0] if v.op is Op.STOP_GRADIENT else None
+# ---- stop_gradient ------------------------------------------------------------------------
 
 
 def stop_gradient_value(x: Value) -> Value:

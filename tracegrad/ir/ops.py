@@ -71,8 +71,6 @@ class Op(enum.Enum):
     MATMUL = "matmul"
     # identity whose VJP is zero (autodiff's stop_gradient; the backend lowers it to nothing)
     STOP_GRADIENT = "stop_gradient"
-    # a fused kernel carrying its own sub-Function (made by the fusion pass)
-    FUSED = "fused"
 
 
 UNARY_ELEMENTWISE = frozenset(

@@ -1,7 +1,7 @@
 """The one graph-rebuild walk: a graph's Values rebuilt operands first, with substitutions.
 
-Every IR transform that maps a graph to a new one (inlining, stripping markers, binding
-symbolic dims, the backend's marker removal) is this loop with a different ``visit``. For each
+Every IR transform that maps a graph to a new one (inlining, stripping stop_gradient before
+running, binding symbolic dims) is this loop with a different ``visit``. For each
 Value ``v`` the outputs depend on (operands first, iteratively, so 10^5-deep graphs are fine):
 
 - a Value keyed (by id) in ``seed`` is replaced by its seed;
@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 from tracegrad.ir.build import apply
+from tracegrad.ir.ops import Op
 from tracegrad.ir.value import Function, Value, topological_order
 
 # visit(v, new_operands) -> the replacement of v, or None for the default
@@ -63,3 +64,13 @@ def rebuild_function(function: Function, visit: Visit) -> Function:
     if all(n is o for n, o in zip(outputs, function.outputs, strict=True)):
         return function
     return Function(function.name, function.params, tuple(outputs))
+
+
+def strip_stop_gradients(function: Function) -> Function:
+    """``function`` with every stop_gradient replaced by its operand: for running, where it is
+    an identity (only the reverse-mode transform gives it a meaning)."""
+    return rebuild_function(function, _strip)
+
+
+def _strip(v: Value, operands: list[Value]) -> Value | None:
+    return operands[0] if v.op is Op.STOP_GRADIENT else None

@@ -2,8 +2,7 @@
 kernels are formed (the IR passes leave a plain graph); ``describe`` puts the plan in words
 for ``tracegrad.ir.passes.explain``.
 
-1. stop_gradient ops (identities when running) are replaced by their operands, and FUSED
-   nodes built by hand are inlined.
+1. stop_gradient ops (identities when running) are replaced by their operands.
 2. A Value is *materialized* (gets a buffer) when it is a function output, when a
    non-elementwise op uses it (except a reduction that is its only user: then it is
    computed inline inside the reduction loop), or when a view op (broadcast, transpose,
@@ -32,8 +31,7 @@ from dataclasses import dataclass, field
 
 from tracegrad.ir.ops import ELEMENTWISE, Op
 from tracegrad.ir.printer import format_type, numbering_of
-from tracegrad.ir.rebuild import rebuild_function
-from tracegrad.ir.substitute import inline
+from tracegrad.ir.rebuild import strip_stop_gradients
 from tracegrad.ir.value import Function, Value, users
 from tracegrad.llvm import scalar_ops
 from tracegrad.llvm.extents import is_static
@@ -72,35 +70,6 @@ class MatmulStep:
 class Plan:
     function: Function
     steps: list[KernelGroup | InterpretStep | MatmulStep] = field(default_factory=list)
-
-
-def expand_fused(function: Function) -> Function:
-    """The graph the planner forms kernels from: every FUSED node replaced by its body and
-    every stop_gradient (an identity for running) by its operand."""
-    return rebuild_function(function, _expand)
-
-
-def _expand(v: Value, operands: list[Value]) -> Value | None:
-    if v.op is Op.STOP_GRADIENT:
-        return operands[0]
-    if v.op is Op.FUSED:
-        return _inline(expand_fused(v.attr("function")), operands)[0]
-    return None
-
-
-def _inline(sub: Function, args: list[Value]) -> list[Value]:
-    """``inline`` without re-running the type rules when the argument types equal the
-    parameter types (always, after concretization): 5x cheaper on 10^5-op bodies."""
-    if any(a.type != p.type for a, p in zip(args, sub.params, strict=True)):
-        return inline(sub, args)
-    env: dict[int, Value] = {id(p): a for p, a in zip(sub.params, args, strict=True)}
-    for v in sub.order:
-        if id(v) in env:
-            continue
-        ops = tuple(env.get(id(o), o) for o in v.operands)
-        same = all(n is o for n, o in zip(ops, v.operands, strict=True))
-        env[id(v)] = v if same else Value.make(v.op, v.type, ops, v.attrs, v.loc)
-    return [env[id(o)] for o in sub.outputs]
 
 
 def fusible(v: Value) -> bool:
@@ -177,7 +146,7 @@ def blas_view(v: Value, foreign: list[Value]) -> bool:
 
 
 def plan(function: Function) -> Plan:
-    fn = expand_fused(function)
+    fn = strip_stop_gradients(function)
     mat, cost = materialized(fn)
     inline_ids = frozenset(id(v) for v in fn.order if fusible(v) and id(v) not in mat)
     result = Plan(fn)

@@ -281,7 +281,7 @@ def _matmul_rule(types: tuple[TensorType, ...], attrs: Attrs) -> TensorType:
 register(Prim(Op.MATMUL, _matmul_rule, np.matmul, Lowering.CONTRACTION))
 
 
-# ---- leaves and kernels -------------------------------------------------------------------
+# ---- leaves and markers -------------------------------------------------------------------
 
 
 def _leaf_rule(types: tuple[TensorType, ...], attrs: Attrs) -> TensorType:
@@ -292,21 +292,8 @@ def _no_impl(*args: np.ndarray, **attrs: Any) -> np.ndarray:
     raise TypeError("leaves are bound by the interpreter, not computed")
 
 
-def _fused_rule(types: tuple[TensorType, ...], attrs: Attrs) -> TensorType:
-    (out,) = attrs["function"].outputs
-    return out.type
-
-
-def _fused(*arrays: np.ndarray, function: Any) -> np.ndarray:
-    from tracegrad.ir.interpreter import evaluate
-
-    (out,) = evaluate(function, arrays)
-    return out
-
-
 register(Prim(Op.PARAM, _leaf_rule, _no_impl, Lowering.LEAF))
 register(Prim(Op.CONST, _leaf_rule, _no_impl, Lowering.LEAF))
-register(Prim(Op.FUSED, _fused_rule, _fused, Lowering.KERNEL))
 register(
     Prim(
         Op.STOP_GRADIENT,
