@@ -69,8 +69,8 @@ class Op(enum.Enum):
     SCATTER_ADD = "scatter_add"
     # contraction
     MATMUL = "matmul"
-    # a fused kernel carrying its own sub-Function (made by the fusion pass)
-    FUSED = "fused"
+    # identity whose VJP is zero (autodiff's stop_gradient; the backend lowers it to nothing)
+    STOP_GRADIENT = "stop_gradient"
 
 
 UNARY_ELEMENTWISE = frozenset(

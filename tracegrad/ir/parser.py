@@ -268,8 +268,6 @@ class _Parser:
         kind, text = token[0], token[1]
         if kind == "punct" and text == "(":
             return self.tuple_value()
-        if kind == "ident" and text == "func":
-            return self.function()
         if kind in ("float", "int", "string", "dimstr") or kind == "ident":
             self.pos += 1
             return self.atom(token)

@@ -180,8 +180,6 @@ def _structural_template(v: Value, args: list[Value]) -> list[Piece]:
         return [base, _slice_text(v)]
     if op is Op.CONCATENATE:
         return ["concatenate([", *_join(args), f"], axis={v.attr('axis')})"]
-    if op is Op.FUSED:
-        return _call(f"fused[@{v.attr('function').name}]", args)
     extra = [f"{k}={_attr_text(a)}" for k, a in v.attrs]
     if op in (Op.RESHAPE, Op.TRANSPOSE):
         extra = [_attr_text(v.attrs[0][1])]

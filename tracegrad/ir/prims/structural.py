@@ -283,7 +283,7 @@ def _matmul_rule(types: tuple[TensorType, ...], attrs: Attrs) -> TensorType:
 register(Prim(Op.MATMUL, _matmul_rule, np.matmul, Lowering.CONTRACTION))
 
 
-# ---- leaves and kernels -------------------------------------------------------------------
+# ---- leaves and markers -------------------------------------------------------------------
 
 
 def _leaf_rule(types: tuple[TensorType, ...], attrs: Attrs) -> TensorType:
@@ -294,21 +294,18 @@ def _no_impl(*args: np.ndarray, **attrs: Any) -> np.ndarray:
     raise TypeError("leaves are bound by the interpreter, not computed")
 
 
-def _fused_rule(types: tuple[TensorType, ...], attrs: Attrs) -> TensorType:
-    (out,) = attrs["function"].outputs
-    return out.type
-
-
-def _fused(*arrays: np.ndarray, function: Any) -> np.ndarray:
-    from tracegrad.ir.interpreter import evaluate
-
-    (out,) = evaluate(function, arrays)
-    return out
-
-
 register(Prim(Op.PARAM, _leaf_rule, _no_impl, Lowering.LEAF))
 register(Prim(Op.CONST, _leaf_rule, _no_impl, Lowering.LEAF))
-register(Prim(Op.FUSED, _fused_rule, _fused, Lowering.KERNEL))
+register(
+    Prim(
+        Op.STOP_GRADIENT,
+        lambda types, attrs: types[0],
+        lambda x: x,  # the value passes unchanged (as the marker kernel it replaces did)
+        Lowering.MOVEMENT,  # an identity: the backend reads the operand's buffer
+        vjp=lambda ct, out, attrs: (None,),  # no cotangent reaches the operand
+        doc="identity value, zero derivative (tracegrad.stop_gradient)",
+    )
+)
 
 # the VJP rules of these rows live in their own module (kept beside this one for size)
 from tracegrad.ir.prims import structural_vjp  # noqa: E402, F401

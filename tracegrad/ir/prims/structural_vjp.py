@@ -196,20 +196,12 @@ def _vjp_matmul(ct: Any, out: Any, attrs: dict) -> tuple:
     return (apply(Op.MATMUL, [ct, _swap_last(b_)]), apply(Op.MATMUL, [_swap_last(a), ct]))
 
 
-def _vjp_fused(ct: Any, out: Any, attrs: dict) -> tuple:
-    """A stop_gradient marker (a FUSED identity kernel named ``stop_gradient``) passes no
-    cotangent; any other kernel is inlined by the transform before differentiation."""
-    if attrs["function"].name == "stop_gradient":
-        return (None,)
-    raise UnsupportedError("fused kernels are inlined by tracegrad.autodiff before the VJP")
-
-
 _VJPS: dict[Op, Any] = {
     Op.REDUCE_SUM: _vjp_reduce_sum, Op.REDUCE_MAX: _vjp_chooser, Op.REDUCE_MIN: _vjp_chooser,
     Op.REDUCE_PROD: _vjp_reduce_prod, Op.CUMSUM: _vjp_cumsum, Op.BROADCAST: _vjp_broadcast,
     Op.RESHAPE: _vjp_reshape, Op.TRANSPOSE: _vjp_transpose, Op.SLICE: _vjp_slice,
     Op.CONCATENATE: _vjp_concatenate, Op.PAD: _vjp_pad, Op.GATHER: _vjp_gather,
-    Op.SCATTER_ADD: _vjp_scatter_add, Op.MATMUL: _vjp_matmul, Op.FUSED: _vjp_fused,
+    Op.SCATTER_ADD: _vjp_scatter_add, Op.MATMUL: _vjp_matmul,
     Op.ARGMAX: NONDIFF, Op.ARGMIN: NONDIFF, Op.PARAM: NONDIFF, Op.CONST: NONDIFF,
 }  # fmt: skip
 for _op, _rule in _VJPS.items():

@@ -29,7 +29,7 @@ from tracegrad.ir.types import Dim
 from tracegrad.ir.value import Function, Value, const
 
 FOLD_LIMIT = 64  # fold only results with at most this many elements (keep big broadcasts)
-_NEVER_FOLD = frozenset({Op.CONST, Op.PARAM, Op.BROADCAST, Op.FUSED})
+_NEVER_FOLD = frozenset({Op.CONST, Op.PARAM, Op.BROADCAST})
 
 
 def _foldable(v: Value) -> bool:
