@@ -258,7 +258,6 @@ KNOWN_DEFERRED_CYCLES: frozenset[frozenset[str]] = frozenset(
             {
                 "tracegrad.ir.build",
                 "tracegrad.ir.build_shape",
-                "tracegrad.ir.interpreter",
                 "tracegrad.ir.prims",
                 "tracegrad.ir.prims.elementwise",
                 "tracegrad.ir.prims.structural",
