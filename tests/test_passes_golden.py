@@ -2,7 +2,7 @@
 softmax cross-entropy): an unintended change of the optimizer shows up as a diff in review.
 
 A missing golden file is written and the test fails, so regeneration is explicit: delete the
-file, run the test, review the diff. Run with ``-s`` to see node and kernel counts.
+file, run the test, review the diff. Run with ``-s`` to see node counts.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 import tracegrad
 import tracegrad.numpy as tnp
 from tracegrad.ir.interpreter import evaluate
-from tracegrad.ir.passes import count_kernels, optimize
+from tracegrad.ir.passes import optimize
 from tracegrad.ir.printer import print_function
 from tracegrad.ir.value import Function
 
@@ -66,8 +66,7 @@ def test_golden(name: str) -> None:
     opt = optimize(raw, verify=True)
     for a, c in zip(evaluate(raw, args), evaluate(opt, args), strict=True):
         np.testing.assert_allclose(c, a, rtol=1e-12, atol=1e-14)
-    print(f"\n{name}: {raw.count_ops()} ops / {count_kernels(raw)} kernels -> "
-          f"{opt.count_ops()} ops / {count_kernels(opt)} kernels")  # fmt: skip
+    print(f"\n{name}: {raw.count_ops()} ops -> {opt.count_ops()} ops")
     path = GOLDEN / f"{name}.txt"
     if not path.exists():
         path.write_text(_text(opt))

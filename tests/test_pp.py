@@ -72,13 +72,6 @@ def test_golden(build, expected: str) -> None:
     assert pp(build()) == expected
 
 
-def test_fused() -> None:
-    k = param(0, TensorType(DType.FLOAT64, (3,)), "k")
-    sub = Function("kern", (k,), (b.exp(k),))
-    fused = Value.make(Op.FUSED, U.type, (U,), (("function", sub),))
-    assert pp(b.neg(fused)) == "(-fused[@kern](<param4>))"
-
-
 def test_several_outputs_one_per_line() -> None:
     assert pp([b.exp(X), b.neg(X)]) == "exp(x)\n(-x)"
     assert pp(Function("f", (X,), (X, b.exp(X)))) == "x\nexp(x)"

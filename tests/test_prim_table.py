@@ -17,12 +17,22 @@ import tracegrad.numpy as tnp
 from tracegrad.errors import DTypeError
 from tracegrad.ir import build as b
 from tracegrad.ir.dtypes import DType
-from tracegrad.ir.ops import BINARY_ELEMENTWISE, UNARY_ELEMENTWISE, Op
-from tracegrad.ir.prims import NONDIFF, PRIMS, Emitter, Lowering, MathRoutine, Prim, Scalar
+from tracegrad.ir.ops import Op
+from tracegrad.ir.prims import (
+    BINARY_ELEMENTWISE,
+    NONDIFF,
+    PRIMS,
+    UNARY_ELEMENTWISE,
+    Emitter,
+    Lowering,
+    MathRoutine,
+    Prim,
+    Scalar,
+)
 from tracegrad.ir.types import TensorType
 from tracegrad.ir.value import param
 from tracegrad.llvm import mathlib, scalar_ops
-from tracegrad.numpy import _dispatch
+from tracegrad.numpy import dispatch
 from tracegrad.testing.prim_cases import CASES
 from tracegrad.tracing.trace import trace
 
@@ -110,7 +120,7 @@ def test_row_numpy_names_are_functions_and_ufuncs() -> None:
             assert op in ops, (name, ops)
             ufunc = getattr(np, name, None)
             if isinstance(ufunc, np.ufunc):
-                assert _dispatch.UFUNCS[ufunc] is fn, name
+                assert dispatch.UFUNCS[ufunc] is fn, name
 
 
 def test_nondiff_marker_is_distinct() -> None:

@@ -6,7 +6,6 @@ Work is measured deterministically, as the number of Python function calls ``opt
 
 from __future__ import annotations
 
-import re
 import sys
 from collections import Counter
 from collections.abc import Callable
@@ -90,14 +89,8 @@ def test_shared_facts_change_neither_result_nor_counts(make: Callable[[], Functi
                 current = stage.run(current)
         finally:
             RECORDER.reset(token)
-        # interned: the very same graph (fusion's kernels have fresh params: compare text)
-        assert current == report.function or stage.name in ("fuse", "plan_buffers"), stage.name
-        assert _text(current) == _text(report.function), stage.name
+        assert current == report.function, stage.name  # interned: the very same graph
         assert counts == report.counts, stage.name
-
-
-def _text(function: Function) -> str:
-    return re.sub(r"#\d+", "#", str(function))  # trace ids differ from run to run
 
 
 def test_a_session_is_reused_when_nested() -> None:

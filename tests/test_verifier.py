@@ -150,32 +150,6 @@ def test_bad_dim() -> None:
     _expect(Function("f", (X,), (bad,)), "bad dim -1", "neg")
 
 
-def _fused(operands: tuple[Value, ...], sub: Function, type_: TensorType = T3) -> Value:
-    return Value.make(Op.FUSED, type_, operands, (("function", sub),))
-
-
-def test_fused_ok_and_nested_error() -> None:
-    k = param(0, T3, "k")
-    verify(Function("f", (X,), (_fused((X,), Function("kern", (k,), (b.exp(k),))),)))
-    inner_bad = Value.make(Op.EXP, TensorType(F32, (3,)), (k,))
-    sub = Function("kern", (k,), (inner_bad,))
-    message = _expect(
-        Function("f", (X,), (_fused((X,), sub, inner_bad.type),)),
-        "kernel @kern is malformed",
-        "fused",
-    )
-    assert "exp: stored type f32[3] differs" in message
-    assert re.search(r"> +%1 = exp %0 : f32\[3\]", message)
-
-
-def test_fused_signature_mismatch() -> None:
-    k = param(0, TensorType(F32, (3,)), "k")
-    sub = Function("kern", (k,), (b.exp(k),))
-    _expect(Function("f", (X,), (_fused((X,), sub),)), "kernel parameter 0 has type f32", "fused")
-    two = _fused((X, X), sub, TensorType(F32, (3,)))
-    _expect(Function("f", (X,), (two,)), "1 params and 1 outputs for 2 operands", "fused")
-
-
 def test_cycle() -> None:
     a = b.unary(Op.NEG, X)
     c = b.exp(a)

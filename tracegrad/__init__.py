@@ -18,7 +18,13 @@ from tracegrad.errors import (
 )
 from tracegrad.function import function
 from tracegrad.jit import Jitted, jit, make_ir
+from tracegrad.numpy import dispatch as _numpy_dispatch
 from tracegrad.tensor.printing import pp
+from tracegrad.tracing.tracer import install_numpy
+
+# Tracers forward numpy calls to tracegrad.numpy, which is built on them: wired up here, the
+# one module that sees both, so that tracing never imports the namespace (no import cycle)
+install_numpy(numpy, _numpy_dispatch.dispatch_ufunc, _numpy_dispatch.dispatch_function)
 
 __version__ = "0.1.0"
 

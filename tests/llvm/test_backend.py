@@ -1,5 +1,5 @@
 """The LLVM backend end to end: plans, fallbacks, layouts, the fast path, symbolic dims,
-FUSED nodes, matmul, threads, inspection, and the jit default."""
+matmul, threads, inspection, and the jit default."""
 
 from __future__ import annotations
 
@@ -102,17 +102,6 @@ def test_fast_call_and_tier_up(rng: np.random.Generator) -> None:
     np.testing.assert_array_equal(out, x[::-1] * 3.0)
     (out,) = exe.fast_call(x.astype(np.float32))
     np.testing.assert_array_equal(out, x.astype(np.float32).astype(np.float64) * 3.0)
-
-
-def test_fused_nodes_are_inlined(rng: np.random.Generator) -> None:
-    x = rng.standard_normal((3, 4))
-    p = param(0, TensorType(DType.FLOAT64, (3, 4)), "p")
-    sub = Function("body", (p,), (bs.sum(b.exp(p), axis=1),))
-    xp = param(0, TensorType(DType.FLOAT64, (3, 4)), "x")
-    fused = b.apply(Op.FUSED, [xp], function=sub)
-    fn = Function("f", (xp,), (b.mul(fused, 2.0),))
-    out = BACKEND.compile(fn)([x])[0]
-    np.testing.assert_allclose(out, 2 * np.exp(x).sum(1), rtol=1e-14)
 
 
 def test_symbolic_dims_specialize_per_shape(rng: np.random.Generator) -> None:

@@ -27,18 +27,19 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
-from typing import Any
 
 import numpy as np
 
 from tracegrad.autodiff.composites import composite_vjp
 from tracegrad.errors import TracegradError
 from tracegrad.ir import build as b
-from tracegrad.ir.ops import ELEMENTWISE, Op
-from tracegrad.ir.prims import NONDIFF, PRIMS
-from tracegrad.ir.substitute import inline
+from tracegrad.ir.ops import Op
+from tracegrad.ir.prims import ELEMENTWISE, NONDIFF, PRIMS
+
+# strip_stop_gradients is re-exported: the execution paths import it from here
+from tracegrad.ir.rebuild import strip_stop_gradients as strip_stop_gradients
 from tracegrad.ir.types import shapes_compatible
-from tracegrad.ir.value import Function, Value, const_value, topological_order
+from tracegrad.ir.value import Value, const_value, topological_order
 
 # ops whose VJP only re-indexes the cotangent, so it maps a bool mask the same way
 _REINDEXING = frozenset({Op.REDUCE_SUM, Op.RESHAPE, Op.TRANSPOSE, Op.SLICE, Op.PAD, Op.CONCATENATE})
@@ -77,7 +78,6 @@ def no_locations() -> Iterator[None]:
 def _walk(
     outputs: list[Value], cotangents: Sequence[Value | None], wrt: Sequence[Value]
 ) -> list[Value | None]:
-    outputs = expand_fused(list(outputs))
     order = topological_order(outputs)
     needed = _depends_on(order, wrt)
     cts: dict[int, Value] = {}
@@ -191,63 +191,9 @@ def _same_masks(a: list[Mask], b_: list[Mask]) -> bool:
     )
 
 
-# ---- fused kernels and stop_gradient ------------------------------------------------------
-
-
-def is_stop_gradient(v: Value) -> bool:
-    return v.op is Op.FUSED and v.attr("function").name == "stop_gradient"
-
-
-def expand_fused(outputs: list[Value], keep_markers: bool = True) -> list[Value]:
-    """Inline FUSED kernels (so their insides are differentiated); stop_gradient markers are
-    kept (or replaced by their operand when ``keep_markers`` is false)."""
-
-    def replace(v: Value, operands: list[Value]) -> Value | None:
-        if v.op is Op.FUSED and not (keep_markers and is_stop_gradient(v)):
-            return operands[0] if is_stop_gradient(v) else inline(v.attr("function"), operands)[0]
-        return None
-
-    return _rebuild(outputs, replace)
-
-
-def strip_stop_gradients(function: Function) -> Function:
-    """The same Function with stop_gradient markers replaced by their operands (for running:
-    the markers only matter to the transform)."""
-    outputs = _rebuild(
-        list(function.outputs), lambda v, ops: ops[0] if is_stop_gradient(v) else None
-    )
-    if all(n is o for n, o in zip(outputs, function.outputs, strict=True)):
-        return function
-    return Function(function.name, function.params, tuple(outputs))
-
-
-def _rebuild(outputs: list[Value], replace: Any) -> list[Value]:
-    """Rebuild ``outputs`` bottom-up; ``replace(v, new_operands)`` may substitute a node."""
-    order = topological_order(outputs)
-    if not any(v.op is Op.FUSED for v in order):
-        return outputs
-    env: dict[int, Value] = {}
-    for v in order:
-        operands = [env[id(o)] for o in v.operands]
-        new = replace(v, operands)
-        if new is not None:
-            env[id(v)] = new
-        elif all(n is o for n, o in zip(operands, v.operands, strict=True)):
-            env[id(v)] = v
-        else:
-            env[id(v)] = b.apply(v.op, operands, **dict(v.attrs))
-    return [env[id(o)] for o in outputs]
-
-
-_MARKERS: dict[Any, Function] = {}
+# ---- stop_gradient ------------------------------------------------------------------------
 
 
 def stop_gradient_value(x: Value) -> Value:
-    """``x`` wrapped in the stop_gradient marker: an identity FUSED kernel."""
-    from tracegrad.ir.value import new_trace_id, param
-
-    kernel = _MARKERS.get(x.type)
-    if kernel is None:
-        p = param(0, x.type, "x", new_trace_id())
-        kernel = _MARKERS.setdefault(x.type, Function("stop_gradient", (p,), (p,)))
-    return b.apply(Op.FUSED, [x], function=kernel)
+    """``x`` behind the stop_gradient op: the same value, a zero derivative."""
+    return b.apply(Op.STOP_GRADIENT, [x])

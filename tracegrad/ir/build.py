@@ -110,7 +110,8 @@ def result_dtype(*xs: Operand) -> DType:
         for weak in (x for x in xs if is_weak(x)):
             dtype = promote_weak(dtype, weak)
         return dtype
-    return DType.from_numpy(np.result_type(*xs))
+    arrays_and_scalars: Any = xs  # no Values here: numpy's stubs cannot know that
+    return DType.from_numpy(np.result_type(*arrays_and_scalars))
 
 
 def _strong_dtype(x: Any) -> DType:

@@ -290,4 +290,5 @@ def take_along_axis(x: Operand, indices: Operand, axis: int) -> Value:
             grid = np.arange(extent).reshape([-1 if i == dim else 1 for i in range(len(out_shape))])
             term = broadcast_to(to_value(grid * int(stride)), out_shape)
         linear = term if linear is None else b.add(linear, term)
+    assert linear is not None  # the loop runs once per output dim, and there is at least one
     return apply(Op.GATHER, [reshape(v, (-1,)), linear], axis=0)

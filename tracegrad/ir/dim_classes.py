@@ -22,7 +22,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from tracegrad.ir.ops import ELEMENTWISE, Op
+from tracegrad.ir.ops import Op
+from tracegrad.ir.prims import ELEMENTWISE
 from tracegrad.ir.types import Dim, DimLike
 from tracegrad.ir.value import Value, topological_order
 

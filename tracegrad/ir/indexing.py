@@ -179,10 +179,10 @@ def setitem(x: Value, index: Any, update: Any) -> Value:
         )
         return reshape(b.where(b.to_value(mask), scattered, flat), x.shape)
     flat_positions = reshape(positions, (-1,))
-    keep = _last_writes(flat_positions)
-    values = b.where(keep, values, b.zeros_like(values))
+    last = _last_writes(flat_positions)
+    values = b.where(last, values, b.zeros_like(values))
     scattered = b.apply(Op.SCATTER_ADD, [b.zeros_like(flat), flat_positions, values], axis=0)
-    kept = b.cast(keep, DType.INT64)
+    kept = b.cast(last, DType.INT64)
     hits = b.apply(Op.SCATTER_ADD, [b.zeros_like(flat, DType.INT64), flat_positions, kept], axis=0)
     return reshape(b.where(b.gt(hits, 0), scattered, flat), x.shape)
 

@@ -1,6 +1,7 @@
 """The closed set of primitive operations. Each has exactly one row in the primitive table
 (``tracegrad.ir.prims``); ``tests/test_prim_table.py`` fails when a row is missing or incomplete.
-The op classes (``ELEMENTWISE``, ``REDUCTIONS``...) are derived from the rows.
+The op classes (``ELEMENTWISE``, ``REDUCTIONS``...) are derived from the rows and live in
+``tracegrad.ir.prims``.
 """
 
 from __future__ import annotations
@@ -72,22 +73,5 @@ class Op(enum.Enum):
     SCATTER_ADD = "scatter_add"
     # contraction
     MATMUL = "matmul"
-    # a fused kernel carrying its own sub-Function (made by the fusion pass)
-    FUSED = "fused"
-
-
-# Op classes derived from the rows (``tracegrad.ir.prims``), computed on first use: the table
-# imports this module for ``Op``, so the sets cannot be built at import time here.
-_DERIVED = frozenset(
-    {"UNARY_ELEMENTWISE", "BINARY_ELEMENTWISE", "ELEMENTWISE", "REDUCTIONS", "COMPARISONS"}
-)
-
-
-def __getattr__(name: str) -> frozenset[Op]:
-    if name not in _DERIVED:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from tracegrad.ir.prims import op_classes
-
-    classes = op_classes()
-    globals().update(classes)  # later lookups are plain module attributes
-    return classes[name]
+    # identity whose VJP is zero (autodiff's stop_gradient; the backend lowers it to nothing)
+    STOP_GRADIENT = "stop_gradient"

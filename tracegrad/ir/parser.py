@@ -268,8 +268,6 @@ class _Parser:
         kind, text = token[0], token[1]
         if kind == "punct" and text == "(":
             return self.tuple_value()
-        if kind == "ident" and text == "func":
-            return self.function()
         if kind in ("float", "int", "string", "dimstr") or kind == "ident":
             self.pos += 1
             return self.atom(token)
@@ -338,7 +336,7 @@ class _Parser:
         if not _flatten(literal, type_.shape, flat):
             raise self.fail(f"constant elements do not match the shape of {type_}", where)
         try:
-            array = _elements(flat, type_.dtype).reshape(type_.shape)
+            array = _elements(flat, type_.dtype).reshape(type_.concrete_shape)
         except (ValueError, OverflowError) as error:
             raise self.fail(f"bad constant for {type_}: {error}", where) from None
         return ConstData(array)

@@ -39,8 +39,8 @@ from typing import Any
 import numpy as np
 
 from tracegrad.ir.dtypes import DType
-from tracegrad.ir.ops import ELEMENTWISE, REDUCTIONS, Op
-from tracegrad.ir.prims import PRIMS
+from tracegrad.ir.ops import Op
+from tracegrad.ir.prims import ELEMENTWISE, PRIMS, REDUCTIONS
 from tracegrad.ir.printer import format_float
 from tracegrad.ir.types import format_shape
 from tracegrad.ir.value import Function, Value, topological_order
@@ -180,8 +180,6 @@ def _structural_template(v: Value, args: list[Value]) -> list[Piece]:
         return [base, _slice_text(v)]
     if op is Op.CONCATENATE:
         return ["concatenate([", *_join(args), f"], axis={v.attr('axis')})"]
-    if op is Op.FUSED:
-        return _call(f"fused[@{v.attr('function').name}]", args)
     extra = [f"{k}={_attr_text(a)}" for k, a in v.attrs]
     if op in (Op.RESHAPE, Op.TRANSPOSE):
         extra = [_attr_text(v.attrs[0][1])]

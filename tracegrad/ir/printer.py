@@ -15,8 +15,7 @@ Syntax (``%N`` is the Value's position in ``Function.order``)::
   are not exactly ``index=position, name, trace`` prints them all instead: ``%0: f64[] {...}``.
 - Attributes print in their stored order as ``{key=value, ...}``. Values: ints, floats, Python
   tuples ``(0,)``, JSON strings, ``True``/``False``/``None``, dtypes by short name (``f32``),
-  symbolic dims by name (``dim"n+1"`` when the name is not a plain word), and a FUSED op's
-  sub-Function as a nested ``func`` (numbered from %0 again).
+  symbolic dims by name (``dim"n+1"`` when the name is not a plain word).
 - Constants print their elements inline as nested lists, exactly: finite floats use the
   shortest text that parses back to the same bits (float32 included), plus ``inf``, ``-inf``,
   ``-0.0`` and ``nan``; a NaN with any other bit pattern prints ``nan(0x7ff4000000000000)``
@@ -63,16 +62,16 @@ def numbering_of(f: Function) -> Numbering:
     return {id(v): i for i, v in enumerate(f.order)}
 
 
-def print_function(f: Function, indent: str = "") -> str:
-    """The SSA text of ``f``; ``indent`` prefixes every line but the first (for nesting)."""
-    return "\n".join(text for _, text in function_lines(f, indent))
+def print_function(f: Function) -> str:
+    """The SSA text of ``f``."""
+    return "\n".join(text for _, text in function_lines(f))
 
 
-def function_lines(f: Function, indent: str = "") -> list[tuple[Value | None, str]]:
+def function_lines(f: Function) -> list[tuple[Value | None, str]]:
     """The printed lines of ``f``, each with the Value it defines (None for other lines).
 
-    A FUSED line holds its nested function, so it may contain newlines. The header line is
-    tagged with the first parameter (the verifier points at it for parameter errors).
+    The header line is tagged with the first parameter (the verifier points at it for
+    parameter errors).
     """
     numbering = numbering_of(f)
     params = {id(p) for p in f.params}
@@ -80,10 +79,10 @@ def function_lines(f: Function, indent: str = "") -> list[tuple[Value | None, st
     lines: list[tuple[Value | None, str]] = [(f.params[0] if f.params else None, header)]
     for v in f.order:
         if id(v) not in params:
-            lines.append((v, indent + "  " + print_value_line(v, numbering, indent + "  ")))
+            lines.append((v, "  " + print_value_line(v, numbering)))
     outs = ", ".join(_ref(o, numbering) for o in f.outputs)
-    lines.append((None, f"{indent}  return {outs}".rstrip()))
-    lines.append((None, indent + "}"))
+    lines.append((None, f"  return {outs}".rstrip()))
+    lines.append((None, "}"))
     return lines
 
 
@@ -122,8 +121,8 @@ def _ref(v: Value, numbering: Numbering) -> str:
     return "%?" if number is None else f"%{number}"
 
 
-def print_value_line(v: Value, numbering: Numbering, indent: str = "") -> str:
-    """``%N = op %a, %b {attrs} : type`` for one Value (``indent`` is for nested functions)."""
+def print_value_line(v: Value, numbering: Numbering) -> str:
+    """``%N = op %a, %b {attrs} : type`` for one Value."""
     lhs = f"{_ref(v, numbering)} = {v.op.value}"
     if v.op is Op.CONST and _is_plain_const(v):
         return f"{lhs} {format_array(v.attr('data').array)} : {format_type(v.type)}"
@@ -131,7 +130,7 @@ def print_value_line(v: Value, numbering: Numbering, indent: str = "") -> str:
     if v.operands:
         parts.append(", ".join(_ref(o, numbering) for o in v.operands))
     if v.attrs:
-        parts.append(format_attrs(v.attrs, indent))
+        parts.append(format_attrs(v.attrs))
     return " ".join(parts) + f" : {format_type(v.type)}"
 
 
@@ -154,15 +153,15 @@ def format_dim(d: Any) -> str:
     return f"<bad dim {d!r}>"
 
 
-def format_attrs(attrs: Any, indent: str = "") -> str:
+def format_attrs(attrs: Any) -> str:
     try:
-        items = [f"{k}={format_attr(a, indent)}" for k, a in attrs]
+        items = [f"{k}={format_attr(a)}" for k, a in attrs]
     except (TypeError, ValueError):
         return f"<bad attrs {attrs!r}>"
     return "{" + ", ".join(items) + "}"
 
 
-def format_attr(a: Any, indent: str = "") -> str:
+def format_attr(a: Any) -> str:
     """One attribute value; see the module docstring for the syntax."""
     if a is None or isinstance(a, (bool, np.bool_)):
         return str(a if a is None else bool(a))
@@ -177,10 +176,8 @@ def format_attr(a: Any, indent: str = "") -> str:
     if isinstance(a, str):
         return json.dumps(a, ensure_ascii=False)
     if isinstance(a, tuple):
-        inner = ",".join(format_attr(x, indent) for x in a)
+        inner = ",".join(format_attr(x) for x in a)
         return f"({inner},)" if len(a) == 1 else f"({inner})"
-    if isinstance(a, Function):
-        return print_function(a, indent)
     return f"<unprintable {type(a).__name__} {a!r}>"
 
 

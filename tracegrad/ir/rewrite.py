@@ -180,7 +180,7 @@ def compile_pattern(pat: Pat) -> Matcher:
     pattern at every node (the engine tries rules on every node of big graphs)."""
     op, pred, name, view = pat.op, pat.pred, pat.name, pat.view
     one = op if isinstance(op, Op) else None
-    many = None if op is None or one is not None else op
+    many = op if isinstance(op, frozenset) else None
     subs = None if pat.args is None else tuple(compile_pattern(a) for a in pat.args)
     n, commute = (0 if subs is None else len(subs)), pat.commute
 

@@ -16,6 +16,7 @@ checks it when concrete shapes are bound (see ``tracegrad.ir.shapes.bind_shapes`
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tracegrad.errors import ShapeError
@@ -59,6 +60,14 @@ class TensorType:
     @property
     def is_concrete(self) -> bool:
         return all(isinstance(d, int) for d in self.shape)
+
+    @property
+    def concrete_shape(self) -> tuple[int, ...]:
+        """The shape as ints; only for concrete shapes."""
+        dims = tuple(d for d in self.shape if isinstance(d, int))
+        if len(dims) != len(self.shape):
+            raise ShapeError(f"symbolic shape {format_shape(self.shape)} has no concrete value")
+        return dims
 
     @property
     def size(self) -> int:
@@ -129,7 +138,7 @@ def normalize_axis(axis: int, ndim: int) -> int:
     return axis % ndim if ndim else 0
 
 
-def normalize_axes(axis: int | tuple[int, ...] | list[int] | None, ndim: int) -> tuple[int, ...]:
+def normalize_axes(axis: int | Sequence[int] | None, ndim: int) -> tuple[int, ...]:
     """Sorted, de-duplicated, non-negative axes; ``None`` means all axes."""
     if axis is None:
         return tuple(range(ndim))

@@ -5,8 +5,7 @@ Checks: parameters are PARAM ops with distinct indices 0..n-1; every PARAM the o
 a parameter of the function; ``order`` is topological (no cycles); every op has its operand
 count and exactly its attribute names, in sorted order (``build.apply`` sorts them, and an
 unsorted twin would defeat interning-based CSE); every op's stored type is what its table
-row's type rule gives; constants' data match their type; FUSED kernels verify recursively and
-their parameters match their operands.
+row's type rule gives; constants' data match their type.
 
 >>> from tracegrad.ir import build as b
 >>> from tracegrad.ir.value import Function, param
@@ -113,10 +112,6 @@ def _check_type(v: Value, position: dict[int, int], params: set[int], f: Functio
     problem = _bad_type(v.type)
     if problem is not None or v.op in (Op.PARAM, Op.CONST):
         return problem
-    if v.op is Op.FUSED:
-        problem = _check_fused(v)
-        if problem is not None:
-            return problem
     attrs = dict(v.attrs)
     try:
         expected = PRIMS[v.op].type_rule(tuple(o.type for o in v.operands), attrs)
@@ -137,31 +132,8 @@ def _bad_type(t: Any) -> str | None:
     return None
 
 
-def _check_fused(v: Value) -> str | None:
-    sub = v.attr("function")
-    if not isinstance(sub, Function):
-        return f"fused: the function attribute is a {type(sub).__name__}"
-    if len(sub.outputs) != 1 or len(sub.params) != len(v.operands):
-        return (
-            f"fused: kernel @{sub.name} has {len(sub.params)} params and {len(sub.outputs)} "
-            f"outputs for {len(v.operands)} operands and 1 result"
-        )
-    for i, (p, o) in enumerate(zip(sub.params, v.operands, strict=True)):
-        if p.type != o.type:
-            return f"fused: kernel parameter {i} has type {p.type}, the operand {o.type}"
-    try:
-        verify(sub)
-    except VerifyError as error:
-        return f"fused: kernel @{sub.name} is malformed (below)\n" + _indent(str(error), "    ")
-    return None
-
-
 def _name(v: Value, position: dict[int, int]) -> str:
     return f"%{position[id(v)]}" if id(v) in position else f"<{v.op.value} outside the function>"
-
-
-def _indent(text: str, prefix: str) -> str:
-    return "\n".join(prefix + line for line in text.split("\n"))
 
 
 def _report(f: Function, bad: Value, problem: str) -> str:
@@ -172,7 +144,5 @@ def _report(f: Function, bad: Value, problem: str) -> str:
     shown = []
     for i in range(max(0, at - CONTEXT), min(len(lines), at + CONTEXT + 1)):
         marker = ">" if i == at else " "
-        text = lines[i][1].replace("\n", "\n    ")
-        shown.append(f"  {marker} {text}")
-    head, _, details = problem.partition("\n")  # details: a nested kernel's own report
-    return "\n".join([f"{head} in @{f.name}:", *shown] + ([details] if details else []))
+        shown.append(f"  {marker} {lines[i][1]}")
+    return "\n".join([f"{problem} in @{f.name}:", *shown])

@@ -1,6 +1,6 @@
 """The LLVM backend: ``LLVMBackend().compile(function)`` returns an executable plan.
 
-Pipeline: inline FUSED nodes, plan kernels (:mod:`tracegrad.llvm.lower_plan`), emit one LLVM
+Pipeline: plan kernels (:mod:`tracegrad.llvm.lower_plan`), emit one LLVM
 module holding every kernel (:mod:`tracegrad.llvm.lower_module`), compile it once through
 the engine (memory and disk cache), then run the plan: allocate outputs (``np.empty``, or a
 recycled buffer for large ones: :mod:`tracegrad.llvm.pool`)
@@ -48,7 +48,6 @@ from tracegrad.llvm.lower_plan import (
     InterpretStep,
     KernelGroup,
     MatmulStep,
-    expand_fused,
     plan,
 )
 from tracegrad.llvm.lower_symbolic import concretize
@@ -89,7 +88,7 @@ def _param_dims_only(function: Function) -> bool:
     arguments: the Function compiles once with runtime extents. (Derived dims, such as a
     concatenation's, are re-inferred per concrete shape by SymbolicExecutable.)"""
     bound = {d for p in function.params for d in p.shape if isinstance(d, Dim)}
-    if not all(isinstance(d, int) or d in bound for v in function.order for d in _all_dims(v)):
+    if not all(isinstance(d, int) or d in bound for v in function.order for d in v.shape):
         return False
     return _dims_independent(function)
 
@@ -100,16 +99,8 @@ def _dims_independent(function: Function) -> bool:
     runtime-extent kernel would iterate over n and read the k-long operand past its end.
     Such Functions are specialized per shape instead (concretize re-checks the types).
     tracegrad.function merges these dims before compiling, so its graphs always pass."""
-    expanded = expand_fused(function)
-    rename = canonical_dims(expanded.params, expanded.outputs)
-    return all(rename(d) == d for p in expanded.params for d in p.shape)
-
-
-def _all_dims(v: Value) -> tuple:
-    if v.op is Op.FUSED:
-        sub = v.attr("function")
-        return tuple(d for u in sub.order for d in _all_dims(u)) + tuple(v.shape)
-    return tuple(v.shape)
+    rename = canonical_dims(function.params, function.outputs)
+    return all(rename(d) == d for p in function.params for d in p.shape)
 
 
 class SymbolicExecutable:

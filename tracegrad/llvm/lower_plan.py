@@ -1,8 +1,8 @@
-"""Planning: split an optimized Function into kernels and numpy steps.
+"""Planning: split an optimized Function into kernels and numpy steps. This is the only place
+kernels are formed (the IR passes leave a plain graph); ``describe`` puts the plan in words
+for ``tracegrad.ir.passes.explain``.
 
-1. FUSED nodes are inlined (their sub-Functions are elementwise bodies with broadcasts and
-   at most one trailing reduction; the planner below re-forms the same kernels and larger
-   ones, so it does not depend on the optimizer's fusion decisions).
+1. stop_gradient ops (identities when running) are replaced by their operands.
 2. A Value is *materialized* (gets a buffer) when it is a function output, when a
    non-elementwise op uses it (except a reduction that is its only user: then it is
    computed inline inside the reduction loop), or when a view op (broadcast, transpose,
@@ -26,12 +26,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Container
+from collections.abc import Container, Sequence
 from dataclasses import dataclass, field
 
-from tracegrad.ir.build import apply
-from tracegrad.ir.ops import ELEMENTWISE, Op
-from tracegrad.ir.substitute import inline
+from tracegrad.ir.ops import Op
+from tracegrad.ir.prims import ELEMENTWISE
+from tracegrad.ir.printer import format_type, numbering_of
+from tracegrad.ir.rebuild import strip_stop_gradients
 from tracegrad.ir.value import Function, Value, users
 from tracegrad.llvm import scalar_ops
 from tracegrad.llvm.extents import is_static
@@ -70,41 +71,6 @@ class MatmulStep:
 class Plan:
     function: Function
     steps: list[KernelGroup | InterpretStep | MatmulStep] = field(default_factory=list)
-
-
-def expand_fused(function: Function) -> Function:
-    """The same Function with every FUSED node replaced by its body."""
-    if not any(v.op is Op.FUSED for v in function.order):
-        return function
-    env: dict[int, Value] = {}
-    for v in function.order:
-        if v.op in (Op.PARAM, Op.CONST):
-            env[id(v)] = v
-            continue
-        operands = [env[id(o)] for o in v.operands]
-        if v.op is Op.FUSED:
-            (env[id(v)],) = _inline(expand_fused(v.attr("function")), operands)
-        elif all(n is o for n, o in zip(operands, v.operands, strict=True)):
-            env[id(v)] = v
-        else:
-            env[id(v)] = apply(v.op, operands, **dict(v.attrs))
-    outputs = [env[id(o)] for o in function.outputs]
-    return Function(function.name, function.params, tuple(outputs))
-
-
-def _inline(sub: Function, args: list[Value]) -> list[Value]:
-    """``inline`` without re-running the type rules when the argument types equal the
-    parameter types (always, after concretization): 5x cheaper on 10^5-op bodies."""
-    if any(a.type != p.type for a, p in zip(args, sub.params, strict=True)):
-        return inline(sub, args)
-    env: dict[int, Value] = {id(p): a for p, a in zip(sub.params, args, strict=True)}
-    for v in sub.order:
-        if id(v) in env:
-            continue
-        ops = tuple(env.get(id(o), o) for o in v.operands)
-        same = all(n is o for n, o in zip(ops, v.operands, strict=True))
-        env[id(v)] = v if same else Value.make(v.op, v.type, ops, v.attrs, v.loc)
-    return [env[id(o)] for o in sub.outputs]
 
 
 def fusible(v: Value) -> bool:
@@ -181,7 +147,7 @@ def blas_view(v: Value, foreign: list[Value]) -> bool:
 
 
 def plan(function: Function) -> Plan:
-    fn = expand_fused(function)
+    fn = strip_stop_gradients(function)
     mat, cost = materialized(fn)
     inline_ids = frozenset(id(v) for v in fn.order if fusible(v) and id(v) not in mat)
     result = Plan(fn)
@@ -231,4 +197,45 @@ def count_kinds(p: Plan) -> dict[str, int]:
     return counts
 
 
-__all__ = ["ARG_OPS", "InterpretStep", "KernelGroup", "MatmulStep", "Plan", "count_kinds", "plan"]
+def describe(function: Function) -> list[str]:
+    """The plan of ``function`` in words, one line per step in run order, naming the values
+    each step writes as ``print_function`` numbers the planned graph (``function`` itself
+    unless it holds stop_gradient ops, which the planner drops). These are the steps a
+    PlanExecutable runs; ``tracegrad.ir.passes.explain(f, planner=describe)`` shows them
+    after the passes.
+
+    >>> from tracegrad.ir import build as b, build_shape as bs
+    >>> from tracegrad.ir.value import param, Function
+    >>> from tracegrad.ir.types import TensorType
+    >>> from tracegrad.ir.dtypes import DType
+    >>> x = param(0, TensorType(DType.FLOAT64, (2, 2)), "x")
+    >>> for line in describe(Function("f", (x,), (b.exp(bs.matmul(x, x)), bs.sum(x, 0)))):
+    ...     print(line)
+    blas   matmul -> %1: f64[2,2]
+    kernel elementwise -> %2: f64[2,2]  (1 ops)
+    kernel reduce_sum -> %3: f64[2]
+    """
+    p = plan(function)
+    number = numbering_of(p.function)
+
+    def writes(values: Sequence[Value]) -> str:
+        return ", ".join(f"%{number[id(v)]}: {format_type(v.type)}" for v in values)
+
+    lines = []
+    for step in p.steps:
+        if isinstance(step, KernelGroup) and step.kind == "elementwise":
+            lines.append(f"kernel elementwise -> {writes(step.roots)}  ({step.ops} ops)")
+        elif isinstance(step, KernelGroup):
+            lines.append(f"kernel {step.roots[0].op.value} -> {writes(step.roots)}")
+        elif isinstance(step, MatmulStep):
+            lines.append(f"blas   matmul -> {writes([step.value])}")
+        else:
+            outputs = step.function.outputs
+            lines.append(f"numpy  {outputs[0].op.value} -> {writes(outputs)}")
+    return lines
+
+
+__all__ = [
+    "ARG_OPS", "InterpretStep", "KernelGroup", "MatmulStep", "Plan", "count_kinds", "describe",
+    "plan",
+]  # fmt: skip

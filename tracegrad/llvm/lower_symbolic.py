@@ -10,6 +10,7 @@ from __future__ import annotations
 from tracegrad.ir.build import apply
 from tracegrad.ir.interpreter import bind_dims, bind_param_dims
 from tracegrad.ir.ops import Op
+from tracegrad.ir.rebuild import rebuild
 from tracegrad.ir.types import Dim, TensorType
 from tracegrad.ir.value import Function, Value, param
 
@@ -18,7 +19,7 @@ def concretize(function: Function, shapes: tuple[tuple[int, ...], ...]) -> Funct
     """``function`` with its symbolic dims bound from the parameter shapes (types are
     re-inferred through the primitive table). Raises ValueError on inconsistent shapes."""
     dims: dict[Dim, int] = {}
-    env: dict[int, Value] = {}
+    seed: dict[int, Value] = {}
     params = []
     for p, shape in zip(function.params, shapes, strict=True):
         bind_param_dims(p, tuple(shape), dims)
@@ -32,19 +33,13 @@ def concretize(function: Function, shapes: tuple[tuple[int, ...], ...]) -> Funct
             if p.op is Op.PARAM
             else p
         )
-        env[id(p)] = new
+        seed[id(p)] = new
         params.append(new)
-    for v in function.order:
-        if id(v) in env:
-            continue
+
+    def bind(v: Value, operands: list[Value]) -> Value | None:
         if v.op in (Op.CONST, Op.PARAM):
-            env[id(v)] = v
-            continue
-        attrs = {k: bind_dims(a, dims) for k, a in v.attrs}
-        if v.op is Op.FUSED:
-            sub = attrs["function"]
-            operand_shapes = tuple(tuple(env[id(o)].shape) for o in v.operands)
-            attrs["function"] = concretize(sub, operand_shapes)
-        env[id(v)] = apply(v.op, [env[id(o)] for o in v.operands], **attrs)
-    outputs = tuple(env[id(o)] for o in function.outputs)
-    return Function(function.name, tuple(params), outputs)
+            return None
+        return apply(v.op, operands, **{k: bind_dims(a, dims) for k, a in v.attrs})
+
+    outputs = rebuild(function.outputs, bind, seed=seed, order=function.order)
+    return Function(function.name, tuple(params), tuple(outputs))

@@ -18,23 +18,23 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from tracegrad.llvm.mathlib_core import _B, _INF, _NAN, _pi_fixed, _w, c
+from tracegrad.llvm.mathlib_core import INF, NAN, Builder, c, from_words, pi_fixed
 from tracegrad.llvm.mathlib_registry import Routine, register_routine
 
 # fdlibm s_atan.c: atan(t) = t - t*(z*(aT0 + w*(aT2 + ...)) + w*(aT1 + w*(aT3 + ...))),
 # z = t^2, w = z^2
 _AT = [
-    _w(0x3FD55555, 0x5555550D),
-    _w(0xBFC99999, 0x9998EBC4),
-    _w(0x3FC24924, 0x920083FF),
-    _w(0xBFBC71C6, 0xFE231671),
-    _w(0x3FB745CD, 0xC54C206E),
-    _w(0xBFB3B0F2, 0xAF749A6D),
-    _w(0x3FB10D66, 0xA0D03D51),
-    _w(0xBFADDE2D, 0x52DEFD9A),
-    _w(0x3FA97B4B, 0x24760DEB),
-    _w(0xBFA2B444, 0x2C6A6C2F),
-    _w(0x3F90AD3A, 0xE322DA11),
+    from_words(0x3FD55555, 0x5555550D),
+    from_words(0xBFC99999, 0x9998EBC4),
+    from_words(0x3FC24924, 0x920083FF),
+    from_words(0xBFBC71C6, 0xFE231671),
+    from_words(0x3FB745CD, 0xC54C206E),
+    from_words(0xBFB3B0F2, 0xAF749A6D),
+    from_words(0x3FB10D66, 0xA0D03D51),
+    from_words(0xBFADDE2D, 0x52DEFD9A),
+    from_words(0x3FA97B4B, 0x24760DEB),
+    from_words(0xBFA2B444, 0x2C6A6C2F),
+    from_words(0x3F90AD3A, 0xE322DA11),
 ]
 
 
@@ -51,7 +51,7 @@ def _atan_half() -> Fraction:
     )
 
 
-_PI = Fraction(_pi_fixed(256), 1 << 256)
+_PI = Fraction(pi_fixed(256), 1 << 256)
 _PI_HI, _PI_LO = _split(_PI)
 _PIO2_HI, _PIO2_LO = _split(_PI / 2)
 _ATAN_C = [(0.0, 0.0), _split(_atan_half()), _split(_PI / 4)]  # atan(0), atan(1/2), atan(1)
@@ -59,7 +59,7 @@ _BIG = 2.0**1000  # above this, den + c*num could overflow: scale by 1/4
 _SMALL = 2.0**-900  # below this, scale by 2^200 (subnormals become normal)
 
 
-def _octant(b: _B, num: str, den: str) -> tuple[str, str, str, str]:
+def _octant(b: Builder, num: str, den: str) -> tuple[str, str, str, str]:
     """The reduction: (t, tl, atan(c) hi, atan(c) lo) with atan(num/den) = atan(c) +
     atan(t + tl) for 0 <= num <= den, den finite and nonzero."""
     # scale by a power of 2 (exact where it matters): den + c*num must not overflow, and
@@ -84,7 +84,7 @@ def _octant(b: _B, num: str, den: str) -> tuple[str, str, str, str]:
     return t, tl, hi, lo
 
 
-def _atan_small(b: _B, t: str, tl: str) -> str:
+def _atan_small(b: Builder, t: str, tl: str) -> str:
     """atan(t + tl) for |t| <= 7/16 and |tl| <~ ulp(t)."""
     z = b.mul(t, t)
     w = b.mul(z, z)
@@ -94,14 +94,14 @@ def _atan_small(b: _B, t: str, tl: str) -> str:
     return b.sub(t, b.fma(t, b.add(s1, s2), b.neg(corr)))  # one rounding after t
 
 
-def _atan2_body(b: _B, y: str, x: str) -> str:
+def _atan2_body(b: Builder, y: str, x: str) -> str:
     ax, ay = b.fabs(x), b.fabs(y)
     swap = b.fcmp("ogt", ay, ax)
     num = b.sel(swap, ax, ay)
     den = b.sel(swap, ay, ax)
     # den == 0 (both zeros) or den == inf: the octant constant alone is the answer (t = 0),
     # except inf/inf below; computing on (0, 1) keeps the reduction free of NaNs there
-    special = b.or1(b.fcmp("oeq", den, c(0.0)), b.fcmp("oeq", den, c(_INF)))
+    special = b.or1(b.fcmp("oeq", den, c(0.0)), b.fcmp("oeq", den, c(INF)))
     num = b.sel(special, c(0.0), num)
     den = b.sel(special, c(1.0), den)
     t, tl, ac_hi, ac_lo = _octant(b, num, den)
@@ -115,14 +115,14 @@ def _atan2_body(b: _B, y: str, x: str) -> str:
     s_lo = b.add(s_err, b.add(a_lo, b.sel(flip, b.neg(ac_lo), ac_lo)))
     res = b.add(s_hi, b.add(s_lo, b.sel(flip, b.neg(at), at)))
 
-    both_inf = b.and1(b.fcmp("oeq", ax, c(_INF)), b.fcmp("oeq", ay, c(_INF)))
+    both_inf = b.and1(b.fcmp("oeq", ax, c(INF)), b.fcmp("oeq", ay, c(INF)))
     diag = b.sel(xneg, c(float(3 * _PI / 4)), c(float(_PI / 4)))
     res = b.sel(both_inf, diag, res)
     res = b.sel(b.icmp("slt", b.to_bits(y), 0), b.neg(res), res)
-    return b.sel(b.fcmp("uno", x, y), _NAN, res)
+    return b.sel(b.fcmp("uno", x, y), NAN, res)
 
 
-def _atan_body(b: _B, x: str) -> str:
+def _atan_body(b: Builder, x: str) -> str:
     return _atan2_body(b, x, c(1.0))  # LLVM folds the constant operand's lanes away
 
 

@@ -274,3 +274,11 @@ class _B:
 _MIN_NORMAL = 2.0**-1022
 _INF = float("inf")
 _NAN = "0x7FF8000000000000"
+
+# Public names of the builder and constants for routine modules (mathlib_atan.py and later);
+# the older routine modules still import the underscored names (listed in test_layering).
+Builder = _B
+INF = _INF
+NAN = _NAN
+pi_fixed = _pi_fixed
+from_words = _w

@@ -20,6 +20,7 @@ from tracegrad.ir import build_shape as bs
 from tracegrad.ir.dtypes import DType
 from tracegrad.ir.ops import Op
 from tracegrad.ir.prims import PRIMS, Batching
+from tracegrad.ir.rebuild import rebuild
 from tracegrad.ir.types import Dim, Shape
 from tracegrad.ir.value import Value, const, topological_order
 
@@ -39,23 +40,19 @@ def substitute(
     outputs: Sequence[Value], replace: dict[int, Value], dims: DimMap | None = None
 ) -> list[Value]:
     """``outputs`` rebuilt with ``replace`` (keyed by id of the old Value) applied."""
-    env: dict[int, Value] = {}
-    for v in topological_order(outputs):
-        if id(v) in replace:
-            env[id(v)] = replace[id(v)]
-        elif v.op in (Op.CONST, Op.PARAM):
-            env[id(v)] = v
-        else:
-            operands = [env[id(o)] for o in v.operands]
-            attrs = {k: a if dims is None else map_attr(a, dims) for k, a in v.attrs}
-            same = all(n is o for n, o in zip(operands, v.operands, strict=True))
-            if same and attrs == dict(v.attrs):
-                env[id(v)] = v
-            elif v.op is Op.BROADCAST and operands[0].shape == attrs["shape"]:
-                env[id(v)] = operands[0]  # merged dims can make a broadcast the identity
-            else:
-                env[id(v)] = b.apply(v.op, operands, **attrs)
-    return [env[id(o)] for o in outputs]
+
+    def visit(v: Value, operands: list[Value]) -> Value | None:
+        if v.op in (Op.CONST, Op.PARAM):
+            return None
+        attrs = {k: a if dims is None else map_attr(a, dims) for k, a in v.attrs}
+        same = all(n is o for n, o in zip(operands, v.operands, strict=True))
+        if same and attrs == dict(v.attrs):
+            return v
+        if v.op is Op.BROADCAST and operands[0].shape == attrs["shape"]:
+            return operands[0]  # merged dims can make a broadcast the identity
+        return b.apply(v.op, operands, **attrs)
+
+    return rebuild(outputs, visit, seed=replace)
 
 
 def depends_on(outputs: Sequence[Value], value: Value) -> bool:
@@ -127,10 +124,6 @@ def _batch_movement(v: Value, x: Value, prefix: Shape, attrs: dict[str, Any]) ->
     if op is Op.SLICE:
         whole = tuple((0, d, 1) for d in prefix)
         return b.apply(op, [x], slices=whole + tuple(attrs["slices"]))
-    if op is Op.FUSED and v.attr("function").name == "stop_gradient":
-        from tracegrad.autodiff.reverse import stop_gradient_value
-
-        return stop_gradient_value(x)
     if op is Op.PAD:
         return b.apply(op, [x], pads=((0, 0),) * r + tuple(attrs["pads"]), value=attrs["value"])
     raise UnsupportedError(f"jacobian: cannot batch the {op.value} op")

@@ -49,7 +49,7 @@ def run(
 ) -> dict:
     """Fuzz for ``minutes`` (in batches of ``batch`` programs); returns counts of programs,
     inputs and failures. ``derandomize`` makes the programs drawn repeatable (for tests)."""
-    stats = {"programs": 0, "failures": 0, "seconds": 0.0}
+    stats = {"programs": 0, "failures": 0, "fd_checked": 0, "fd_skipped": 0, "seconds": 0.0}
     deadline = time.monotonic() + minutes * 60
     start = time.monotonic()
 
@@ -61,7 +61,9 @@ def run(
         inputs = data.draw(program_inputs(program))
         stats["programs"] += 1
         try:
-            check_program(program, inputs)
+            report = check_program(program, inputs)
+            fd = report.get("finite_differences", "")
+            stats["fd_skipped" if fd.startswith("skipped") else "fd_checked"] += bool(fd)
         except Exception:  # noqa: BLE001  (every failure is saved, then fuzzing goes on)
             stats["failures"] += 1
             save_case(out_dir, program, inputs, traceback.format_exc())

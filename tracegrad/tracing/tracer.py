@@ -141,14 +141,10 @@ class Tracer:
 
     # ---- numpy protocols ----------------------------------------------------------------
     def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
-        from tracegrad.numpy._dispatch import dispatch_ufunc
-
-        return dispatch_ufunc(ufunc, method, inputs, kwargs)
+        return _NUMPY.dispatch_ufunc(ufunc, method, inputs, kwargs)
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
-        from tracegrad.numpy._dispatch import dispatch_function
-
-        return dispatch_function(func, args, kwargs)
+        return _NUMPY.dispatch_function(func, args, kwargs)
 
     # ---- indexing -----------------------------------------------------------------------
     def __getitem__(self, index: Any) -> Tracer:
@@ -275,4 +271,25 @@ for _dunder, _name in _COMPARISONS.items():
     setattr(Tracer, f"__{_dunder}__", _binary(_name))
 Tracer.__hash__ = None  # type: ignore[assignment]  # like ndarray: == is elementwise
 
-from tracegrad import numpy as tnp  # noqa: E402  (circular: the namespace wraps Tracers)
+
+class _Numpy:
+    """The numpy namespace a Tracer's methods and protocols forward to. ``tracegrad.numpy``
+    sits above this module (it builds IR on Tracers), so it is installed here when the
+    package loads (``install_numpy``) instead of imported: no import cycle."""
+
+    namespace: Any = None
+    dispatch_ufunc: Any = None
+    dispatch_function: Any = None
+
+
+_NUMPY = _Numpy()
+tnp: Any = None  # the namespace itself, read by the methods above at call time
+
+
+def install_numpy(namespace: Any, dispatch_ufunc: Any, dispatch_function: Any) -> None:
+    """Route Tracer methods (``x.sum()``, ``x + y``) to ``namespace`` and numpy's protocols
+    (``np.exp(x)``, ``np.sum(x)``) to the two dispatchers. Called once by ``tracegrad``."""
+    global tnp
+    tnp = _NUMPY.namespace = namespace
+    _NUMPY.dispatch_ufunc = dispatch_ufunc
+    _NUMPY.dispatch_function = dispatch_function

@@ -1,9 +1,10 @@
 """The optimization pipeline: ``optimize(function, opt_level)`` runs ``DEFAULT_PIPELINE``.
 
-Levels: 0 = canonicalize + stabilize (stability is never left to an opt level); 1 = + constant
-folding, exact algebra and simplification; 2 (default) = + fusion and buffer planning; 3 = +
-rules that are not bit-exact. ``explain(function)`` returns the IR after each pass with the
-rule-fire counts; ``TRACEGRAD_DUMP_PASSES=1`` prints the same to stderr during ``optimize``;
+Levels: 0 = canonicalize + stabilize (stability is never left to an opt level); 1 and 2
+(default) = + constant folding, exact algebra and simplification; 3 = + rules that are not
+bit-exact. No pass forms kernels: the backend's planner does that, once. ``explain(function)``
+returns the IR after each pass with the rule-fire counts (and, given ``planner=``, the
+backend's kernels); ``TRACEGRAD_DUMP_PASSES=1`` prints the same to stderr during ``optimize``;
 ``verify=True`` (or ``TRACEGRAD_VERIFY_PASSES=1``) runs the IR verifier after every pass.
 
 >>> from tracegrad.ir import build as b
@@ -16,31 +17,27 @@ rule-fire counts; ``TRACEGRAD_DUMP_PASSES=1`` prints the same to stderr during `
 >>> pp(optimize(Function("g", (x,), (raw,))))
 '(2.0 * x)'
 >>> print(explain(Function("g", (x,), (raw,))).summary())
-canonicalize     4 ops  4 kernels  sub_const x1
-fold_constants   2 ops  2 kernels  fold_constants x2
-exact_algebra    1 ops  1 kernels  pow_one x1
-stabilize        1 ops  1 kernels
-simplify         1 ops  1 kernels
-fuse             1 ops  1 kernels
-plan_buffers     1 ops  1 kernels
+canonicalize     4 ops  sub_const x1
+fold_constants   2 ops  fold_constants x2
+exact_algebra    1 ops  pow_one x1
+stabilize        1 ops
+simplify         1 ops
 """
 
-from tracegrad.ir.passes.inspect import Explanation, StageReport, count_kernels, explain, optimize
+from tracegrad.ir.passes.inspect import Explanation, Planner, StageReport, explain, optimize
 from tracegrad.ir.passes.pipeline import (
     DEFAULT_PIPELINE,
     Stage,
     canonicalize,
     exact_algebra,
     fold_constants,
-    fuse,
     inexact_algebra,
     simplify,
     stabilize,
 )
-from tracegrad.ir.passes.plan import BufferPlan, buffer_plan, plan_buffers
 
 __all__ = [
-    "DEFAULT_PIPELINE", "BufferPlan", "Explanation", "Stage", "StageReport", "buffer_plan",
-    "canonicalize", "count_kernels", "exact_algebra", "explain", "fold_constants", "fuse",
-    "inexact_algebra", "optimize", "plan_buffers", "simplify", "stabilize",
+    "DEFAULT_PIPELINE", "Explanation", "Planner", "Stage", "StageReport", "canonicalize",
+    "exact_algebra", "explain", "fold_constants", "inexact_algebra", "optimize", "simplify",
+    "stabilize",
 ]  # fmt: skip

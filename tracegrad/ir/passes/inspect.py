@@ -1,4 +1,5 @@
-"""Running the pipeline: ``optimize``, and ``explain`` for the IR after each pass."""
+"""Running the pipeline: ``optimize``, and ``explain`` for the IR after each pass and, given
+the backend's planner, the kernels the backend forms from the result."""
 
 from __future__ import annotations
 
@@ -8,22 +9,16 @@ import os
 import sys
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from tracegrad.ir import forksafe
-from tracegrad.ir.ops import Op
 from tracegrad.ir.passes.pipeline import DEFAULT_PIPELINE, Stage
 from tracegrad.ir.rewrite import RECORDER, session
 from tracegrad.ir.value import Function
 
-_FREE = frozenset({Op.PARAM, Op.CONST, Op.BROADCAST, Op.RESHAPE, Op.TRANSPOSE})
-
-
-def count_kernels(function: Function) -> int:
-    """Loops a backend runs: every op but params, constants and pure movement (a FUSED
-    kernel counts once)."""
-    return sum(1 for v in function.order if v.op not in _FREE)
+# function -> the backend's plan of it, one line per step (tracegrad.llvm.lower_plan.describe)
+Planner = Callable[[Function], Sequence[str]]
 
 
 @dataclass(frozen=True)
@@ -32,19 +27,21 @@ class StageReport:
     function: Function
     counts: Counter[str]
     ops: int
-    kernels: int
 
     def line(self) -> str:
         fired = "  ".join(f"{k} x{n}" for k, n in sorted(self.counts.items()))
-        return f"{self.name:<16} {self.ops} ops  {self.kernels} kernels  {fired}".rstrip()
+        return f"{self.name:<16} {self.ops} ops  {fired}".rstrip()
 
 
 @dataclass(frozen=True)
 class Explanation:
-    """What ``optimize`` did: the input and, per pass run, the IR and the rule-fire counts."""
+    """What ``optimize`` did: the input and, per pass run, the IR and the rule-fire counts;
+    ``plan`` is the backend's plan of the result, one line per step (empty unless ``explain``
+    was given the backend's planner)."""
 
     initial: Function
     stages: list[StageReport] = field(default_factory=list)
+    plan: tuple[str, ...] = ()
 
     @property
     def final(self) -> Function:
@@ -57,12 +54,18 @@ class Explanation:
         return total
 
     def summary(self) -> str:
-        return "\n".join(stage.line() for stage in self.stages)
+        lines = [stage.line() for stage in self.stages]
+        if self.plan:
+            lines.append(f"backend plan     {len(self.plan)} steps")
+        return "\n".join(lines)
 
     def __str__(self) -> str:
         parts = [f"=== input: {self.initial.count_ops()} ops ===\n{self.initial}"]
         for stage in self.stages:
             parts.append(f"=== after {stage.line()} ===\n{stage.function}")
+        if self.plan:
+            parts.append(f"=== backend plan: {len(self.plan)} steps ===")
+            parts.extend(self.plan)
         return "\n".join(parts)
 
 
@@ -103,7 +106,7 @@ def _run_stage(stage: Stage, function: Function, verify: bool) -> StageReport:
         RECORDER.reset(token)
     if verify:
         _verify(out, stage.name)
-    return StageReport(stage.name, out, counts, out.count_ops(), count_kernels(out))
+    return StageReport(stage.name, out, counts, out.count_ops())
 
 
 def _verify(function: Function, after: str) -> None:
@@ -125,17 +128,23 @@ def explain(
     *,
     verify: bool = False,
     pipeline: tuple[Stage, ...] = DEFAULT_PIPELINE,
+    planner: Planner | None = None,
 ) -> Explanation:
-    """Run the pipeline and keep each pass's IR and rule counts (see ``Explanation``)."""
-    explanation = Explanation(function)
+    """Run the pipeline and keep each pass's IR and rule counts (see ``Explanation``).
+
+    The IR forms no kernels: the backend does, once. Pass its planner (the IR layer cannot
+    import a backend), e.g. ``planner=tracegrad.llvm.lower_plan.describe``, to see them.
+    """
+    stages = []
     current = function
     with _pipeline_context():
         for stage in pipeline:
             if stage.min_level <= opt_level:
                 report = _run_stage(stage, current, verify)
-                explanation.stages.append(report)
+                stages.append(report)
                 current = report.function
-    return explanation
+    plan = () if planner is None else tuple(planner(current))
+    return Explanation(function, stages, plan)
 
 
 def optimize(

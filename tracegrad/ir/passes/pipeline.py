@@ -1,12 +1,14 @@
-"""The passes (each a plain ``Function -> Function`` function) and ``DEFAULT_PIPELINE``."""
+"""The passes (each a plain ``Function -> Function`` function) and ``DEFAULT_PIPELINE``.
+
+The passes rewrite the graph; none forms kernels. Which ops share a loop is decided once, by
+the backend's planner (``tracegrad.llvm.lower_plan``), on the graph these passes leave.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tracegrad.ir import fusion
-from tracegrad.ir.passes.plan import plan_buffers
 from tracegrad.ir.rewrite import Rule, rewrite
 from tracegrad.ir.rules import CANONICAL, EXACT, FOLD, INEXACT, STABILIZE
 from tracegrad.ir.value import Function
@@ -46,11 +48,6 @@ simplify = _rules_pass(
 )
 
 
-def fuse(function: Function) -> Function:
-    """Elementwise chains (+ broadcasts, + one trailing reduction) into FUSED kernels."""
-    return fusion.fuse(function)
-
-
 @dataclass(frozen=True)
 class Stage:
     """One pass of the pipeline and the lowest opt_level that runs it."""
@@ -61,8 +58,8 @@ class Stage:
 
 
 # Level 0: canonical forms and stability only (stability is never left to an opt level).
-# Level 1: + constant folding, exact algebra, simplification. Level 2 (default): + fusion and
-# buffer planning. Level 3: + rules that are not bit-exact (reassociation, x*0, x+0...).
+# Levels 1 and 2 (the default): + constant folding, exact algebra, simplification. Level 3:
+# + rules that are not bit-exact (reassociation, x*0, x+0...).
 DEFAULT_PIPELINE: tuple[Stage, ...] = (
     Stage("canonicalize", canonicalize, 0),
     Stage("fold_constants", fold_constants, 1),
@@ -70,6 +67,4 @@ DEFAULT_PIPELINE: tuple[Stage, ...] = (
     Stage("inexact_algebra", inexact_algebra, 3),
     Stage("stabilize", stabilize, 0),
     Stage("simplify", simplify, 1),
-    Stage("fuse", fuse, 2),
-    Stage("plan_buffers", plan_buffers, 2),
 )

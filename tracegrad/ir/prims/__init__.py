@@ -1,6 +1,5 @@
 """The primitive table. Importing this package registers every row."""
 
-from tracegrad.ir.ops import Op
 from tracegrad.ir.prims import elementwise, structural  # noqa: F401  (registers rows)
 from tracegrad.ir.prims.table import (
     NONDIFF,
@@ -16,20 +15,15 @@ from tracegrad.ir.prims.table import (
 )
 
 __all__ = [
-    "NONDIFF", "PRIMS", "Batching", "Emitter", "Lowering", "MathRoutine", "Prim", "Promotion",
-    "Scalar", "op_classes",
+    "BINARY_ELEMENTWISE", "COMPARISONS", "ELEMENTWISE", "NONDIFF", "PRIMS", "REDUCTIONS",
+    "UNARY_ELEMENTWISE", "Batching", "Emitter", "Lowering", "MathRoutine", "Prim", "Promotion",
+    "Scalar",
 ]  # fmt: skip
 
 
-def op_classes() -> dict[str, frozenset[Op]]:
-    """The op classes of ``tracegrad.ir.ops``, derived from the rows."""
-    elementwise_ops = ops_where(lambda p: p.is_elementwise)
-    return {
-        "UNARY_ELEMENTWISE": ops_where(lambda p: p.is_elementwise and p.arity == 1),
-        "BINARY_ELEMENTWISE": ops_where(lambda p: p.is_elementwise and p.arity == 2),
-        "ELEMENTWISE": elementwise_ops,
-        "REDUCTIONS": ops_where(lambda p: p.batching is Batching.AXES),
-        "COMPARISONS": ops_where(
-            lambda p: p.scalar is not None and p.scalar.emitter is Emitter.COMPARE
-        ),
-    }
+# Op classes, derived from the rows
+UNARY_ELEMENTWISE = ops_where(lambda p: p.is_elementwise and p.arity == 1)
+BINARY_ELEMENTWISE = ops_where(lambda p: p.is_elementwise and p.arity == 2)
+ELEMENTWISE = ops_where(lambda p: p.is_elementwise)
+REDUCTIONS = ops_where(lambda p: p.batching is Batching.AXES)
+COMPARISONS = ops_where(lambda p: p.scalar is not None and p.scalar.emitter is Emitter.COMPARE)

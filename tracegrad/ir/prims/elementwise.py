@@ -8,6 +8,7 @@ plus a test entry in ``tracegrad/testing/prim_cases.py``; see docs/architecture.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,7 @@ from tracegrad.ir.prims.table import (
     Prim,
     Promotion,
     Scalar,
+    TypeRule,
     register,
     require,
     require_dtype,
@@ -55,23 +57,29 @@ def _same_dtype(op: Op, types: tuple[TensorType, ...]) -> DType:
     return types[0].dtype
 
 
-def _unary(op: Op, allowed: tuple[DType, ...]):
+@dataclass(frozen=True)
+class _Typed:
+    """A type rule with its operand count (what ``_row`` registers)."""
+
+    rule: TypeRule
+    arity: int
+
+
+def _unary(op: Op, allowed: tuple[DType, ...]) -> _Typed:
     def rule(types: tuple[TensorType, ...], attrs: dict[str, Any]) -> TensorType:
         require_dtype(op, types[0], allowed)
         return types[0]
 
-    rule.arity = 1  # type: ignore[attr-defined]  (read by _row)
-    return rule
+    return _Typed(rule, 1)
 
 
-def _binary(op: Op, allowed: tuple[DType, ...], result: DType | None = None):
+def _binary(op: Op, allowed: tuple[DType, ...], result: DType | None = None) -> _Typed:
     def rule(types: tuple[TensorType, ...], attrs: dict[str, Any]) -> TensorType:
         dtype = _same_dtype(op, types)
         require_dtype(op, types[0], allowed)
         return TensorType(result or dtype, merged_shape(op, types))
 
-    rule.arity = 2  # type: ignore[attr-defined]  (read by _row)
-    return rule
+    return _Typed(rule, 2)
 
 
 def _cast_rule(types: tuple[TensorType, ...], attrs: dict[str, Any]) -> TensorType:
@@ -94,7 +102,7 @@ def _cast(a: np.ndarray, *, dtype: DType) -> np.ndarray:
 
 def _row(
     op: Op,
-    rule: Any,
+    typed: _Typed,
     impl: Any,
     vjp: Any,
     promotion: Promotion,
@@ -102,13 +110,11 @@ def _row(
     names: tuple[str, ...] = (),
     doc: str = "",
     infix: str | None = None,
-    arity: int | None = None,
 ) -> None:
-    """Register an elementwise row; the arity is the type rule's (``_unary``/``_binary``)."""
-    n = arity if arity is not None else rule.arity
+    """Register an elementwise row."""
     register(
-        Prim(op, n, rule, impl, Lowering.ELEMENTWISE, vjp, promotion=promotion, scalar=scalar,
-             infix=infix, numpy_names=names, doc=doc)
+        Prim(op, typed.arity, typed.rule, impl, Lowering.ELEMENTWISE, vjp, promotion=promotion,
+             scalar=scalar, infix=infix, numpy_names=names, doc=doc)
     )  # fmt: skip
 
 
@@ -188,6 +194,6 @@ _row(Op.LOGICAL_OR, _binary(Op.LOGICAL_OR, (DType.BOOL,)), np.logical_or, NONDIF
      "Elementwise or (of truth values).", "|")
 
 # ---- ternary: build.where promotes its branches itself ---------------------------------------
-_row(Op.WHERE, _where_rule, np.where, vj.vjp_where, Promotion.NONE, Scalar(Emitter.WHERE),
-     arity=3)
+_row(Op.WHERE, _Typed(_where_rule, 3), np.where, vj.vjp_where, Promotion.NONE,
+     Scalar(Emitter.WHERE))
 # fmt: on

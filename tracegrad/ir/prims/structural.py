@@ -16,7 +16,9 @@ from tracegrad.ir.prims.table import (
     NUMERIC,
     Batching,
     Lowering,
+    NumpyImpl,
     Prim,
+    TypeRule,
     register,
     require,
     require_dtype,
@@ -197,7 +199,8 @@ def _concat_rule(types: tuple[TensorType, ...], attrs: Attrs) -> TensorType:
                 f"exactly, got {format_shape(first.shape)} and {format_shape(t.shape)}"
             )
     sizes = [t.shape[axis] for t in types]
-    total = sum(sizes) if all(isinstance(s, int) for s in sizes) else Dim("concat")
+    known = [s for s in sizes if isinstance(s, int)]
+    total = sum(known) if len(known) == len(sizes) else Dim("concat")
     return first.with_shape(first.shape[:axis] + (total,) + first.shape[axis + 1 :])
 
 
@@ -221,17 +224,18 @@ def _pad(a: np.ndarray, *, pads: tuple[tuple[int, int], ...], value: float) -> n
     return np.pad(a, pads, constant_values=np.asarray(value, dtype=a.dtype))
 
 
-for _op, _arity, _attrs, _rule, _impl in [
+_MOVEMENT: list[tuple[Op, int | None, tuple[str, ...], TypeRule, NumpyImpl]] = [
     (Op.BROADCAST, 1, ("shape",), _broadcast_rule, _broadcast),
     (Op.RESHAPE, 1, ("shape",), _reshape_rule, _reshape),
     (Op.TRANSPOSE, 1, ("perm",), _transpose_rule, _transpose),
     (Op.SLICE, 1, ("slices",), _slice_rule, _slice),
     (Op.CONCATENATE, None, ("axis",), _concat_rule, _concatenate),
     (Op.PAD, 1, ("pads", "value"), _pad_rule, _pad),
-]:
+]
+for _op, _arity, _attrs, _rule, _move_impl in _MOVEMENT:
     _batching = Batching.POINTWISE if _op is Op.CONCATENATE else Batching.MOVEMENT
     register(
-        Prim(_op, _arity, _rule, _impl, Lowering.MOVEMENT, VJPS[_op], attrs=_attrs,
+        Prim(_op, _arity, _rule, _move_impl, Lowering.MOVEMENT, VJPS[_op], attrs=_attrs,
              batching=_batching)
     )  # fmt: skip
 
@@ -265,16 +269,18 @@ def _scatter_add_rule(types: tuple[TensorType, ...], attrs: Attrs) -> TensorType
 
 def _scatter_add(x: np.ndarray, idx: np.ndarray, updates: np.ndarray, *, axis: int) -> np.ndarray:
     out = np.array(x, copy=True)
-    np.add.at(out, (slice(None),) * axis + (idx,), updates)
+    index: Any = (slice(None),) * axis + (idx,)  # numpy's stubs reject a tuple with slices
+    np.add.at(out, index, updates)
     return out
 
 
-for _op, _arity, _rule, _impl in [
+_INDEXED: list[tuple[Op, int, TypeRule, NumpyImpl]] = [
     (Op.GATHER, 2, _gather_rule, _gather),
     (Op.SCATTER_ADD, 3, _scatter_add_rule, _scatter_add),
-]:
+]
+for _op, _arity, _rule, _indexed_impl in _INDEXED:
     register(
-        Prim(_op, _arity, _rule, _impl, Lowering.INDEXED, VJPS[_op], attrs=("axis",),
+        Prim(_op, _arity, _rule, _indexed_impl, Lowering.INDEXED, VJPS[_op], attrs=("axis",),
              batching=Batching.INDEXED)
     )  # fmt: skip
 
@@ -302,7 +308,7 @@ def _matmul_rule(types: tuple[TensorType, ...], attrs: Attrs) -> TensorType:
 register(Prim(Op.MATMUL, 2, _matmul_rule, np.matmul, Lowering.CONTRACTION, VJPS[Op.MATMUL]))
 
 
-# ---- leaves and kernels -------------------------------------------------------------------
+# ---- leaves and markers -------------------------------------------------------------------
 
 
 def _leaf_rule(types: tuple[TensorType, ...], attrs: Attrs) -> TensorType:
@@ -313,24 +319,20 @@ def _no_impl(*args: np.ndarray, **attrs: Any) -> np.ndarray:
     raise TypeError("leaves are bound by the interpreter, not computed")
 
 
-def _fused_rule(types: tuple[TensorType, ...], attrs: Attrs) -> TensorType:
-    (out,) = attrs["function"].outputs
-    return out.type
-
-
-def _fused(*arrays: np.ndarray, function: Any) -> np.ndarray:
-    from tracegrad.ir.interpreter import evaluate
-
-    (out,) = evaluate(function, arrays)
-    return out
-
-
 for _op, _attrs in [(Op.PARAM, ("index", "name", "trace")), (Op.CONST, ("data",))]:
     register(
         Prim(_op, 0, _leaf_rule, _no_impl, Lowering.LEAF, VJPS[_op], attrs=_attrs,
              batching=Batching.NONE)
     )  # fmt: skip
 register(
-    Prim(Op.FUSED, None, _fused_rule, _fused, Lowering.KERNEL, VJPS[Op.FUSED],
-         attrs=("function",), batching=Batching.MOVEMENT)
-)  # fmt: skip
+    Prim(
+        Op.STOP_GRADIENT,
+        1,
+        lambda types, attrs: types[0],
+        lambda x: x,  # the value passes unchanged
+        Lowering.MOVEMENT,  # an identity: the backend reads the operand's buffer
+        VJPS[Op.STOP_GRADIENT],  # zero: no cotangent reaches the operand
+        batching=Batching.POINTWISE,
+        doc="identity value, zero derivative (tracegrad.stop_gradient)",
+    )
+)

@@ -197,12 +197,8 @@ def _vjp_matmul(ct: Any, out: Any, attrs: dict) -> tuple:
     return (apply(Op.MATMUL, [ct, _swap_last(b_)]), apply(Op.MATMUL, [_swap_last(a), ct]))
 
 
-def _vjp_fused(ct: Any, out: Any, attrs: dict) -> tuple:
-    """A stop_gradient marker (a FUSED identity kernel named ``stop_gradient``) passes no
-    cotangent; any other kernel is inlined by the transform before differentiation."""
-    if attrs["function"].name == "stop_gradient":
-        return (None,)
-    raise UnsupportedError("fused kernels are inlined by tracegrad.autodiff before the VJP")
+def _vjp_stop_gradient(ct: Any, out: Any, attrs: dict) -> tuple:
+    return (None,)  # no cotangent reaches the operand
 
 
 VJPS: dict[Op, Any] = {
@@ -210,6 +206,6 @@ VJPS: dict[Op, Any] = {
     Op.REDUCE_PROD: _vjp_reduce_prod, Op.CUMSUM: _vjp_cumsum, Op.BROADCAST: _vjp_broadcast,
     Op.RESHAPE: _vjp_reshape, Op.TRANSPOSE: _vjp_transpose, Op.SLICE: _vjp_slice,
     Op.CONCATENATE: _vjp_concatenate, Op.PAD: _vjp_pad, Op.GATHER: _vjp_gather,
-    Op.SCATTER_ADD: _vjp_scatter_add, Op.MATMUL: _vjp_matmul, Op.FUSED: _vjp_fused,
+    Op.SCATTER_ADD: _vjp_scatter_add, Op.MATMUL: _vjp_matmul, Op.STOP_GRADIENT: _vjp_stop_gradient,
     Op.ARGMAX: NONDIFF, Op.ARGMIN: NONDIFF, Op.PARAM: NONDIFF, Op.CONST: NONDIFF,
 }  # fmt: skip

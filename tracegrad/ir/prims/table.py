@@ -41,7 +41,6 @@ class Lowering(enum.Enum):
     MOVEMENT = "movement"  # index arithmetic only (broadcast, reshape, slice...)
     INDEXED = "indexed"  # data-dependent indices (gather, scatter-add)
     CONTRACTION = "contraction"  # BLAS
-    KERNEL = "kernel"  # a fused sub-function
 
 
 class Promotion(enum.Enum):

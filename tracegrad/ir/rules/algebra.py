@@ -29,7 +29,7 @@ from tracegrad.ir.types import Dim
 from tracegrad.ir.value import Function, Value, const
 
 FOLD_LIMIT = 64  # fold only results with at most this many elements (keep big broadcasts)
-_NEVER_FOLD = frozenset({Op.CONST, Op.PARAM, Op.BROADCAST, Op.FUSED})
+_NEVER_FOLD = frozenset({Op.CONST, Op.PARAM, Op.BROADCAST})
 
 
 def _foldable(v: Value) -> bool:
@@ -81,9 +81,11 @@ def _max_broadcast(c: Captures, root: Value) -> Value | None:
 
 def _sum_broadcast(c: Captures, root: Value) -> Value | None:
     found = _reduced_broadcast(root)
-    if found is None or found[1] is None:
+    if found is None:
         return None
     y, count = found
+    if count is None:
+        return None
     return y if count == 1 and not root.dtype.is_float else b.mul(count, y)
 
 

@@ -13,7 +13,8 @@ import numpy as np
 
 from tracegrad.ir import build as b
 from tracegrad.ir import build_shape as bs
-from tracegrad.ir.ops import ELEMENTWISE, Op
+from tracegrad.ir.ops import Op
+from tracegrad.ir.prims import ELEMENTWISE
 from tracegrad.ir.rewrite import C, Captures, P, Pat, Rule, X, splat
 from tracegrad.ir.rules.common import full_like, is_const, is_neg_zero, not_const, scalar
 from tracegrad.ir.value import Value

@@ -52,7 +52,8 @@ def is_pow2_at_least_one(s: Any) -> bool:
 
 def full_like(root: Value, fill: Any) -> Value:
     """``fill`` in ``root``'s dtype, broadcast to its shape (a scalar stays a scalar)."""
-    return b.full(root.shape, np.asarray(fill).astype(root.dtype.numpy)[()], root.dtype)
+    scalar: Any = np.asarray(fill).astype(root.dtype.numpy)[()]  # a numpy scalar of dtype
+    return b.full(root.shape, scalar, root.dtype)
 
 
 def scalar(v: Value) -> Any:

@@ -20,13 +20,75 @@ from tracegrad.ir.rules.common import is_splat, negated
 from tracegrad.ir.value import Value
 
 
-def _one_plus_exp_neg(d: Value) -> Value | None:
-    """x when d is 1 + exp(-x)."""
+def negation_of(v: Value) -> Value:
+    """-v, spelled the way the sum was: -(-y) = y, -(-a - b) = a + b, -(-a + -b) = a + b,
+    -(p - q) = q - p, else neg(v). (Exact up to the sign of a zero, which only matters to
+    value-changing rules' operands of exp, where exp(+0) = exp(-0).)"""
+    direct = negated(v)
+    if direct is not None:
+        return direct
+    if v.op in (Op.SUB, Op.ADD):
+        p, q = v.operands
+        minus_p, minus_q = negated(p), negated(q)
+        if v.op is Op.SUB:
+            return b.add(minus_p, q) if minus_p is not None else b.sub(q, p)
+        if minus_p is not None and minus_q is not None:
+            return b.add(minus_p, minus_q)
+        if minus_p is not None or minus_q is not None:
+            return b.sub(minus_p, q) if minus_p is not None else b.sub(minus_q, p)
+    return b.neg(v)
+
+
+def _one_plus_exp(d: Value) -> Value | None:
+    """w when d is 1 + exp(w) (either order)."""
     if d.op is not Op.ADD:
         return None
     for one, e in (d.operands, d.operands[::-1]):
         if is_splat(one, 1) and e.op is Op.EXP:
-            return negated(e.operands[0])
+            return e.operands[0]
+    return None
+
+
+def _one_plus_exp_neg(d: Value) -> Value | None:
+    """x when d is 1 + exp(-x), for any spelling of -x (1 + exp(w) is 1 + exp(-(-w)))."""
+    w = _one_plus_exp(d)
+    return None if w is None else negation_of(w)
+
+
+def _halved(h: Value) -> Value | None:
+    """z when h is z / 2 or z * 0.5."""
+    if h.op is Op.DIV and is_splat(h.operands[1], 2):
+        return h.operands[0]
+    if h.op is Op.MUL:
+        for half, z in (h.operands, h.operands[::-1]):
+            if is_splat(half, 0.5):
+                return z
+    return None
+
+
+def _one_plus_tanh_half(u: Value) -> Value | None:
+    """z when u is 1 + tanh(z / 2) (either order)."""
+    if u.op is not Op.ADD:
+        return None
+    for one, t in (u.operands, u.operands[::-1]):
+        if is_splat(one, 1) and t.op is Op.TANH:
+            return _halved(t.operands[0])
+    return None
+
+
+def tanh_sigmoid_arg(v: Value) -> Value | None:
+    """z when v is (1 + tanh(z/2)) / 2, 0.5 * (1 + tanh(z/2)) or 0.5 + 0.5 * tanh(z/2)."""
+    if v.op is Op.DIV and is_splat(v.operands[1], 2):
+        return _one_plus_tanh_half(v.operands[0])
+    if v.op is Op.MUL:
+        for half, u in (v.operands, v.operands[::-1]):
+            if is_splat(half, 0.5):
+                return _one_plus_tanh_half(u)
+    if v.op is Op.ADD:
+        for half, t in (v.operands, v.operands[::-1]):
+            h = _halved(t) if is_splat(half, 0.5) else None
+            if h is not None and h.op is Op.TANH:
+                return _halved(h.operands[0])
     return None
 
 
@@ -48,15 +110,14 @@ def sigmoid_arg(v: Value) -> Value | None:
     if v.op is Op.POW and is_splat(v.operands[1], -1):
         return _one_plus_exp_neg(v.operands[0])
     if v.op is not Op.DIV:
-        return None
+        return tanh_sigmoid_arg(v)
     num, den = v.operands
     if is_splat(num, 1):
         return _one_plus_exp_neg(den)
-    if num.op is Op.EXP and den.op is Op.ADD:
-        one, e = den.operands
-        if is_splat(one, 1) and e is num:
-            return num.operands[0]
-    return stable_sigmoid_arg(num, den)
+    if num.op is Op.EXP and _one_plus_exp(den) is num.operands[0]:
+        return num.operands[0]  # exp(z) / (1 + exp(z))
+    stable = stable_sigmoid_arg(num, den)
+    return stable if stable is not None else tanh_sigmoid_arg(v)
 
 
 def _raw_sigmoid(v: Value) -> dict[str, Value] | None:
@@ -232,10 +293,10 @@ STABILIZE: tuple[Rule, ...] = (
     ),
     Rule(
         "sigmoid",
-        Pat(frozenset({Op.DIV, Op.POW}), pred=k.is_float, view=_raw_sigmoid),
+        Pat(frozenset({Op.DIV, Op.POW, Op.MUL, Op.ADD}), pred=k.is_float, view=_raw_sigmoid),
         lambda c, r: k.sigmoid(c["x"]),
         False,
-        "1 / (1 + exp(-x)) = where(x >= 0, 1, z) / (1 + z), z = exp(-|x|)",
+        "1 / (1 + exp(-x)) = (1 + tanh(x/2)) / 2 = where(x >= 0, 1, z) / (1 + z), z = exp(-|x|)",
     ),
     Rule(
         "softmax_shift",
