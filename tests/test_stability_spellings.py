@@ -180,3 +180,34 @@ def test_log_softmax_every_spelling(log_softmax: Fn, logit: Fn, values: list, le
     want = z - np.logaddexp.reduce(z)
     grad = 1.0 - 3 * np.exp(want)  # d/dz sum(log_softmax(z)) = 1 - n * softmax(z)
     _check(lambda a, b: log_softmax(logit(a, b)), a, b, want, (grad, grad), level)
+
+
+@pytest.mark.parametrize("spelling", ["theano", "parenthesized", "numpy_sigmoid"])
+def test_theano_logistic_regression_cost_and_gradient(spelling: str) -> None:
+    """Theano's "A Real Example: Logistic Regression" at saturated logits (|z| > 800): the
+    symbolic T.grad differentiates the stabilized cost, so the gradient is finite and right."""
+    import tracegrad.tensor as T  # noqa: N812  (Theano's spelling)
+    from tracegrad import function
+
+    rng = np.random.default_rng(0)
+    data_x, data_y = rng.standard_normal((40, 30)), rng.integers(0, 2, 40).astype(float)
+    w0 = 200 * rng.standard_normal(30)
+    x, y, w, b = T.dmatrix("x"), T.dvector("y"), T.dvector("w"), T.dscalar("b")
+    if spelling == "theano":
+        p_1 = 1 / (1 + T.exp(-T.dot(x, w) - b))
+    elif spelling == "parenthesized":
+        p_1 = 1 / (1 + T.exp(-(T.dot(x, w) + b)))
+    else:
+        p_1 = T.exp(T.dot(x, w) + b) / (T.exp(T.dot(x, w) + b) + 1)
+    xent = -y * T.log(p_1) - (1 - y) * T.log(1 - p_1)
+    cost = xent.sum() / 40 + 0.01 * (w**2).sum()  # xent.mean(): symbolic N, issue #17
+    gw, gb = T.grad(cost, [w, b])
+    got_cost, got_gw, got_gb = function([x, y, w, b], [cost, gw, gb])(data_x, data_y, w0, 0.5)
+
+    z = data_x @ w0 + 0.5
+    assert np.abs(z).max() > 800  # exp(800) overflows: the naive formula gives inf and NaN
+    want_cost = np.mean(data_y * np.logaddexp(0, -z) + (1 - data_y) * np.logaddexp(0, z))
+    residual = (1 - data_y) * sigmoid_ref(z) - data_y * sigmoid_ref(-z)  # p - y, exactly
+    np.testing.assert_allclose(got_cost, want_cost + 0.01 * np.sum(w0**2), rtol=1e-12)
+    np.testing.assert_allclose(got_gb, residual.mean(), rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(got_gw, data_x.T @ residual / 40 + 0.02 * w0, rtol=1e-10)

@@ -169,7 +169,7 @@ _FORK_MID_TRACE = """
     import numpy as np, tracegrad
     from tracegrad.autodiff import _core
     from tracegrad.ir import rewrite_engine, value
-    from tracegrad.ir.passes import inspect
+    from tracegrad.ir.passes import driver
     from tracegrad.tensor import variables
     from tracegrad import _pickling
 
@@ -183,7 +183,7 @@ _FORK_MID_TRACE = """
 
     f = tracegrad.jit(body, backend="llvm")
     module_locks = [value.Value._lock, variables._names_lock, _core._LOCK,
-                    rewrite_engine._BITS_LOCK, inspect._GC_LOCK, _pickling._LOCK]
+                    rewrite_engine._BITS_LOCK, driver._GC_LOCK, _pickling._LOCK]
 
     def hold_all():
         t = threading.Thread(target=f, args=(np.arange(3.0),), daemon=True)

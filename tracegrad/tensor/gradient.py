@@ -21,8 +21,10 @@ from tracegrad.errors import TracegradError
 from tracegrad.ir import build as b
 from tracegrad.ir import build_shape as bs
 from tracegrad.ir.ops import Op
+from tracegrad.ir.rewrite import rewrite
+from tracegrad.ir.rules import STABILIZE
 from tracegrad.ir.types import format_shape
-from tracegrad.ir.value import Value, const, topological_order
+from tracegrad.ir.value import Function, Value, const, topological_order
 from tracegrad.tensor._graph import batch, depends_on, identity_basis, substitute
 from tracegrad.tensor.variables import fresh_param, symbolic, value_of
 
@@ -55,7 +57,7 @@ def _backward(outputs: list[Value], cotangents: list[Value], wrt: list[Value]) -
     if stand_ins:
         outputs = substitute(outputs, stand_ins)
     targets = [stand_ins.get(id(w), w) for w in wrt]
-    grads = backward(outputs, cotangents, targets)
+    grads = backward(_stable(outputs), cotangents, targets)
     grads = [b.zeros_like(t) if g is None else g for g, t in zip(grads, targets, strict=True)]
     grads = [
         b.cast(g, t.dtype) if g.dtype is not t.dtype else g for g, t in zip(grads, wrt, strict=True)
@@ -64,6 +66,17 @@ def _backward(outputs: list[Value], cotangents: list[Value], wrt: list[Value]) -
         back = {id(p): w for w in wrt if (p := stand_ins.get(id(w))) is not None}
         grads = substitute(grads, back)
     return grads
+
+
+def _stable(outputs: list[Value]) -> list[Value]:
+    """The expressions in their numerically stable forms, to be differentiated (as ``grad(f)``
+    does: trace, optimize, then differentiate): the derivative of Theano's cross-entropy
+    ``-y * log(p) - (1 - y) * log(1 - p)`` with ``p = 1 / (1 + exp(-dot(x, w) - b))`` is then
+    that of ``softplus``, finite, instead of ``inf / inf``. Only the stabilizing rules run, so
+    an expression with nothing to stabilize keeps the form ``pp`` prints."""
+    params = tuple(v for v in topological_order(outputs) if v.op is Op.PARAM)
+    stable, _ = rewrite(Function("cost", params, tuple(outputs)), STABILIZE)
+    return list(stable.outputs)
 
 
 def _check_wrt(cost: Sequence[Value], wrt: list[Value], disconnected: str) -> None:

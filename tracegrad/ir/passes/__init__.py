@@ -24,7 +24,7 @@ stabilize        1 ops
 simplify         1 ops
 """
 
-from tracegrad.ir.passes.inspect import Explanation, Planner, StageReport, explain, optimize
+from tracegrad.ir.passes.driver import Explanation, Planner, StageReport, explain, optimize
 from tracegrad.ir.passes.pipeline import (
     DEFAULT_PIPELINE,
     Stage,
