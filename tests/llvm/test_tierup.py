@@ -1,0 +1,144 @@
+"""Tier-up is a policy with a bound (issue #13 item 3): the decision from measured costs,
+calls that never wait for a tier-up compile, identical results before and after the
+switch, and the expensive case skipped."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _lowering_util import function_of  # noqa: E402
+
+import tracegrad  # noqa: E402
+from tracegrad.backend import get_backend  # noqa: E402
+from tracegrad.ir import build as b  # noqa: E402
+from tracegrad.llvm import backend as llvm_backend  # noqa: E402
+from tracegrad.llvm.tierup import Mode, TierUpPolicy  # noqa: E402
+
+BACKGROUND = TierUpPolicy(inline_below_s=0.0)  # every allowed tier-up off the calling thread
+WAIT_S = 60.0  # a safety net against hanging: nothing here should wait that long
+
+
+def test_policy_decides_from_costs() -> None:
+    p = TierUpPolicy(
+        after_calls=3, fraction=0.25, floor_s=0.025, inline_below_s=0.025, wrapper_s=0.010
+    )
+    assert p.decide(2, 100.0, 1) is Mode.WAIT  # too early, whatever the function cost
+    assert p.decide(3, 0.001, 1) is Mode.INLINE  # 10 ms: under the floor
+    assert p.decide(3, 0.001, 2) is Mode.INLINE  # 20 ms: still under it
+    assert p.decide(3, 0.080, 3) is Mode.WAIT  # 30 ms > max(20 ms, 25 ms)
+    assert p.decide(3, 0.120, 3) is Mode.BACKGROUND  # 30 ms <= 30 ms, above inline
+    # the 1,000-step unrolled gradient: 167 kernels, 1.3 s to trace and compile
+    assert p.decide(3, 1.3, 167) is Mode.WAIT
+    assert p.decide(96, 6.6, 167) is Mode.WAIT  # 1.67 s > 1.65 s
+    assert p.decide(96, 6.7, 167) is Mode.BACKGROUND  # it has cost 4x the work by then
+    assert [p.next_check(c) for c in (3, 6, 12)] == [6, 12, 24]
+    assert p.estimate(167) == pytest.approx(1.67)
+
+
+class HeldCompile:
+    """Replaces compile_wrappers: the compile starts, then waits until released."""
+
+    def __init__(self, real: Callable[..., Any]) -> None:
+        self.real = real
+        self.started = threading.Event()
+        self.release = threading.Event()
+        self.calls = 0
+
+    def __call__(self, runs: list, name: str) -> Any:
+        self.calls += 1
+        self.started.set()
+        assert self.release.wait(WAIT_S), "the test never released the compile"
+        return self.real(runs, name)
+
+
+@pytest.fixture
+def held(monkeypatch: pytest.MonkeyPatch) -> HeldCompile:
+    hold = HeldCompile(llvm_backend.compile_wrappers)
+    monkeypatch.setattr(llvm_backend, "compile_wrappers", hold)
+    yield hold
+    hold.release.set()
+
+
+def _tiered_event(exe: Any) -> threading.Event:
+    done = threading.Event()
+    exe.on_tier_up(lambda hot: done.set())
+    return done
+
+
+def test_calls_never_wait_for_the_tier_up_compile(held: HeldCompile) -> None:
+    x = np.linspace(-2.0, 2.0, 33)
+    exe = llvm_backend.LLVMBackend(tier_up=BACKGROUND).compile(
+        function_of(lambda a: b.add(b.mul(a, 3.0), 1.0), [x])
+    )
+    done = _tiered_event(exe)
+    before = [exe([x])[0] for _ in range(3)]  # the third starts the tier-up
+    assert held.started.wait(WAIT_S)
+    plain = exe.hot
+    for _ in range(20):  # the compile is held: these run the ctypes path meanwhile
+        (out,) = exe.fast_call(x)
+        before.append(out)
+        before.append(exe([x])[0])
+    assert exe.hot is plain and not done.is_set() and held.calls == 1
+    held.release.set()
+    assert done.wait(WAIT_S)
+    assert exe.hot is not plain and exe._fast_path() is not None
+    after = [exe.fast_call(x)[0] for _ in range(3)] + [exe([x])[0] for _ in range(3)]
+    expected = x * 3.0 + 1.0
+    for out in before + after:  # identical, bit for bit, before and after the switch
+        assert out.tobytes() == expected.tobytes()
+    assert held.calls == 1  # exactly one tier-up
+
+
+def test_jit_switches_to_the_tiered_code_when_it_is_ready(
+    held: HeldCompile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(get_backend("llvm"), "tier_up", BACKGROUND)
+    g = tracegrad.jit(tracegrad.grad(lambda t: np.sum(np.sin(t) * t)), backend="llvm")
+    x = np.linspace(-1.0, 1.0, 17)
+    expected = np.sin(x) + x * np.cos(x)
+    first = [g(x) for _ in range(3)]
+    assert held.started.wait(WAIT_S)
+    exe = g.lower(x).executable
+    done = _tiered_event(exe)
+    held_calls = [g(x) for _ in range(20)]  # never blocked by the held compile
+    assert not done.is_set()
+    held.release.set()
+    assert done.wait(WAIT_S)
+    after = [g(x) for _ in range(5)]
+    assert exe._fast_path() is not None
+    for out in first + held_calls + after:
+        np.testing.assert_allclose(out, expected, rtol=1e-13, atol=1e-15)
+        assert out.tobytes() == first[0].tobytes()
+
+
+def test_an_expensive_tier_up_is_skipped(held: HeldCompile) -> None:
+    # a wrapper estimated at 10 s: over the bound however often the plan is called here
+    policy = TierUpPolicy(wrapper_s=10.0)
+    x = np.linspace(0.1, 2.0, 9)
+    exe = llvm_backend.LLVMBackend(tier_up=policy).compile(
+        function_of(lambda a: b.mul(b.log(a), a), [x])
+    )
+    plain = exe.hot
+    for _ in range(200):
+        (out,) = exe([x])
+        np.testing.assert_allclose(out, np.log(x) * x, rtol=1e-15)
+    assert held.calls == 0 and exe.hot is plain
+
+
+def test_a_cheap_tier_up_runs_on_the_calling_thread(held: HeldCompile) -> None:
+    held.release.set()  # not held: the compile just runs
+    x = np.linspace(-1.0, 1.0, 5)
+    exe = llvm_backend.LLVMBackend().compile(function_of(lambda a: b.mul(a, a), [x]))
+    plain = exe.hot
+    for _ in range(llvm_backend.TIER_UP_CALLS):
+        exe([x])
+    assert held.calls == 1 and exe.hot is not plain  # switched by the third call's end
+    assert exe.fast_call(x)[0].tobytes() == (x * x).tobytes()

@@ -1,0 +1,108 @@
+"""Tier-up policy: when a plan's METH_FASTCALL wrappers are worth compiling, and where.
+
+A PlanExecutable first calls its kernels through ctypes (about 5 us a kernel). Tiering up
+compiles one wrapper a kernel (about 45 ns a call instead) in a second module at O1, which
+costs about 10 ms of LLVM time a wrapper (8-11 ms measured, linear in the wrapper count:
+167 wrappers took 1.9 s). For one small kernel that is the price of a 5-10x faster call;
+for an unrolled loop of hundreds of kernels it is seconds of LLVM time to save well under
+1 % of each call (autograd's hmm_em example spent 70 s on it at its third call).
+
+The bound: tier-up work (estimated before it starts) never exceeds ``fraction`` of what
+the function has already cost, measured: tracing, optimizing and compiling it, plus the
+time its calls have taken so far (a function that keeps running earns its tier-up, as in
+the classic rent-or-buy rule). 25 % keeps the worst case within the run-to-run noise of a
+first call (10-30 % on a shared machine) while a function that is called often enough
+still gets its fast path. ``floor_s`` lets the cheapest tier-up (one or two wrappers,
+about what the docs used to promise for it: 8-16 ms) through whatever the function cost:
+below it the work is smaller than tracing any function is.
+
+Where: work at most ``inline_below_s`` runs on the calling thread (a small kernel's call
+is then fast from its third call on, as before); larger allowed work runs on a
+background thread (llvmlite releases the GIL while LLVM works; the LLVM calls still hold
+:data:`tracegrad.llvm.target.LLVM_LOCK`), and calls keep using the ctypes path until the
+new code is ready, then switch to it in one assignment. Nothing waits for it.
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tracegrad.ir import forksafe
+
+__all__ = ["DEFAULT_POLICY", "Mode", "TierUpPolicy", "pending", "run_in_background"]
+
+
+class Mode(enum.Enum):
+    """What to do with the tier-up work now."""
+
+    WAIT = "wait"  # not yet: too early, or over the bound (asked again later)
+    INLINE = "inline"  # small: on the calling thread
+    BACKGROUND = "background"  # allowed but not small: on a background thread
+
+
+@dataclass(frozen=True)
+class TierUpPolicy:
+    """When to tier up (see the module docstring); all times in seconds."""
+
+    after_calls: int = 3  # most traced functions run once or twice: never tier those up
+    fraction: float = 0.25
+    floor_s: float = 0.025
+    inline_below_s: float = 0.025
+    wrapper_s: float = 0.010  # LLVM time of one wrapper at O1 (measured, see above)
+
+    def estimate(self, n_wrappers: int) -> float:
+        """Estimated tier-up work for a plan of ``n_wrappers`` native kernels."""
+        return self.wrapper_s * n_wrappers
+
+    def decide(self, calls: int, spent_s: float, n_wrappers: int) -> Mode:
+        """The decision at call number ``calls`` of a plan whose tracing, compiling and
+        calls so far took ``spent_s`` seconds."""
+        if calls < self.after_calls:
+            return Mode.WAIT
+        cost = self.estimate(n_wrappers)
+        if cost > max(self.fraction * spent_s, self.floor_s):
+            return Mode.WAIT
+        return Mode.INLINE if cost <= self.inline_below_s else Mode.BACKGROUND
+
+    def next_check(self, calls: int) -> int:
+        """After a WAIT at or past ``after_calls``, the call that asks again: doubling
+        the interval keeps the bookkeeping to O(log calls)."""
+        return max(calls * 2, self.after_calls)
+
+
+DEFAULT_POLICY = TierUpPolicy()
+
+_lock = forksafe.reset_in_child(threading.Lock())
+_pending = 0  # a forked child inherits the count but not the threads: harmless
+
+
+def pending() -> int:
+    """Tier-up jobs started on background threads and not finished yet (for benchmarks
+    and tests; nothing in a call path waits for them)."""
+    return _pending
+
+
+def run_in_background(job: Callable[[], None], name: str) -> threading.Thread:
+    """Run ``job`` on a daemon thread; an exception becomes a warning (tier-up is an
+    optimization: the calls already work without it)."""
+    global _pending
+
+    def run() -> None:
+        global _pending
+        try:
+            job()
+        except Exception as exc:  # noqa: BLE001 -- the slower path stays in use
+            warnings.warn(f"tracegrad: tier-up of {name} failed: {exc!r}", stacklevel=1)
+        finally:
+            with _lock:
+                _pending -= 1
+
+    with _lock:
+        _pending += 1
+    thread = threading.Thread(target=run, name=f"tracegrad-tierup-{name}", daemon=True)
+    thread.start()
+    return thread
