@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -40,6 +40,7 @@ class HotPaths:
     symbolic: Callable[[list[Any]], list[np.ndarray] | None] | None = None
 
 
+@runtime_checkable
 class Executable(Protocol):
     """See the module docstring."""
 
