@@ -196,8 +196,8 @@ class Jitted:
         executable.on_tier_up(tiered)
 
     def _install_entry(self, factory: Callable[..., Any], spec: Specialization, key: tuple) -> None:
-        """Make the backend's native entry for arguments shaped like ``key`` (a Python
-        scalar type or (dtype, shape) per argument) this object's ``__call__``.
+        """Make the backend's native entry for arguments shaped like ``key`` (an ArgKind
+        per argument, see ``_fast_key``) this object's ``__call__``.
 
         Python looks ``__call__`` up on the type, so the object moves to its own subclass
         of Jitted whose ``__call__`` is the builtin: a call then runs no Python at all
@@ -316,7 +316,9 @@ def _out_kind(out_tree: tree.TreeDef) -> str | None:
 
 
 def _fast_key(args: tuple) -> tuple | None:
-    """A cheap signature for the common call: top-level arrays and Python scalars only."""
+    """A cheap signature for the common call: top-level arrays and Python scalars only,
+    one :data:`tracegrad.ir.executable.ArgKind` per argument (so it is also what a native
+    entry is built for)."""
     key = []
     for a in args:
         kind = type(a)

@@ -21,7 +21,14 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["Executable", "HotPaths", "fresh", "plain_paths"]
+__all__ = ["ArgKind", "Executable", "HotPaths", "fresh", "plain_paths"]
+
+# How one argument reaches a native entry (``HotPaths.entry``): a Python scalar type (float,
+# int or bool: an object of exactly that type, for a 0-d param of numpy's default dtype for
+# it), or ``(dtype, shape)`` of an exact ndarray. Callers describe their arguments in these
+# terms (tracegrad.jit's fast-path keys are built to be exactly this); backends know no
+# caller's key format.
+ArgKind = type | tuple[Any, tuple[int, ...]]
 
 
 @dataclass(frozen=True)
@@ -30,7 +37,8 @@ class HotPaths:
 
     ``fast_call(*arrays)`` is ``exe(arrays)`` for arrays already of the params' dtypes,
     possibly without the Python conversions. ``entry`` (or None) builds native whole-call
-    entries: ``entry(kinds, out, fallback)`` (see :mod:`tracegrad.llvm.entry`). ``symbolic``
+    entries: ``entry(kinds, out, fallback)``, ``kinds`` an :data:`ArgKind` per argument
+    (see :mod:`tracegrad.llvm.entry`). ``symbolic``
     (or None) is ``arrays -> outputs or None`` for runtime-extent plans, None meaning "take
     ``exe(arrays)``" (see ``tracegrad.function``).
     """

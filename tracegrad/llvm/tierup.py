@@ -87,8 +87,10 @@ def pending() -> int:
 
 
 def run_in_background(job: Callable[[], None], name: str) -> threading.Thread:
-    """Run ``job`` on a daemon thread; an exception becomes a warning (tier-up is an
-    optimization: the calls already work without it)."""
+    """Run ``job`` on a new thread; an exception becomes a warning (tier-up is an
+    optimization: the calls already work without it). Not a daemon thread: at exit the
+    interpreter waits for a tier-up in progress (at most its bounded cost) instead of
+    tearing LLVM down under a compile."""
     global _pending
 
     def run() -> None:
@@ -103,6 +105,6 @@ def run_in_background(job: Callable[[], None], name: str) -> threading.Thread:
 
     with _lock:
         _pending += 1
-    thread = threading.Thread(target=run, name=f"tracegrad-tierup-{name}", daemon=True)
+    thread = threading.Thread(target=run, name=f"tracegrad-tierup-{name}", daemon=False)
     thread.start()
     return thread
