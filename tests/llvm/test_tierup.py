@@ -142,3 +142,44 @@ def test_a_cheap_tier_up_runs_on_the_calling_thread(held: HeldCompile) -> None:
         exe([x])
     assert held.calls == 1 and exe.hot is not plain  # switched by the third call's end
     assert exe.fast_call(x)[0].tobytes() == (x * x).tobytes()
+
+
+def test_a_plan_that_keeps_running_earns_its_tier_up(held: HeldCompile) -> None:
+    held.release.set()
+    # one wrapper estimated at 1 s; the function "cost" 3 s so far: 1 s > 25 % of 3 s
+    policy = TierUpPolicy(wrapper_s=1.0, floor_s=0.0, inline_below_s=10.0)
+    x = np.linspace(-1.0, 1.0, 7)
+    exe = llvm_backend.LLVMBackend(tier_up=policy).compile(
+        function_of(lambda a: b.add(a, 1.0), [x]), spent_s=3.0
+    )
+    for _ in range(5):  # calls 3, 4, 5: over the bound; asked again at call 6
+        exe([x])
+    assert held.calls == 0
+    exe.spent_s += 1.0  # as if its calls had taken another second
+    exe([x])  # call 6: 1 s <= 25 % of 4 s
+    assert held.calls == 1 and exe._fast_path() is not None
+    assert exe([x])[0].tobytes() == (x + 1.0).tobytes()
+
+
+@pytest.mark.parametrize("policy", [TierUpPolicy(), BACKGROUND])
+def test_a_failed_tier_up_is_a_warning_and_calls_go_on(
+    policy: TierUpPolicy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(runs: list, name: str) -> Any:
+        raise RuntimeError("no wrappers today")
+
+    monkeypatch.setattr(llvm_backend, "compile_wrappers", broken)
+    x = np.linspace(-1.0, 1.0, 6)
+    exe = llvm_backend.LLVMBackend(tier_up=policy).compile(
+        function_of(lambda a: b.mul(a, 2.0), [x])
+    )
+    plain = exe.hot
+    with pytest.warns(UserWarning, match="no wrappers today"):
+        for _ in range(3):
+            np.testing.assert_array_equal(exe([x])[0], x * 2.0)
+        for thread in threading.enumerate():  # the background one, if any, has finished
+            if thread.name.startswith("tracegrad-tierup-"):
+                thread.join(WAIT_S)
+    for _ in range(5):
+        np.testing.assert_array_equal(exe([x])[0], x * 2.0)
+    assert exe.hot is plain

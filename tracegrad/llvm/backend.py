@@ -65,7 +65,13 @@ from tracegrad.llvm.plan_runs import (
     lone_reshape,
     symbolic_fast_closure,
 )
-from tracegrad.llvm.tierup import DEFAULT_POLICY, Mode, TierUpPolicy, run_in_background
+from tracegrad.llvm.tierup import (
+    DEFAULT_POLICY,
+    Mode,
+    TierUpPolicy,
+    run_guarded,
+    run_in_background,
+)
 
 __all__ = ["LLVMBackend", "PlanExecutable", "SymbolicExecutable"]
 
@@ -253,7 +259,7 @@ class PlanExecutable:
                 return
             self._tiering = True
         if mode is Mode.INLINE:
-            self._tier_up()
+            run_guarded(self._tier_up, self.function.name)
         else:
             run_in_background(self._tier_up, self.function.name)
 

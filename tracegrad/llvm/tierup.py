@@ -33,7 +33,14 @@ from dataclasses import dataclass
 
 from tracegrad.ir import forksafe
 
-__all__ = ["DEFAULT_POLICY", "Mode", "TierUpPolicy", "pending", "run_in_background"]
+__all__ = [
+    "DEFAULT_POLICY",
+    "Mode",
+    "TierUpPolicy",
+    "pending",
+    "run_guarded",
+    "run_in_background",
+]
 
 
 class Mode(enum.Enum):
@@ -86,19 +93,25 @@ def pending() -> int:
     return _pending
 
 
+def run_guarded(job: Callable[[], None], name: str) -> None:
+    """Run ``job`` here; an exception becomes a warning (tier-up is an optimization: the
+    calls already work without it, and the one that ran it must not fail for it)."""
+    try:
+        job()
+    except Exception as exc:  # noqa: BLE001 -- the slower path stays in use
+        warnings.warn(f"tracegrad: tier-up of {name} failed: {exc!r}", stacklevel=2)
+
+
 def run_in_background(job: Callable[[], None], name: str) -> threading.Thread:
-    """Run ``job`` on a new thread; an exception becomes a warning (tier-up is an
-    optimization: the calls already work without it). Not a daemon thread: at exit the
-    interpreter waits for a tier-up in progress (at most its bounded cost) instead of
+    """Run ``job`` guarded (see run_guarded) on a new thread. Not a daemon thread: at exit
+    the interpreter waits for a tier-up in progress (at most its bounded cost) instead of
     tearing LLVM down under a compile."""
     global _pending
 
     def run() -> None:
         global _pending
         try:
-            job()
-        except Exception as exc:  # noqa: BLE001 -- the slower path stays in use
-            warnings.warn(f"tracegrad: tier-up of {name} failed: {exc!r}", stacklevel=1)
+            run_guarded(job, name)
         finally:
             with _lock:
                 _pending -= 1
