@@ -44,6 +44,7 @@ def test_every_executable_has_the_declared_interface(kind: str) -> None:
         exe, arg = get_backend("llvm").compile(_concat(n)), np.arange(3.0)
     assert isinstance(exe, Executable) and isinstance(exe.hot, HotPaths)
     assert isinstance(exe.llvm_ir, str) and isinstance(exe.asm, str)
+    assert (exe.plan is not None) == (kind == "llvm")
     expected = arg * arg if kind != "llvm-symbolic" else np.concatenate([arg, arg])
     for _ in range(5):  # across any tier-up
         np.testing.assert_array_equal(exe([arg])[0], expected)

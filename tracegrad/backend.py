@@ -48,6 +48,10 @@ class _InterpretedFunction:
         """Never tiers up: the callback is never called."""
 
     @property
+    def plan(self) -> None:
+        return None  # the interpreter runs the Function as it is
+
+    @property
     def llvm_ir(self) -> str:
         return "(the interpret backend has no LLVM IR)"
 

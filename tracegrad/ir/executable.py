@@ -10,7 +10,8 @@ importing each other.
   plain calls of ``exe`` and are replaced as a whole, in one assignment, when the executable
   tiers up (:mod:`tracegrad.llvm.tierup`); callers that keep a path register
   ``exe.on_tier_up(callback)`` to be told of the new one instead of polling for it.
-* ``exe.llvm_ir``, ``exe.asm``: what runs, as text (a note for backends without either).
+* ``exe.plan``: the backend's plan, or None; ``exe.llvm_ir``, ``exe.asm``: what runs, as
+  text (a note for backends without either).
 """
 
 from __future__ import annotations
@@ -58,6 +59,13 @@ class Executable(Protocol):
     def hot(self) -> HotPaths: ...
 
     def on_tier_up(self, callback: Callable[[HotPaths], None]) -> None: ...
+
+    @property
+    def plan(self) -> Any:
+        """The backend's plan of what runs, in order (for the LLVM backend a
+        ``tracegrad.llvm.lower_plan.Plan``), or None: no plan (the interpreter) or one per
+        input shape (a Function specialized at each call)."""
+        ...
 
     @property
     def llvm_ir(self) -> str: ...

@@ -147,6 +147,10 @@ class SymbolicExecutable:
         """Never tiers up as a whole: the callback is never called."""
 
     @property
+    def plan(self) -> None:
+        return None  # one per input shape: see each specialization's
+
+    @property
     def llvm_ir(self) -> str:
         return "\n".join(e.llvm_ir for e in self._cache.values()) or "; not specialized yet"
 
