@@ -20,8 +20,10 @@ import tracegrad  # noqa: E402
 from tracegrad.backend import get_backend  # noqa: E402
 from tracegrad.ir import build as b  # noqa: E402
 from tracegrad.llvm import backend as llvm_backend  # noqa: E402
-from tracegrad.llvm.tierup import Mode, TierUpPolicy  # noqa: E402
+from tracegrad.llvm import engine, plan_runs  # noqa: E402
+from tracegrad.llvm.tierup import Mode, TierUpPolicy, wrapper_key  # noqa: E402
 
+STEPS = 20
 BACKGROUND = TierUpPolicy(inline_below_s=0.0)  # every allowed tier-up off the calling thread
 WAIT_S = 60.0  # a safety net against hanging: nothing here should wait that long
 
@@ -52,11 +54,11 @@ class HeldCompile:
         self.release = threading.Event()
         self.calls = 0
 
-    def __call__(self, runs: list, name: str) -> Any:
+    def __call__(self, kernels: list, keepalive: object, name: str) -> Any:
         self.calls += 1
         self.started.set()
         assert self.release.wait(WAIT_S), "the test never released the compile"
-        return self.real(runs, name)
+        return self.real(kernels, keepalive, name)
 
 
 @pytest.fixture
@@ -165,7 +167,7 @@ def test_a_plan_that_keeps_running_earns_its_tier_up(held: HeldCompile) -> None:
 def test_a_failed_tier_up_is_a_warning_and_calls_go_on(
     policy: TierUpPolicy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(runs: list, name: str) -> Any:
+    def broken(kernels: list, keepalive: object, name: str) -> Any:
         raise RuntimeError("no wrappers today")
 
     monkeypatch.setattr(llvm_backend, "compile_wrappers", broken)
@@ -183,3 +185,52 @@ def test_a_failed_tier_up_is_a_warning_and_calls_go_on(
     for _ in range(5):
         np.testing.assert_array_equal(exe([x])[0], x * 2.0)
     assert exe.hot is plain
+
+
+def test_kernels_with_equal_argument_specs_share_one_wrapper(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Tier-up compiles one wrapper per distinct argument spec; each builtin calls its own
+    kernel (the address it carries), so every kernel still computes its own result."""
+    compiled: list[str] = []
+    real = engine.compile_module
+
+    def counting(text: str, **kwargs: Any) -> Any:
+        compiled.append(kwargs["name_hint"])
+        return real(text, **kwargs)
+
+    monkeypatch.setattr(engine, "compile_module", counting)
+
+    def chain(x: Any) -> Any:
+        for k in range(STEPS):  # long enough for several kernels
+            x = x * x * (0.5 + 0.001 * k) + 0.25 * x
+        return np.sum(x)
+
+    g = tracegrad.jit(tracegrad.grad(chain), backend="llvm")
+    x = np.linspace(-1.0, 1.0, 7)
+    first = g(x)
+    exe = g.lower(x).executable
+    kernels = [r.kernel for r in exe.runs if isinstance(r, plan_runs.KernelRun)]
+    keys = {wrapper_key(k) for k in kernels}
+    assert len(kernels) > len(keys)  # some kernels share a wrapper
+    done = _tiered_event(exe)
+    outs = [g(x) for _ in range(4)]
+    assert done.wait(WAIT_S)
+    outs += [g(x) for _ in range(3)]
+    assert compiled.count(f"{exe.function.name}.wrappers") <= len(keys)
+    by_key: dict[str, list[Any]] = {}
+    for r in exe.runs:
+        if isinstance(r, plan_runs.KernelRun):
+            by_key.setdefault(wrapper_key(r.kernel), []).append(r.native)
+    shared = [natives for natives in by_key.values() if len(natives) > 1]
+    assert shared
+    for natives in shared:  # one wrapper's code, each builtin with its own kernel address
+        assert len({id(n.__module__.module) for n in natives}) == 1
+        assert len({n.__self__ for n in natives}) == len(natives)
+    t, d = x.copy(), np.ones_like(x)
+    for k in range(STEPS):  # the derivative by the chain rule, in numpy
+        d = d * (2.0 * (0.5 + 0.001 * k) * t + 0.25)
+        t = t * t * (0.5 + 0.001 * k) + 0.25 * t
+    for out in [first, *outs]:
+        np.testing.assert_allclose(out, d, rtol=1e-12, atol=1e-15)
+        assert out.tobytes() == first.tobytes()

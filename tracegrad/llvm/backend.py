@@ -42,12 +42,7 @@ from tracegrad.ir.types import Dim
 from tracegrad.ir.value import Function, Value
 from tracegrad.llvm import callpath, engine, entry
 from tracegrad.llvm.lower_elementwise import KernelText
-from tracegrad.llvm.lower_module import (
-    build_module,
-    lower_groups,
-    wrapper_module,
-    wrapper_name,
-)
+from tracegrad.llvm.lower_module import build_module, lower_groups
 from tracegrad.llvm.lower_plan import (
     InterpretStep,
     KernelGroup,
@@ -69,8 +64,10 @@ from tracegrad.llvm.tierup import (
     DEFAULT_POLICY,
     Mode,
     TierUpPolicy,
+    compile_wrappers,
     run_guarded,
     run_in_background,
+    wrapper_key,
 )
 
 __all__ = ["LLVMBackend", "PlanExecutable", "SymbolicExecutable"]
@@ -253,8 +250,8 @@ class PlanExecutable:
         self.spent_s += seconds
         if self._calls < self._next_check:
             return
-        n_kernels = sum(isinstance(r, KernelRun) for r in self.runs)
-        mode = self.tier_up.decide(self._calls, self.spent_s, n_kernels)
+        kernels = {wrapper_key(r.kernel) for r in self.runs if isinstance(r, KernelRun)}
+        mode = self.tier_up.decide(self._calls, self.spent_s, len(kernels))
         if mode is Mode.WAIT:
             self._next_check = self.tier_up.next_check(self._calls)
             return
@@ -268,15 +265,16 @@ class PlanExecutable:
             run_in_background(self._tier_up, self.function.name)
 
     def _tier_up(self) -> None:
-        """Compile the fastcall wrappers of every kernel (see wrapper_module), then switch
-        the runs and the hot paths to them; a call in flight finishes on what it read."""
+        """Compile the fastcall wrappers of the kernels (see tierup.compile_wrappers), then
+        switch the runs and the hot paths to them; a call in flight finishes on what it
+        read."""
         kernel_runs = [r for r in self.runs if isinstance(r, KernelRun)]
         natives: dict[int, Any] = {}
         if kernel_runs and callpath.layout_selftest():
-            module = compile_wrappers(kernel_runs, self.function.name)
-            for r in kernel_runs:
-                name = wrapper_name(r.kernel, r.symbol)
-                natives[id(r)] = callpath.make_native_callable(module, name)
+            assert self.module is not None  # kernels were compiled
+            pairs = [(r.kernel, self.module.address(r.symbol)) for r in kernel_runs]
+            built = compile_wrappers(pairs, self.module, self.function.name)
+            natives = {id(r): n for r, n in zip(kernel_runs, built, strict=True)}
         self.runs = [_with_native(r, natives[id(r)]) if id(r) in natives else r for r in self.runs]
         fast = self._fast_path()
         hot = HotPaths(
@@ -429,18 +427,6 @@ def _checked(p: Value, a: Any, dims: dict[Dim, int]) -> np.ndarray:
     if not (array.flags.c_contiguous and array.flags.aligned) or type(array) is not np.ndarray:
         array = np.array(array, order="C", copy=True, subok=False)
     return array
-
-
-def compile_wrappers(runs: list[KernelRun], name: str) -> engine.CompiledModule:
-    """The module of the METH_FASTCALL wrappers of ``runs`` (tier-up's LLVM work; tests
-    replace it to hold a tier-up back)."""
-    text = wrapper_module([r.kernel for r in runs], [r.symbol for r in runs])
-    return engine.compile_module(
-        text,
-        opt_level=1,
-        name_hint=name + ".wrappers",
-        exports=[wrapper_name(r.kernel, r.symbol) for r in runs],
-    )
 
 
 def _with_native(run: KernelRun, native: Any) -> KernelRun:

@@ -1,11 +1,14 @@
-"""Tier-up policy: when a plan's METH_FASTCALL wrappers are worth compiling, and where.
+"""Tier-up policy: when a plan's METH_FASTCALL wrappers are worth compiling, and where; and
+the work itself (:func:`compile_wrappers`).
 
-A PlanExecutable first calls its kernels through ctypes (about 5 us a kernel). Tiering up
-compiles one wrapper a kernel (about 45 ns a call instead) in a second module at O1, which
-costs about 10 ms of LLVM time a wrapper (8-11 ms measured, linear in the wrapper count:
-167 wrappers took 1.9 s). For one small kernel that is the price of a 5-10x faster call;
-for an unrolled loop of hundreds of kernels it is seconds of LLVM time to save well under
-1 % of each call (autograd's hmm_em example spent 70 s on it at its third call).
+A PlanExecutable first calls its kernels through ctypes (5 us a kernel, more with many
+arguments). Tiering up gives each kernel a METH_FASTCALL wrapper (about 45 ns a call
+instead). A wrapper costs about 10 ms of LLVM time at O1 (8-11 ms measured; one module of
+167 per-kernel wrappers took 1.9 s: autograd's hmm_em example spent 70 s so at its third
+call). Wrappers depend only on the kernel's argument specs, not on its code, so one is
+compiled per distinct spec (:func:`wrapper_key`) and each builtin carries its kernel's
+address: the 167 kernels of a 1,000-step unrolled gradient need a handful, and wrappers
+seen before (in this process, or on disk) are cache hits.
 
 The bound: tier-up work (estimated before it starts) never exceeds ``fraction`` of what
 the function has already cost, measured: tracing, optimizing and compiling it, plus the
@@ -14,7 +17,8 @@ the classic rent-or-buy rule). 25 % keeps the worst case within the run-to-run n
 first call (10-30 % on a shared machine) while a function that is called often enough
 still gets its fast path. ``floor_s`` lets the cheapest tier-up (one or two wrappers,
 about what the docs used to promise for it: 8-16 ms) through whatever the function cost:
-below it the work is smaller than tracing any function is.
+below it the work is smaller than tracing any function is. The estimate counts distinct
+wrappers and ignores caches (an over-estimate when they hit).
 
 Where: work at most ``inline_below_s`` runs on the calling thread (a small kernel's call
 is then fast from its third call on, as before); larger allowed work runs on a
@@ -26,20 +30,27 @@ new code is ready, then switch to it in one assignment. Nothing waits for it.
 from __future__ import annotations
 
 import enum
+import hashlib
 import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from tracegrad.ir import forksafe
+from tracegrad.llvm import callpath, engine
+from tracegrad.llvm.lower_elementwise import KernelText
+from tracegrad.llvm.lower_module import GIL_RELEASE_WORK, arg_specs
 
 __all__ = [
     "DEFAULT_POLICY",
     "Mode",
     "TierUpPolicy",
+    "compile_wrappers",
     "pending",
     "run_guarded",
     "run_in_background",
+    "wrapper_key",
 ]
 
 
@@ -121,3 +132,46 @@ def run_in_background(job: Callable[[], None], name: str) -> threading.Thread:
     thread = threading.Thread(target=run, name=f"tracegrad-tierup-{name}", daemon=False)
     thread.start()
     return thread
+
+
+# ---- the work: one shared wrapper per distinct argument spec ------------------------------
+
+
+def wrapper_key(kernel: KernelText) -> str:
+    """What a kernel's METH_FASTCALL wrapper depends on: its arguments' specs, whether it
+    releases the GIL, its extent count. Kernels with equal keys share one wrapper (it calls
+    the kernel whose address its builtin carries), in this process and through the disk
+    cache in others."""
+    release = not isinstance(kernel.work, int) or kernel.work >= GIL_RELEASE_WORK
+    return repr((arg_specs(kernel), release, len(kernel.dims)))
+
+
+def compile_wrappers(
+    kernels: Sequence[tuple[KernelText, int]], keepalive: object, name: str
+) -> list[Any]:
+    """The METH_FASTCALL builtins calling each ``(kernel, entry address)``: one module per
+    distinct wrapper (so equal wrappers of other functions are the same module: a cache
+    hit), each builtin carrying its kernel's address. ``keepalive``: the kernels' module;
+    ``name``: the function's, for the modules' name hints."""
+    modules: dict[str, tuple[engine.CompiledModule, str]] = {}
+    natives = []
+    for kernel, address in kernels:
+        key = wrapper_key(kernel)
+        if key not in modules:
+            symbol = "tgw." + hashlib.sha256(key.encode()).hexdigest()[:20]
+            release = not isinstance(kernel.work, int) or kernel.work >= GIL_RELEASE_WORK
+            text = callpath.fastcall_wrapper_ir(
+                symbol,
+                symbol + ".kernel",  # unused: the kernel is the builtin's
+                arg_specs(kernel),
+                len(kernel.dims),
+                release_gil=release,
+                check_overlap=False,  # outputs are fresh np.empty arrays
+                entry_from_self=True,
+            )
+            hint = name + ".wrappers"
+            module = engine.compile_module(text, opt_level=1, name_hint=hint, exports=[symbol])
+            modules[key] = (module, symbol)
+        module, symbol = modules[key]
+        natives.append(callpath.make_shared_native_callable(module, symbol, address, keepalive))
+    return natives
