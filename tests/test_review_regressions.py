@@ -106,7 +106,7 @@ def test_logistic_gradient_is_one_kernel_on_the_native_path() -> None:
     executable = g.lower(x).executable
     (run,) = executable.runs
     assert len(run.out_slots) == 1
-    assert executable._fast is not None
+    assert executable._fast_path() is not None
 
 
 def test_unrolled_chain_gradient_is_few_kernels() -> None:

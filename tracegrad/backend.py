@@ -1,44 +1,63 @@
-"""The backend interface: a Backend compiles an optimized Function into an Executable that
-maps concrete input arrays to fresh output arrays. ``interpret`` runs the reference
-interpreter; ``llvm`` (tracegrad.llvm) emits machine code.
+"""The backend interface: a Backend compiles an optimized Function into an Executable (the
+contract in :mod:`tracegrad.ir.executable`) that maps concrete input arrays to fresh output
+arrays. ``interpret`` runs the reference interpreter; ``llvm`` (tracegrad.llvm) emits machine
+code and is imported only when first asked for.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
+from tracegrad.ir.executable import Executable, HotPaths, fresh, plain_paths
 from tracegrad.ir.interpreter import evaluate
 from tracegrad.ir.value import Function
 
-
-class Executable(Protocol):
-    def __call__(self, arrays: Sequence[np.ndarray]) -> list[np.ndarray]: ...
+__all__ = [
+    "Backend",
+    "Executable",
+    "HotPaths",
+    "InterpretBackend",
+    "fresh",
+    "get_backend",
+]
 
 
 class Backend(Protocol):
     name: str
 
-    def compile(self, function: Function) -> Executable: ...
-
-
-def fresh(out: np.ndarray, inputs: Sequence[np.ndarray]) -> np.ndarray:
-    """``out`` itself if it owns writable memory no input shares, else a copy."""
-    if out.flags.owndata and out.flags.writeable and not any(out is a for a in inputs):
-        return out
-    return np.array(out, copy=True)
+    def compile(self, function: Function, *, spent_s: float = 0.0) -> Executable:
+        """``spent_s``: what the caller already spent on this function (tracing and
+        optimizing it), for the backend's tier-up bound."""
+        ...
 
 
 class _InterpretedFunction:
     def __init__(self, function: Function) -> None:
         self.function = function
+        self.hot = plain_paths(self)
 
-    def __call__(self, arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
+    def __call__(self, arrays: Sequence[Any]) -> list[np.ndarray]:
         outs = evaluate(self.function, arrays)
         return [fresh(o, arrays) for o in outs]
+
+    def on_tier_up(self, callback: Callable[[HotPaths], None]) -> None:
+        """Never tiers up: the callback is never called."""
+
+    @property
+    def plan(self) -> None:
+        return None  # the interpreter runs the Function as it is
+
+    @property
+    def llvm_ir(self) -> str:
+        return "(the interpret backend has no LLVM IR)"
+
+    @property
+    def asm(self) -> str:
+        return "(the interpret backend has no assembly)"
 
 
 class InterpretBackend:
@@ -46,7 +65,7 @@ class InterpretBackend:
 
     name = "interpret"
 
-    def compile(self, function: Function) -> Executable:
+    def compile(self, function: Function, *, spent_s: float = 0.0) -> Executable:
         return _InterpretedFunction(function)
 
 
@@ -54,23 +73,16 @@ _BACKENDS: dict[str, Backend] = {}
 
 
 def get_backend(name: str | None = None) -> Backend:
-    """The named backend; by default ``$TRACEGRAD_BACKEND`` or the best available."""
-    name = name or os.environ.get("TRACEGRAD_BACKEND") or _default_name()
+    """The named backend; by default ``$TRACEGRAD_BACKEND`` or ``llvm`` (llvmlite is a
+    dependency: there is no fallback to hide a broken install)."""
+    name = name or os.environ.get("TRACEGRAD_BACKEND") or "llvm"
     if name not in _BACKENDS:
         if name == "interpret":
             _BACKENDS[name] = InterpretBackend()
         elif name == "llvm":
-            from tracegrad.llvm.backend import LLVMBackend  # type: ignore[import-not-found]
+            from tracegrad.llvm.backend import LLVMBackend
 
             _BACKENDS[name] = LLVMBackend()
         else:
             raise ValueError(f"unknown backend {name!r} (choose 'llvm' or 'interpret')")
     return _BACKENDS[name]
-
-
-def _default_name() -> str:
-    try:
-        import tracegrad.llvm.backend  # noqa: F401
-    except ImportError:  # llvmlite missing or broken: the interpreter still runs everything
-        return "interpret"
-    return "llvm"

@@ -159,7 +159,7 @@ class CompiledFunction:
         return Function(self.function.name, tuple(params), tuple(outs))
 
     def __call__(self, *args: Any) -> Any:
-        fast = getattr(self._executable, "symbolic_fast", None)
+        fast = self._executable.hot.symbolic if self._executable is not None else None
         if fast is not None and len(args) == len(self._kinds):
             # arrays already of the right dtype and rank go straight to the kernel; the
             # native call checks the rest and declines (None) anything unusual

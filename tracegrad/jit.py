@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import struct
 import threading
+import time
 import types
 import warnings
 from collections.abc import Callable, Sequence
@@ -23,33 +24,19 @@ import numpy as np
 
 from tracegrad import tree
 from tracegrad._pickling import by_reference, portable, restore_once, token_of, unwrap
-from tracegrad.backend import Executable, get_backend
+from tracegrad.backend import get_backend
 from tracegrad.ir import forksafe
+from tracegrad.ir.executable import Executable, HotPaths
+from tracegrad.ir.passes import optimize as run_pipeline
 from tracegrad.ir.value import Function
+from tracegrad.signature import as_array, leaf_key
 from tracegrad.tracing.trace import Traced, call, is_leaf, trace
 from tracegrad.tracing.tracer import Tracer
 
 
 def optimize(function: Function, opt_level: int) -> Function:
-    """The optimization pipeline (tracegrad.ir.passes), if present."""
-    try:
-        from tracegrad.ir.passes import optimize as run_pipeline  # type: ignore[attr-defined]
-    except ImportError:
-        return function
+    """The optimization pipeline (tracegrad.ir.passes)."""
     return run_pipeline(function, opt_level=opt_level)
-
-
-def _leaf_key(x: Any) -> Any:
-    kind = type(x)
-    if kind is np.ndarray:
-        return (x.dtype, x.shape)
-    if kind is Tracer:
-        return ("tracer", x.value.type, x.weak)
-    if kind in (float, int, bool):
-        return kind
-    if isinstance(x, np.generic):
-        return (x.dtype, ())
-    return (kind, getattr(x, "dtype", None), getattr(x, "shape", None))
 
 
 @dataclass
@@ -57,6 +44,7 @@ class Specialization:
     traced: Traced
     optimized: Function | None = None
     executable: Executable | None = None
+    trace_s: float = 0.0  # how long tracing took (part of the tier-up bound)
 
 
 class Jitted:
@@ -109,7 +97,7 @@ class Jitted:
     def _specialize(self, args: tuple, kwargs: dict) -> tuple[Specialization, list[Any]]:
         dynamic, (static, static_kw, dynamic_kw), key_static = self._split(args, kwargs)
         leaves, in_tree = tree.flatten(([a for _, a in dynamic], dynamic_kw), is_leaf=is_leaf)
-        key = (in_tree, tuple(_leaf_key(x) for x in leaves), key_static)
+        key = (in_tree, tuple(leaf_key(x) for x in leaves), key_static)
         spec = self._cache.get(key)
         if spec is None:
             spec = self._trace_once(key, dynamic, static, static_kw, dynamic_kw)
@@ -128,7 +116,9 @@ class Jitted:
             with key_lock:
                 spec = self._cache.get(key)
                 if spec is None:
-                    spec = Specialization(self._trace(dynamic, static, static_kw, dynamic_kw))
+                    started = time.perf_counter()
+                    traced = self._trace(dynamic, static, static_kw, dynamic_kw)
+                    spec = Specialization(traced, trace_s=time.perf_counter() - started)
                     if not spec.traced.closure:  # closures over outer tracers are per-trace
                         with self._lock:
                             spec = self._cache.setdefault(key, spec)
@@ -157,8 +147,11 @@ class Jitted:
         if spec.executable is None:
             with self._lock:
                 if spec.executable is None:
+                    started = time.perf_counter()
                     spec.optimized = optimize(spec.traced.function, self.opt_level)
-                    spec.executable = get_backend(self.backend).compile(spec.optimized)
+                    spent_s = spec.trace_s + time.perf_counter() - started
+                    backend = get_backend(self.backend)
+                    spec.executable = backend.compile(spec.optimized, spent_s=spent_s)
         return spec.executable
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -183,36 +176,28 @@ class Jitted:
         if not kwargs and not self.static_argnums and outs and not isinstance(outs[0], Tracer):
             key = _fast_key(args)
             if key is not None and not spec.traced.closure:
-                path = _make_fast_path(spec, self._executable(spec))
                 # one-argument keys live apart: no collision with tuples
                 table, slot = (self._fast_one, key[0]) if len(args) == 1 else (self._fast, key)
-                table[slot] = self._warming(path, spec, key, table, slot)
+                if slot not in table:
+                    self._add_fast_path(spec, key, table, slot)
         return tree.unflatten(spec.traced.out_tree, outs)
 
-    def _warming(
-        self, path: Callable[..., Any], spec: Specialization, key: tuple, table: dict, slot: Any
-    ) -> Callable[..., Any]:
-        """``path``, watching for the executable's ``native_entry`` (set when the backend
-        tiers up after a few calls) for at most ENTRY_WATCH_CALLS calls; then ``path``
-        itself replaces it."""
-        calls = 0
+    def _add_fast_path(self, spec: Specialization, key: tuple, table: dict, slot: Any) -> None:
+        """The fast path for ``key`` from the executable's hot paths, rebuilt when it tiers
+        up (possibly on a background thread), when the native entry is installed too."""
+        executable = self._executable(spec)
+        table[slot] = _make_fast_path(spec, executable, executable.hot)
 
-        def warming(*args: Any) -> Any:
-            nonlocal calls
-            out = path(*args)
-            calls += 1
-            factory = getattr(spec.executable, "native_entry", _MISSING)
-            if factory is not _MISSING or calls >= ENTRY_WATCH_CALLS:
-                table[slot] = path
-                if factory is not _MISSING and factory is not None:
-                    self._install_entry(factory, spec, key)
-            return out
+        def tiered(hot: HotPaths) -> None:
+            table[slot] = _make_fast_path(spec, executable, hot)
+            if hot.entry is not None:
+                self._install_entry(hot.entry, spec, key)
 
-        return warming
+        executable.on_tier_up(tiered)
 
     def _install_entry(self, factory: Callable[..., Any], spec: Specialization, key: tuple) -> None:
-        """Make the backend's native entry for arguments shaped like ``key`` (a Python
-        scalar type or (dtype, shape) per argument) this object's ``__call__``.
+        """Make the backend's native entry for arguments shaped like ``key`` (an ArgKind
+        per argument, see ``_fast_key``) this object's ``__call__``.
 
         Python looks ``__call__`` up on the type, so the object moves to its own subclass
         of Jitted whose ``__call__`` is the builtin: a call then runs no Python at all
@@ -250,7 +235,7 @@ class Jitted:
     def _run(self, spec: Specialization, inputs: list[Any]) -> list[np.ndarray]:
         executable = self._executable(spec)
         arrays = [
-            _as_array(x, p.dtype.numpy)
+            as_array(x, p.dtype.numpy)
             for x, p in zip(inputs, spec.traced.function.params, strict=True)
         ]
         return executable(arrays)
@@ -318,8 +303,6 @@ def _static_key(value: Any) -> Any:
 
 _SCALAR_TYPES = (float, int, bool)
 _NDARRAY = np.ndarray
-_MISSING = object()
-ENTRY_WATCH_CALLS = 8  # more than the LLVM backend's tier-up count (3 calls)
 MAX_ENTRIES = 4  # native entries chained per Jitted (a decline costs about 20 ns)
 
 
@@ -333,7 +316,9 @@ def _out_kind(out_tree: tree.TreeDef) -> str | None:
 
 
 def _fast_key(args: tuple) -> tuple | None:
-    """A cheap signature for the common call: top-level arrays and Python scalars only."""
+    """A cheap signature for the common call: top-level arrays and Python scalars only,
+    one :data:`tracegrad.ir.executable.ArgKind` per argument (so it is also what a native
+    entry is built for)."""
     key = []
     for a in args:
         kind = type(a)
@@ -356,21 +341,22 @@ def _big_int(value: Any) -> bool:
     return type(value) is int and not _INT64_MIN <= value <= _INT64_MAX
 
 
-def _make_fast_path(spec: Specialization, executable: Executable) -> Callable[..., Any]:
+def _make_fast_path(
+    spec: Specialization, executable: Executable, hot: HotPaths
+) -> Callable[..., Any]:
     """The per-signature call path: convert scalars, run, rebuild the output tree."""
     dtypes = [p.dtype.numpy for p in spec.traced.function.params]
     out_tree = spec.traced.out_tree
-    fast_call = getattr(executable, "fast_call", None)
+    fast_call = hot.fast_call  # a list of fresh arrays, like executable(arrays)
     single = out_tree == tree.LEAF
 
-    if single and len(dtypes) == 1 and fast_call is not None:
+    if single and len(dtypes) == 1:
         (dtype,) = dtypes
 
         def run_one(a: Any) -> Any:
             if type(a) is not np.ndarray or a.dtype != dtype:
                 a = np.asarray(a, dtype)
-            # looked up per call: the backend swaps in a faster fast_call when it tiers up
-            return executable.fast_call(a)[0]  # type: ignore[attr-defined]
+            return fast_call(a)[0]
 
         return run_one
 
@@ -379,26 +365,10 @@ def _make_fast_path(spec: Specialization, executable: Executable) -> Callable[..
             a if type(a) is np.ndarray and a.dtype == d else np.asarray(a, d)
             for a, d in zip(args, dtypes, strict=True)
         ]
-        # fast_call(*arrays) and executable(arrays) both return a list of fresh arrays
-        outs = fast_call(*arrays) if fast_call is not None else executable(arrays)
+        outs = fast_call(*arrays)
         return outs[0] if single else tree.unflatten(out_tree, outs)
 
     return run
-
-
-def _as_array(x: Any, dtype: np.dtype) -> np.ndarray:
-    if type(x) is int:  # numpy's OverflowError for ints out of range, never a wrap
-        try:
-            return np.asarray(x, dtype)
-        except OverflowError:
-            raise OverflowError(
-                f"Python integer {x} out of bounds for {dtype}: a Python int argument is an "
-                f"{dtype} scalar here (under tracegrad.jit such an int is a static value)"
-            ) from None
-    array = np.asarray(x)
-    if array.dtype != dtype:
-        array = array.astype(dtype)
-    return array
 
 
 @dataclass(frozen=True)
@@ -419,11 +389,11 @@ class Lowered:
 
     @property
     def llvm_ir(self) -> str:
-        return getattr(self.executable, "llvm_ir", "(the interpret backend has no LLVM IR)")
+        return self.executable.llvm_ir
 
     @property
     def asm(self) -> str:
-        return getattr(self.executable, "asm", "(the interpret backend has no assembly)")
+        return self.executable.asm
 
 
 def jit(

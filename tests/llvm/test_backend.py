@@ -97,7 +97,7 @@ def test_fast_call_and_tier_up(rng: np.random.Generator) -> None:
     for _ in range(llvm_backend.TIER_UP_CALLS + 1):
         (out,) = exe.fast_call(x)
         np.testing.assert_array_equal(out, x * 3.0)
-    assert exe._fast is not None  # the METH_FASTCALL wrapper is in use
+    assert exe._fast_path() is not None  # the METH_FASTCALL wrapper is in use
     (out,) = exe.fast_call(x[::-1])  # wrong layout: the wrapper refuses, Python converts
     np.testing.assert_array_equal(out, x[::-1] * 3.0)
     (out,) = exe.fast_call(x.astype(np.float32))

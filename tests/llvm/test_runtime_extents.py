@@ -199,13 +199,13 @@ def test_dims_derived_inside_the_function_still_specialize_per_shape() -> None:
 
 def test_function_calls_skip_the_plan_once_hot(monkeypatch: pytest.MonkeyPatch) -> None:
     """After tier-up, tracegrad.function hands exact arrays straight to the kernel
-    (symbolic_fast); anything unusual still takes the plan's path with its checks."""
+    (hot.symbolic); anything unusual still takes the plan's path with its checks."""
     x, y = T.dmatrix("x"), T.dvector("y")
     f = function([x, y], [T.exp(x) * y, x + 1.0])
     a, v = np.arange(6.0).reshape(2, 3), np.array([1.0, 2.0, 3.0])
     for _ in range(4):
         f(a, v)
-    assert f._executable.symbolic_fast is not None
+    assert f._executable.hot.symbolic is not None
     calls: list[int] = []
     real = PlanExecutable.__call__
     monkeypatch.setattr(

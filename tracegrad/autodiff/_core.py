@@ -19,10 +19,13 @@ import numpy as np
 
 from tracegrad import tree
 from tracegrad.autodiff.reverse import no_locations, strip_stop_gradients
+from tracegrad.backend import get_backend
 from tracegrad.ir import forksafe
+from tracegrad.ir.passes import optimize
 from tracegrad.ir.substitute import inline
 from tracegrad.ir.types import TensorType, format_shape
 from tracegrad.ir.value import Function, Value, new_trace_id, param
+from tracegrad.signature import as_array, leaf_key
 from tracegrad.tracing.trace import Traced, abstract_type, call, is_leaf, trace
 
 
@@ -41,12 +44,8 @@ _LOCK = forksafe.reset_in_child(threading.Lock())
 
 
 def optimize_forward(function: Function) -> Function:
-    """Run the optimizer (tracegrad.ir.passes) on the forward graph before differentiating,
-    when that module exists: smaller and stabilized forward graphs give better gradients."""
-    try:
-        from tracegrad.ir.passes import optimize  # type: ignore[attr-defined]
-    except ImportError:
-        return function
+    """Run the optimizer (tracegrad.ir.passes) on the forward graph before differentiating:
+    smaller and stabilized forward graphs give better gradients."""
     return optimize(function, opt_level=1)  # level 2 adds fusion: pointless before AD
 
 
@@ -73,10 +72,8 @@ def cached_call(
 ) -> Any:
     """Build (or fetch) the derivative of ``f`` for these arguments and run it on the argument
     leaves followed by ``extra`` inputs (cotangents, tangents)."""
-    from tracegrad.jit import _leaf_key
-
     leaves, in_tree = tree.flatten((tuple(args), kwargs), is_leaf=is_leaf)
-    key = (kind, in_tree, tuple(_leaf_key(x) for x in leaves))
+    key = (kind, in_tree, tuple(leaf_key(x) for x in leaves))
     per_f = _per_function(f)
     derivative = per_f.get(key) if per_f is not None else None
     if derivative is None:
@@ -98,15 +95,12 @@ def _per_function(f: Any) -> dict[Any, Derivative] | None:
 
 def execute(function: Function, inputs: list[Any]) -> list[np.ndarray]:
     """Run ``function`` on concrete inputs with the default backend (compiled once)."""
-    from tracegrad.backend import get_backend
-    from tracegrad.jit import _as_array, optimize
-
     executable = _EXECUTABLES.get(function)
     if executable is None:
-        runnable = optimize(strip_stop_gradients(function), 2)
+        runnable = optimize(strip_stop_gradients(function), opt_level=2)
         executable = get_backend().compile(runnable)
         _EXECUTABLES[function] = executable
-    arrays = [_as_array(x, p.dtype.numpy) for x, p in zip(inputs, function.params, strict=True)]
+    arrays = [as_array(x, p.dtype.numpy) for x, p in zip(inputs, function.params, strict=True)]
     return executable(arrays)
 
 

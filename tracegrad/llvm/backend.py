@@ -25,25 +25,24 @@ Python call path before any native code sees them. Outputs are always fresh arra
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import copy
+import threading
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from tracegrad.backend import fresh
+from tracegrad.ir import forksafe
 from tracegrad.ir.dim_classes import canonical_dims
-from tracegrad.ir.interpreter import bind_param_dims
+from tracegrad.ir.executable import HotPaths, fresh, plain_paths
+from tracegrad.ir.interpreter import bind_param_dims, evaluate
 from tracegrad.ir.ops import Op
 from tracegrad.ir.types import Dim
 from tracegrad.ir.value import Function, Value
 from tracegrad.llvm import callpath, engine, entry
 from tracegrad.llvm.lower_elementwise import KernelText
-from tracegrad.llvm.lower_module import (
-    build_module,
-    lower_groups,
-    wrapper_module,
-    wrapper_name,
-)
+from tracegrad.llvm.lower_module import build_module, lower_groups
 from tracegrad.llvm.lower_plan import (
     InterpretStep,
     KernelGroup,
@@ -60,6 +59,15 @@ from tracegrad.llvm.plan_runs import (
     lone_reshape,
     symbolic_fast_closure,
 )
+from tracegrad.llvm.tierup import (
+    DEFAULT_POLICY,
+    Mode,
+    TierUpPolicy,
+    compile_wrappers,
+    run_guarded,
+    run_in_background,
+    wrapper_key,
+)
 
 __all__ = ["LLVMBackend", "PlanExecutable", "SymbolicExecutable"]
 
@@ -69,13 +77,21 @@ class LLVMBackend:
 
     name = "llvm"
 
-    def __init__(self, opt_level: int = 3, threads: bool = True) -> None:
+    def __init__(
+        self, opt_level: int = 3, threads: bool = True, tier_up: TierUpPolicy = DEFAULT_POLICY
+    ) -> None:
         self.opt_level = opt_level
         self.threads = threads
+        self.tier_up = tier_up
 
-    def compile(self, function: Function) -> PlanExecutable | SymbolicExecutable:
+    def compile(
+        self, function: Function, *, spent_s: float = 0.0
+    ) -> PlanExecutable | SymbolicExecutable:
+        """``spent_s``: the caller's cost so far (tracing, optimizing), for the tier-up bound."""
         if all(_concrete(v) for v in function.order) or _param_dims_only(function):
-            return build_executable(function, self.opt_level, self.threads)
+            return PlanExecutable(
+                function, self.opt_level, self.threads, spent_s=spent_s, tier_up=self.tier_up
+            )
         return SymbolicExecutable(function, self)
 
 
@@ -113,6 +129,14 @@ class SymbolicExecutable:
         self.function = function
         self.backend = backend
         self._cache: dict[tuple, PlanExecutable] = {}
+        self.hot = plain_paths(self)  # the per-shape plans tier up on their own
+
+    def on_tier_up(self, callback: Callable[[HotPaths], None]) -> None:
+        """Never tiers up as a whole: the callback is never called."""
+
+    @property
+    def plan(self) -> None:
+        return None  # one per input shape: see each specialization's
 
     @property
     def llvm_ir(self) -> str:
@@ -136,9 +160,7 @@ class SymbolicExecutable:
             try:
                 concrete = concretize(self.function, key)
             except (KeyError, ValueError, TypeError):
-                from tracegrad.backend import InterpretBackend
-
-                return InterpretBackend().compile(self.function)(arrays)
+                return [fresh(o, arrays) for o in evaluate(self.function, arrays)]
             exe = self.backend.compile(concrete)  # type: ignore[assignment]
             self._cache[key] = exe  # type: ignore[assignment]
         return exe(arrays)
@@ -152,7 +174,7 @@ class SymbolicExecutable:
 # Above this many ops in one module (unrolled loops of 10^4+ steps) LLVM's O3 pipeline takes
 # seconds; such modules skip the IR pipeline (scalar code, still far faster than numpy per op).
 LARGE_MODULE_OPS = 4000
-TIER_UP_CALLS = 3  # calls before the fastcall wrappers are compiled
+TIER_UP_CALLS = DEFAULT_POLICY.after_calls  # the earliest call that may tier up
 
 
 class PlanExecutable:
@@ -162,7 +184,16 @@ class PlanExecutable:
     ``steps_summary`` lists the steps; ``fallbacks`` says which groups could not be lowered.
     """
 
-    def __init__(self, function: Function, opt_level: int = 3, use_threads: bool = True) -> None:
+    def __init__(
+        self,
+        function: Function,
+        opt_level: int = 3,
+        use_threads: bool = True,
+        *,
+        spent_s: float = 0.0,
+        tier_up: TierUpPolicy = DEFAULT_POLICY,
+    ) -> None:
+        started = time.perf_counter()
         self.function = function
         self.use_threads = use_threads
         self.plan = plan(function)
@@ -182,30 +213,72 @@ class PlanExecutable:
                 exports=[mt.symbol(k) for k in kernels],
             )
             symbols = {id(k): mt.symbol(k) for k in kernels}
+        # ``runs`` and ``hot`` change once, at tier-up, each in one assignment
         self.runs = self._build_runs(kernels, symbols, slots)
-        self._fast: KernelRun | None = None
+        self.hot = plain_paths(self)
+        self.tier_up = tier_up
         self._calls = 0
-        self._opt_level = opt_level
-        self.symbolic_fast: Any = None  # set at tier-up (see _symbolic_fast)
+        self._next_check = tier_up.after_calls
+        self._tiering = False  # set once, when a tier-up starts (under _tier_lock)
+        self._tiered = False  # set once, when the new hot paths are in
+        self._tier_lock = forksafe.reset_in_child(threading.Lock())
+        self._on_tier_up: list[Callable[[HotPaths], None]] = []
+        self.spent_s = spent_s + time.perf_counter() - started  # grows with each call
+
+    # -- tier-up (see tracegrad.llvm.tierup) ----------------------------------------------
+
+    def on_tier_up(self, callback: Callable[[HotPaths], None]) -> None:
+        """Call ``callback(new hot paths)`` once they are in (now, if they already are);
+        it may run on a background thread."""
+        with self._tier_lock:
+            if not self._tiered:
+                self._on_tier_up.append(callback)
+                return
+        callback(self.hot)
+
+    def _count_call(self, seconds: float) -> None:
+        self._calls += 1
+        self.spent_s += seconds
+        if self._calls < self._next_check:
+            return
+        kernels = {wrapper_key(r.kernel) for r in self.runs if isinstance(r, KernelRun)}
+        mode = self.tier_up.decide(self._calls, self.spent_s, len(kernels))
+        if mode is Mode.WAIT:
+            self._next_check = self.tier_up.next_check(self._calls)
+            return
+        with self._tier_lock:
+            if self._tiering:
+                return
+            self._tiering = True
+        if mode is Mode.INLINE:
+            run_guarded(self._tier_up, self.function.name)
+        else:
+            run_in_background(self._tier_up, self.function.name)
 
     def _tier_up(self) -> None:
-        """Compile the fastcall wrappers of every kernel (see wrapper_module)."""
-        runs = [r for r in self.runs if isinstance(r, KernelRun)]
-        if runs and callpath.layout_selftest():
-            text = wrapper_module([r.kernel for r in runs], [r.symbol for r in runs])
-            module = engine.compile_module(
-                text,
-                opt_level=1,
-                name_hint=self.function.name + ".wrappers",
-                exports=[wrapper_name(r.kernel, r.symbol) for r in runs],
-            )
-            for r in runs:
-                r.native = callpath.make_native_callable(module, wrapper_name(r.kernel, r.symbol))
-        self._fast = self._fast_path()
-        if self._fast is not None:
-            self.fast_call = fast_closure(self._fast, self)  # type: ignore[method-assign]
-        self.symbolic_fast = self._symbolic_fast()
-        self.native_entry = entry.build_entry(self)  # the whole-call entry (tracegrad.jit)
+        """Compile the fastcall wrappers of the kernels (see tierup.compile_wrappers), then
+        switch the runs and the hot paths to them; a call in flight finishes on what it
+        read."""
+        kernel_runs = [r for r in self.runs if isinstance(r, KernelRun)]
+        natives: dict[int, Any] = {}
+        if kernel_runs and callpath.layout_selftest():
+            assert self.module is not None  # kernels were compiled
+            pairs = [(r.kernel, self.module.address(r.symbol)) for r in kernel_runs]
+            built = compile_wrappers(pairs, self.module, self.function.name)
+            natives = {id(r): n for r, n in zip(kernel_runs, built, strict=True)}
+        self.runs = [_with_native(r, natives[id(r)]) if id(r) in natives else r for r in self.runs]
+        fast = self._fast_path()
+        hot = HotPaths(
+            fast_closure(fast, self) if fast is not None else self.hot.fast_call,
+            entry.build_entry(self),  # the whole-call entry (tracegrad.jit)
+            self._symbolic_fast(),
+        )
+        with self._tier_lock:
+            self.hot = hot
+            self._tiered = True
+            callbacks, self._on_tier_up = self._on_tier_up, []
+        for callback in callbacks:
+            callback(hot)
 
     # -- construction -----------------------------------------------------------------------
 
@@ -288,14 +361,19 @@ class PlanExecutable:
         return self.module.asm if self.module else "; no native kernels"
 
     def fast_call(self, *arrays: Any) -> list[np.ndarray]:
-        """Same as ``self(arrays)``; after tier-up an instance attribute replaces it with a
-        closure that calls the native wrapper directly (see ``_fast_closure``)."""
-        return self(arrays)
+        """Same as ``self(arrays)``; after tier-up a closure that calls the native wrapper
+        directly (``self.hot.fast_call``, see ``fast_closure``)."""
+        return self.hot.fast_call(*arrays)
 
     def __call__(self, arrays: Sequence[Any]) -> list[np.ndarray]:
-        self._calls += 1
-        if self._calls == TIER_UP_CALLS:
-            self._tier_up()
+        if self._tiering:
+            return self._call(arrays)
+        started = time.perf_counter()
+        outs = self._call(arrays)
+        self._count_call(time.perf_counter() - started)
+        return outs
+
+    def _call(self, arrays: Sequence[Any]) -> list[np.ndarray]:
         params = self.plan.function.params
         if len(arrays) != len(params):
             raise TypeError(
@@ -305,19 +383,20 @@ class PlanExecutable:
         dims: dict[Dim, int] = {}
         for i, (p, a) in enumerate(zip(params, arrays, strict=True)):
             env[i] = _checked(p, a, dims)
-        if any(isinstance(r, InterpretRun) for r in self.runs):
+        runs = self.runs  # read once: tier-up may swap the list during this call
+        if any(isinstance(r, InterpretRun) for r in runs):
             with np.errstate(all="ignore"):
-                self._run_all(env, dims)
+                self._run_all(runs, env, dims)
         else:
-            self._run_all(env, dims)
-        return self._outputs(env, arrays)
+            self._run_all(runs, env, dims)
+        return self._outputs(runs, env, arrays)
 
-    def _run_all(self, env: list, dims: dict) -> None:
-        for r in self.runs:
+    def _run_all(self, runs: list, env: list, dims: dict) -> None:
+        for r in runs:
             r.run(env, self.use_threads, dims)
 
-    def _outputs(self, env: list, inputs: Sequence[Any]) -> list[np.ndarray]:
-        produced = {id(env[s]) for r in self.runs if isinstance(r, KernelRun) for s in r.out_slots}
+    def _outputs(self, runs: list, env: list, inputs: Sequence[Any]) -> list[np.ndarray]:
+        produced = {id(env[s]) for r in runs if isinstance(r, KernelRun) for s in r.out_slots}
         result: list[np.ndarray] = []
         seen: set[int] = set()
         for s in self.out_slots:
@@ -339,6 +418,13 @@ def _checked(p: Value, a: Any, dims: dict[Dim, int]) -> np.ndarray:
     if not (array.flags.c_contiguous and array.flags.aligned) or type(array) is not np.ndarray:
         array = np.array(array, order="C", copy=True, subok=False)
     return array
+
+
+def _with_native(run: KernelRun, native: Any) -> KernelRun:
+    """A copy of ``run`` calling ``native`` (the original may be in use by a call)."""
+    new = copy.copy(run)
+    new.native = native
+    return new
 
 
 def build_executable(

@@ -69,6 +69,7 @@ __all__ = [
     "fastcall_wrapper_ir",
     "layout_selftest",
     "make_native_callable",
+    "make_shared_native_callable",
     "register_runtime_symbols",
     "wrapper_runtime_decls",
 ]
@@ -292,6 +293,7 @@ def fastcall_wrapper_ir(
     check_overlap: bool = True,
     include_decls: bool = True,
     declare_entry: bool = False,
+    entry_from_self: bool = False,
 ) -> str:
     """LLVM IR of ``ptr @wrapper(ptr self, ptr args, i64 nargs)`` (METH_FASTCALL).
 
@@ -301,7 +303,10 @@ def fastcall_wrapper_ir(
     None. On any mismatch it raises TypeError. ``check_overlap`` also rejects outputs
     that share memory with another argument. ``declare_entry``: the entry is defined in
     another module. ``include_decls=False`` leaves out :func:`wrapper_runtime_decls`,
-    for modules holding several wrappers.
+    for modules holding several wrappers. ``entry_from_self``: the wrapper calls no named
+    entry but the address its ``self`` holds (a Python int, see
+    :func:`make_shared_native_callable`), so one wrapper serves every kernel with these
+    argument specs (``entry_name`` is then unused).
     """
     _check_name(wrapper_name)
     _check_name(entry_name)
@@ -325,25 +330,33 @@ def fastcall_wrapper_ir(
     if check_overlap:
         e.label("alias")
         _emit_overlap(e, specs, dims_of)
-    _emit_call(e, entry_name, release_gil)
+    _emit_call(e, entry_name, release_gil, entry_from_self)
     _emit_fail(e, len(specs))
     e.lines.append("}")
-    return _module_text(e, entry_name, include_decls, declare_entry)
+    text = _module_text(e, entry_name, include_decls, declare_entry and not entry_from_self)
+    return text + ("declare ptr @PyLong_AsVoidPtr(ptr)\n" if entry_from_self else "")
 
 
-def emit_kernel_call(e: _Emitter, entry_name: str, extents: str, release_gil: bool) -> None:
+def emit_kernel_call(
+    e: _Emitter, entry_name: str, extents: str, release_gil: bool, from_self: bool = False
+) -> None:
     """Block ``call``: the kernel entry on ``%bufs`` and ``extents``, without the GIL for
-    large kernels (shared with :mod:`tracegrad.llvm.entry`)."""
+    large kernels (shared with :mod:`tracegrad.llvm.entry`); ``from_self``: the entry's
+    address is the Python int ``%self``."""
     e.label("call")
+    callee = f'@"{entry_name}"'
+    if from_self:
+        e("%kernel = call ptr @PyLong_AsVoidPtr(ptr %self)")
+        callee = "%kernel"
     if release_gil:
         e("%tstate = call ptr @PyEval_SaveThread()")
-    e(f'call void @"{entry_name}"(ptr %bufs, ptr {extents})')
+    e(f"call void {callee}(ptr %bufs, ptr {extents})")
     if release_gil:
         e("call void @PyEval_RestoreThread(ptr %tstate)")
 
 
-def _emit_call(e: _Emitter, entry_name: str, release_gil: bool) -> None:
-    emit_kernel_call(e, entry_name, "%ext", release_gil)
+def _emit_call(e: _Emitter, entry_name: str, release_gil: bool, from_self: bool) -> None:
+    emit_kernel_call(e, entry_name, "%ext", release_gil, from_self)
     e("call void @Py_IncRef(ptr @_Py_NoneStruct)")
     e("ret ptr @_Py_NoneStruct")
 
@@ -449,3 +462,22 @@ def make_native_callable(
     )
     self_obj = NativeHolder(compiled_module, method_def, holder)
     return _new_cfunction(ctypes.addressof(method_def), self_obj, None)
+
+
+def make_shared_native_callable(
+    compiled_module: engine.CompiledModule, wrapper_name: str, entry_address: int, keepalive: object
+) -> Callable[..., None]:
+    """A builtin calling the ``entry_from_self`` wrapper ``wrapper_name`` for the kernel
+    entry at ``entry_address``: its ``m_self`` is that address (a Python int, what the
+    wrapper reads), its ``m_module`` a NativeHolder keeping the wrapper's code, the
+    PyMethodDef and ``keepalive`` (the kernel's module) alive.
+    Raises RuntimeError when :func:`layout_selftest` failed (use :func:`ctypes_callable`).
+    """
+    if not layout_selftest():  # the wrapper would misread every array: refuse
+        raise RuntimeError("PyArrayObject layout differs from the wrapper's; use ctypes_callable")
+    if not entry_address:
+        raise ValueError("a kernel entry address is never 0")
+    address = compiled_module.address(wrapper_name)
+    method_def = _PyMethodDef(wrapper_name.encode(), address, METH_FASTCALL, None)
+    holder = NativeHolder(compiled_module, method_def, keepalive)
+    return _new_cfunction(ctypes.addressof(method_def), int(entry_address), holder)  # type: ignore[no-any-return]

@@ -7,13 +7,14 @@ exactly the outputs, :mod:`tracegrad.jit` makes this builtin the Jitted's ``__ca
 1.1 us for ``np.asarray`` + ``np.empty`` + the kernel wrapper from Python). It is
 ``ptr @E(ptr self, ptr args, i64 nargs, ptr kwnames)`` (METH_FASTCALL|METH_KEYWORDS), in IR:
 
-* each argument is accepted in exactly the form the specialization was keyed with in
-  :mod:`tracegrad.jit` (``kinds``): a Python ``float`` / ``int`` / ``bool`` of exactly that
-  type for a 0-d float64 / int64 / bool param (the value is stored in a stack slot: ``ob_fval``
-  for floats, ``PyLong_AsLongLongAndOverflow`` for ints, identity with True/False for bools),
-  or an exact ``np.ndarray`` with the param's dtype (native byte order), shape, C-contiguous
-  and aligned (the checks of :mod:`tracegrad.llvm.callpath`). Weak (Python scalar) and strong
-  (array) arguments trace differently, so the kinds are part of the entry, never widened;
+* each argument is accepted in exactly the form its kind says (``kinds``, one
+  :data:`tracegrad.ir.executable.ArgKind` per param): a Python ``float`` / ``int`` /
+  ``bool`` of exactly that type for a 0-d float64 / int64 / bool param (the value is stored
+  in a stack slot: ``ob_fval`` for floats, ``PyLong_AsLongLongAndOverflow`` for ints,
+  identity with True/False for bools), or an exact ``np.ndarray`` with the param's dtype
+  (native byte order), shape, C-contiguous and aligned (the checks of
+  :mod:`tracegrad.llvm.callpath`). Weak (Python scalar) and strong (array) arguments trace
+  differently, so the kinds are part of the entry, never widened;
 * the outputs are fresh arrays from numpy's ``PyArray_Empty`` (see
   :mod:`tracegrad.llvm.entry_runtime`); the kernel gets ``(buffers, null)``: buffers are the
   kernel's inputs in its own order, then its outputs, and the extents pointer is null since
@@ -43,6 +44,7 @@ from typing import Any
 
 import numpy as np
 
+from tracegrad.ir.executable import ArgKind
 from tracegrad.llvm import callpath, engine
 from tracegrad.llvm.callpath_spec import METH_FASTCALL, OFF_DATA, OFF_OB_TYPE, ArgSpec, Extent
 from tracegrad.llvm.entry_runtime import (
@@ -65,7 +67,7 @@ SCALAR_DTYPES: dict[type, np.dtype] = {
 }
 OUT_KINDS = ("leaf", "tuple", "list")
 METH_KEYWORDS = 0x2
-Kind = Any  # float | int | bool (the type) or (dtype, shape) of an exact ndarray
+Kind = ArgKind  # float | int | bool (the type) or (dtype, shape) of an exact ndarray
 
 
 def build_entry(exe: Any) -> EntryBuilder | None:
