@@ -32,10 +32,10 @@ def negation_of(v: Value) -> Value:
         minus_p, minus_q = negated(p), negated(q)
         if v.op is Op.SUB:
             return b.add(minus_p, q) if minus_p is not None else b.sub(q, p)
-        if minus_p is not None and minus_q is not None:
-            return b.add(minus_p, minus_q)
-        if minus_p is not None or minus_q is not None:
-            return b.sub(minus_p, q) if minus_p is not None else b.sub(minus_q, p)
+        if minus_p is not None:
+            return b.add(minus_p, minus_q) if minus_q is not None else b.sub(minus_p, q)
+        if minus_q is not None:
+            return b.sub(minus_q, p)
     return b.neg(v)
 
 
