@@ -8,6 +8,7 @@
 
 from tracegrad import numpy, tensor
 from tracegrad.autodiff import grad, hessian, jacobian, jvp, stop_gradient, value_and_grad, vjp
+from tracegrad.backend import register_backend
 from tracegrad.errors import (
     ConcretizationError,
     DTypeError,
@@ -18,6 +19,7 @@ from tracegrad.errors import (
 )
 from tracegrad.function import function
 from tracegrad.jit import Jitted, jit, make_ir
+from tracegrad.llvm.backend import LLVMBackend
 from tracegrad.numpy import dispatch as _numpy_dispatch
 from tracegrad.tensor.printing import pp
 from tracegrad.tracing.tracer import install_numpy
@@ -25,6 +27,9 @@ from tracegrad.tracing.tracer import install_numpy
 # Tracers forward numpy calls to tracegrad.numpy, which is built on them: wired up here, the
 # one module that sees both, so that tracing never imports the namespace (no import cycle)
 install_numpy(numpy, _numpy_dispatch.dispatch_ufunc, _numpy_dispatch.dispatch_function)
+# the LLVM backend, imported now on the importing thread, not at the first compile: a fork()
+# while another thread imports it would leave the child waiting on the import lock
+register_backend("llvm", LLVMBackend)
 
 __version__ = "0.1.0"
 

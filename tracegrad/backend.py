@@ -1,7 +1,10 @@
 """The backend interface: a Backend compiles an optimized Function into an Executable (the
 contract in :mod:`tracegrad.ir.executable`) that maps concrete input arrays to fresh output
 arrays. ``interpret`` runs the reference interpreter; ``llvm`` (tracegrad.llvm) emits machine
-code and is imported only when first asked for.
+code. This module does not import ``llvm/``: the package registers it (``register_backend``)
+when ``tracegrad`` is imported, on the importing thread. Importing it lazily, at the first
+compile, would let a ``fork()`` in one thread land while another thread holds the import
+lock of ``tracegrad.llvm.backend``, and the child would wait for that lock forever.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ __all__ = [
     "InterpretBackend",
     "fresh",
     "get_backend",
+    "register_backend",
 ]
 
 
@@ -72,6 +76,15 @@ class InterpretBackend:
 _BACKENDS: dict[str, Backend] = {}
 
 
+_FACTORIES: dict[str, Callable[[], Backend]] = {}
+
+
+def register_backend(name: str, factory: Callable[[], Backend]) -> None:
+    """Make ``get_backend(name)`` build its backend with ``factory`` (on first use)."""
+    _FACTORIES[name] = factory
+    _BACKENDS.pop(name, None)
+
+
 def get_backend(name: str | None = None) -> Backend:
     """The named backend; by default ``$TRACEGRAD_BACKEND`` or ``llvm`` (llvmlite is a
     dependency: there is no fallback to hide a broken install)."""
@@ -79,10 +92,8 @@ def get_backend(name: str | None = None) -> Backend:
     if name not in _BACKENDS:
         if name == "interpret":
             _BACKENDS[name] = InterpretBackend()
-        elif name == "llvm":
-            from tracegrad.llvm.backend import LLVMBackend
-
-            _BACKENDS[name] = LLVMBackend()
+        elif name in _FACTORIES:
+            _BACKENDS[name] = _FACTORIES[name]()
         else:
             raise ValueError(f"unknown backend {name!r} (choose 'llvm' or 'interpret')")
     return _BACKENDS[name]

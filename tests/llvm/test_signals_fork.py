@@ -218,3 +218,20 @@ _FORK_MID_TRACE = """
 def test_fork_while_another_thread_holds_tracing_and_module_locks(tmp_path: Path) -> None:
     env = {"TRACEGRAD_CACHE_DIR": str(tmp_path / "cache")}
     assert _run_server(_FORK_MID_TRACE, 1, env, timeout=60) == ["0"]
+
+
+def test_the_backend_is_imported_with_the_package() -> None:
+    """A fork while another thread imports a module leaves the child waiting on that
+    module's import lock forever (seen: a child hung in get_backend's import of
+    tracegrad.llvm.backend while the parent's compiling thread was importing it). So the
+    backend is imported by ``import tracegrad``, on the importing thread, never lazily."""
+    code = "import sys, tracegrad; print('tracegrad.llvm.backend' in sys.modules)"
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        cwd=ROOT,
+    )
+    assert done.stdout.strip() == "True", done.stderr[-2000:]
