@@ -69,3 +69,22 @@ def test_a_failed_trace_is_retried_by_one_waiting_thread_only() -> None:
     assert [str(e) for e in errors] == ["first trace fails"]
     assert all(r.tolist() == [1.0, 1.0] for r in results) and len(results) == THREADS - 1
     assert len(calls) == 2
+
+
+def test_eight_threads_share_one_trace_of_an_unjitted_gradient() -> None:
+    calls = []
+
+    def slow_loss(x: Any) -> Any:
+        calls.append(1)  # runs once per trace of the forward function
+        time.sleep(0.05)
+        return np.sum(np.sin(x) * x)
+
+    g = tracegrad.grad(slow_loss)
+    x = np.linspace(0.0, 1.0, 5)
+    results, errors = run_together(g, x)
+    assert not errors, errors
+    want = np.sin(x) + x * np.cos(x)
+    assert len(results) == THREADS
+    for r in results:
+        np.testing.assert_allclose(r, want, rtol=1e-13)
+    assert len(calls) == 1

@@ -9,9 +9,10 @@ compiled by the default backend (cached per Function) and executed on the arrays
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,12 +78,37 @@ def cached_call(
     per_f = _per_function(f)
     derivative = per_f.get(key) if per_f is not None else None
     if derivative is None:
-        traced = trace_forward(f, args, kwargs)
-        derivative = build(traced, leaves)
-        if per_f is not None and not traced.closure:  # closures over tracers are per-trace
-            per_f[key] = derivative
+        with _building(per_f, key):  # threads arriving at once: one traces, the rest wait
+            derivative = per_f.get(key) if per_f is not None else None
+            if derivative is None:
+                traced = trace_forward(f, args, kwargs)
+                derivative = build(traced, leaves)
+                if per_f is not None and not traced.closure:  # closures are per-trace
+                    per_f[key] = derivative
     outs = call(derivative.traced, list(leaves) + list(extra), execute)
     return derivative.finish(outs)
+
+
+_BUILDING: dict[tuple[int, Any], threading.RLock] = {}  # (id(per_f), key) -> its build lock
+
+
+@contextlib.contextmanager
+def _building(per_f: dict | None, key: Any) -> Iterator[None]:
+    """Hold the build lock of ``key`` in ``per_f`` (re-entrant: a derivative whose function
+    differentiates itself recurses as it would without the lock)."""
+    if per_f is None:
+        yield
+        return
+    slot = (id(per_f), key)
+    with _LOCK:
+        lock = _BUILDING.setdefault(slot, forksafe.reset_in_child(threading.RLock()))
+    try:
+        with lock:
+            yield
+    finally:
+        with _LOCK:
+            if _BUILDING.get(slot) is lock:
+                del _BUILDING[slot]
 
 
 def _per_function(f: Any) -> dict[Any, Derivative] | None:
