@@ -9,7 +9,8 @@
 from tracegrad import numpy, tensor
 from tracegrad.autodiff import grad, hessian, jacobian, jvp, stop_gradient, value_and_grad, vjp
 from tracegrad.backend import register_backend
-from tracegrad.errors import (
+from tracegrad.function import function
+from tracegrad.ir.errors import (
     ConcretizationError,
     DTypeError,
     ShapeError,
@@ -17,7 +18,6 @@ from tracegrad.errors import (
     TracerBoolError,
     UnsupportedError,
 )
-from tracegrad.function import function
 from tracegrad.jit import Jitted, jit, make_ir
 from tracegrad.llvm.backend import LLVMBackend
 from tracegrad.numpy import dispatch as _numpy_dispatch

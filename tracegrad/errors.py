@@ -1,38 +1,11 @@
-"""The exception hierarchy. Every error tracegrad raises on purpose derives from
-``TracegradError`` and, where numpy raises a builtin for the same mistake, from that builtin too
-(so ``except ValueError`` code written for numpy keeps working).
+"""The exception types, public face: ``tracegrad.errors.ShapeError`` and friends (also exported
+as ``tracegrad.ShapeError``). They are defined in :mod:`tracegrad.ir.errors`, the lowest layer,
+so that the IR raises the public types without importing anything above itself.
+
+>>> import tracegrad
+>>> issubclass(tracegrad.errors.ShapeError, ValueError)
+True
 """
 
-from __future__ import annotations
-
-
-class TracegradError(Exception):
-    """Base class of every error tracegrad raises on purpose."""
-
-
-class ShapeError(TracegradError, ValueError):
-    """Shapes do not fit (broadcasting, reshape, matmul, axes)."""
-
-
-class DTypeError(TracegradError, TypeError):
-    """An unsupported dtype or an operation undefined for a dtype."""
-
-
-class TracerBoolError(TracegradError, TypeError):
-    """Python control flow (``if``, ``while``, ``bool()``, ``int()``) on a traced value."""
-
-
-class ConcretizationError(TracegradError, TypeError):
-    """A traced value was used where a concrete value is needed (e.g. stored in numpy)."""
-
-
-class UnsupportedError(TracegradError, NotImplementedError):
-    """A numpy function or feature that tracegrad does not support."""
-
-
-class VerifyError(TracegradError, AssertionError):
-    """The IR verifier found a malformed Function."""
-
-
-class ParseError(TracegradError, ValueError):
-    """The SSA text parser met malformed text."""
+from tracegrad.ir.errors import *  # noqa: F403
+from tracegrad.ir.errors import __all__  # noqa: F401

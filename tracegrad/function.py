@@ -26,9 +26,9 @@ import numpy as np
 
 from tracegrad._pickling import restore_once, token_of
 from tracegrad.backend import Executable, get_backend
-from tracegrad.errors import DTypeError, TracegradError, UnsupportedError
 from tracegrad.ir import forksafe
 from tracegrad.ir.dim_classes import canonical_dims
+from tracegrad.ir.errors import DTypeError, TracegradError, UnsupportedError
 from tracegrad.ir.ops import Op
 from tracegrad.ir.types import Dim, format_shape
 from tracegrad.ir.value import Function, Value, param, topological_order

@@ -30,9 +30,9 @@ from tracegrad.autodiff._core import (
     trace_forward,
 )
 from tracegrad.autodiff.reverse import backward, backward_sparse, stop_gradient_value
-from tracegrad.errors import UnsupportedError
 from tracegrad.ir import build as b
 from tracegrad.ir import build_shape as bs
+from tracegrad.ir.errors import UnsupportedError
 from tracegrad.ir.types import format_shape
 from tracegrad.ir.value import Value, const
 from tracegrad.tracing.context import current_trace

@@ -31,8 +31,8 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from tracegrad.autodiff.composites import composite_vjp
-from tracegrad.errors import TracegradError
 from tracegrad.ir import build as b
+from tracegrad.ir.errors import TracegradError
 from tracegrad.ir.ops import Op
 from tracegrad.ir.prims import ELEMENTWISE, NONDIFF, PRIMS
 

@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from tracegrad.errors import DTypeError, ShapeError
 from tracegrad.ir.dtypes import DType, promote, promote_weak
+from tracegrad.ir.errors import DTypeError, ShapeError
 from tracegrad.ir.ops import Op
 from tracegrad.ir.prims import PRIMS, Promotion
 from tracegrad.ir.types import Shape, broadcast_shapes, format_shape

@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from tracegrad.errors import ConcretizationError, DTypeError, ShapeError, UnsupportedError
 from tracegrad.ir.build import Operand, apply, broadcast_to, cast, promote_operands, to_value
 from tracegrad.ir.dtypes import DType
+from tracegrad.ir.errors import ConcretizationError, DTypeError, ShapeError, UnsupportedError
 from tracegrad.ir.ops import Op
 from tracegrad.ir.types import Dim, Shape, broadcast_shapes, format_shape, normalize_axes
 from tracegrad.ir.value import Value

@@ -15,7 +15,7 @@ import enum
 
 import numpy as np
 
-from tracegrad.errors import DTypeError
+from tracegrad.ir.errors import DTypeError
 
 
 class DType(enum.Enum):

@@ -12,10 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from tracegrad.errors import ConcretizationError, UnsupportedError
 from tracegrad.ir import build as b
 from tracegrad.ir.build_shape import reshape, take, transpose
 from tracegrad.ir.dtypes import DType
+from tracegrad.ir.errors import ConcretizationError, UnsupportedError
 from tracegrad.ir.ops import Op
 from tracegrad.ir.types import Dim
 from tracegrad.ir.value import Value

@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from tracegrad.errors import ParseError
 from tracegrad.ir.dtypes import DType
+from tracegrad.ir.errors import ParseError
 from tracegrad.ir.ops import Op
 from tracegrad.ir.types import Dim, TensorType
 from tracegrad.ir.value import ConstData, Function, Value

@@ -18,8 +18,8 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
-from tracegrad.errors import TracegradError
 from tracegrad.ir import forksafe
+from tracegrad.ir.errors import TracegradError
 from tracegrad.ir.ops import Op
 from tracegrad.ir.value import Function, Value
 

@@ -19,8 +19,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tracegrad.errors import ShapeError
 from tracegrad.ir.dtypes import DType
+from tracegrad.ir.errors import ShapeError
 
 
 @dataclass(frozen=True)

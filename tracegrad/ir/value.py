@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from tracegrad.errors import TracerBoolError
 from tracegrad.ir import forksafe
 from tracegrad.ir.dtypes import DType
+from tracegrad.ir.errors import TracerBoolError
 from tracegrad.ir.ops import Op
 from tracegrad.ir.types import TensorType
 

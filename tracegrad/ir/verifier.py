@@ -25,8 +25,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tracegrad.errors import VerifyError
 from tracegrad.ir.dtypes import DType
+from tracegrad.ir.errors import VerifyError
 from tracegrad.ir.ops import Op
 from tracegrad.ir.prims import PRIMS
 from tracegrad.ir.printer import function_lines

@@ -69,7 +69,7 @@ def atleast_1d(a: Any) -> Any:
 
 
 def round(a: Any, decimals: int = 0) -> Any:  # noqa: A001
-    from tracegrad.errors import UnsupportedError
+    from tracegrad.ir.errors import UnsupportedError
 
     raise UnsupportedError("numpy.round is not supported on traced values yet")
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from tracegrad.errors import UnsupportedError
 from tracegrad.ir import build as b
 from tracegrad.ir import build_shape as bs
 from tracegrad.ir.dtypes import DType
+from tracegrad.ir.errors import UnsupportedError
 from tracegrad.ir.ops import Op
 from tracegrad.numpy._core import traced
 

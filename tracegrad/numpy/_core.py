@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from tracegrad.errors import TracegradError
 from tracegrad.ir import build as b
 from tracegrad.ir.dtypes import DType, promote_weak
+from tracegrad.ir.errors import TracegradError
 from tracegrad.ir.value import Function, Value
 from tracegrad.tracing.context import current_trace, pop_trace, push_trace
 from tracegrad.tracing.location import user_line_text, user_location

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tracegrad.errors import DTypeError
 from tracegrad.ir import build as b
 from tracegrad.ir.dtypes import DType
+from tracegrad.ir.errors import DTypeError
 from tracegrad.ir.ops import Op
 from tracegrad.ir.prims import PRIMS
 from tracegrad.numpy._core import traced

@@ -6,11 +6,11 @@ from typing import Any
 
 import numpy as np
 
-from tracegrad.errors import ConcretizationError, ShapeError, UnsupportedError
 from tracegrad.ir import build as b
 from tracegrad.ir import build_shape as bs
 from tracegrad.ir import indexing
 from tracegrad.ir.dtypes import DType
+from tracegrad.ir.errors import ConcretizationError, ShapeError, UnsupportedError
 from tracegrad.ir.ops import Op
 from tracegrad.numpy._core import dtype_arg, traced
 

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from tracegrad import numpy as tnp
-from tracegrad.errors import UnsupportedError
+from tracegrad.ir.errors import UnsupportedError
 from tracegrad.ir.prims import PRIMS
 
 # ufuncs with a primitive row take their names from the row; these are composites

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from tracegrad.errors import TracegradError
+from tracegrad.ir.errors import TracegradError
 from tracegrad.ir.types import Dim, DimLike, format_shape
 from tracegrad.ir.value import Function, Value
 

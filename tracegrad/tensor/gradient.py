@@ -17,9 +17,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from tracegrad.errors import TracegradError
 from tracegrad.ir import build as b
 from tracegrad.ir import build_shape as bs
+from tracegrad.ir.errors import TracegradError
 from tracegrad.ir.ops import Op
 from tracegrad.ir.rewrite import rewrite
 from tracegrad.ir.rules import STABILIZE

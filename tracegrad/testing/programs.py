@@ -25,10 +25,10 @@ import numpy as np
 from hypothesis import strategies as st
 
 from tracegrad import tree
-from tracegrad.errors import ShapeError
 from tracegrad.ir import build as b
 from tracegrad.ir import build_shape as bs
 from tracegrad.ir.dtypes import DType
+from tracegrad.ir.errors import ShapeError
 from tracegrad.ir.interpreter import evaluate
 from tracegrad.ir.ops import Op
 from tracegrad.ir.types import TensorType, broadcast_shapes

@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from tracegrad.errors import TracegradError
+from tracegrad.ir.errors import TracegradError
 from tracegrad.ir.types import TensorType
 from tracegrad.ir.value import Value, new_trace_id, param
 

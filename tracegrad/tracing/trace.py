@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 
 from tracegrad import tree
-from tracegrad.errors import ConcretizationError, DTypeError, TracegradError
 from tracegrad.ir import build as b
 from tracegrad.ir.dtypes import DType, python_scalar_dtype
+from tracegrad.ir.errors import ConcretizationError, DTypeError, TracegradError
 from tracegrad.ir.substitute import inline
 from tracegrad.ir.types import TensorType
 from tracegrad.ir.value import Function, Value

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from tracegrad.errors import ConcretizationError, TracegradError, TracerBoolError
+from tracegrad.ir.errors import ConcretizationError, TracegradError, TracerBoolError
 from tracegrad.ir.types import format_shape
 from tracegrad.ir.value import Value
 from tracegrad.tracing.context import Trace, is_active

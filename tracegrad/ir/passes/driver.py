@@ -114,7 +114,7 @@ def _verify(function: Function, after: str) -> None:
         from tracegrad.ir.verifier import verify
     except ImportError:
         return
-    from tracegrad.errors import VerifyError
+    from tracegrad.ir.errors import VerifyError
 
     try:
         verify(function)

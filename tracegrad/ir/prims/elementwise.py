@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from tracegrad.errors import ShapeError
 from tracegrad.ir.dtypes import DType
+from tracegrad.ir.errors import ShapeError
 from tracegrad.ir.ops import Op
 from tracegrad.ir.prims import elementwise_vjp as vj
 from tracegrad.ir.prims.table import (

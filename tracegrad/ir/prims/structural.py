@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from tracegrad.errors import ShapeError
 from tracegrad.ir.dtypes import DType
+from tracegrad.ir.errors import ShapeError
 from tracegrad.ir.ops import Op
 from tracegrad.ir.prims.structural_vjp import VJPS
 from tracegrad.ir.prims.table import (

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tracegrad.errors import UnsupportedError
 from tracegrad.ir.dtypes import DType
+from tracegrad.ir.errors import UnsupportedError
 from tracegrad.ir.ops import Op
 from tracegrad.ir.prims.table import NONDIFF, lazy_build
 from tracegrad.ir.types import Dim

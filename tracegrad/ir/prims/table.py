@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from tracegrad.errors import DTypeError
 from tracegrad.ir.dtypes import DType
+from tracegrad.ir.errors import DTypeError
 from tracegrad.ir.ops import Op
 from tracegrad.ir.types import TensorType
 
