@@ -128,8 +128,6 @@ def test_transforms_and_front_ends_do_not_reach_into_jit_internals() -> None:
 # the rooms' public faces come with the backend's subpackages (issue #13 item 5).
 KNOWN_PRIVATE_SHARING: frozenset[tuple[str, str]] = frozenset(
     {
-        ("tracegrad.function", "tracegrad.tensor._dims"),
-        ("tracegrad.function", "tracegrad.tensor._graph"),
         ("tracegrad.llvm.callpath", "tracegrad.llvm.callpath_spec"),
         ("tracegrad.llvm.callpath_checks", "tracegrad.llvm.callpath_spec"),
         ("tracegrad.llvm.elf_check", "tracegrad.llvm.elf"),

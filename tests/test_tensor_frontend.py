@@ -13,7 +13,7 @@ import tracegrad.tensor as T  # noqa: N812
 from tracegrad import function, pp
 from tracegrad.backend import InterpretBackend
 from tracegrad.errors import UnsupportedError
-from tracegrad.function import MissingInputError
+from tracegrad.tensor.function import MissingInputError
 
 SHORT_FORMS = [
     ("dscalar", np.float64, 0), ("dvector", np.float64, 1), ("dmatrix", np.float64, 2),

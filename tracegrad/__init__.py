@@ -9,7 +9,6 @@
 from tracegrad import numpy, tensor
 from tracegrad.autodiff import grad, hessian, jacobian, jvp, stop_gradient, value_and_grad, vjp
 from tracegrad.backend import register_backend
-from tracegrad.function import function
 from tracegrad.ir.errors import (
     ConcretizationError,
     DTypeError,
@@ -21,6 +20,7 @@ from tracegrad.ir.errors import (
 from tracegrad.jit import Jitted, jit, make_ir
 from tracegrad.llvm.backend import LLVMBackend
 from tracegrad.numpy import dispatch as _numpy_dispatch
+from tracegrad.tensor.function import function
 from tracegrad.tensor.printing import pp
 from tracegrad.tracing.tracer import install_numpy
 
