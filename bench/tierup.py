@@ -2,7 +2,7 @@
 
 ``python -m bench.tierup`` prints the wall time of calls 1-4 of ``jit(grad(f))`` on a
 1,000-element float64 array, from which call the tiered-up code is in use (see
-:mod:`tracegrad.llvm.tierup`), and the median call after that; with an empty disk cache
+:mod:`tracegrad.llvm.plan.tierup`), and the median call after that; with an empty disk cache
 (a fresh temporary ``TRACEGRAD_CACHE_DIR``), so every compile is a real LLVM compile.
 ``--steps 200`` makes a quicker run.
 """

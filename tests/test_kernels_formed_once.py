@@ -12,7 +12,7 @@ from tracegrad.ir.interpreter import evaluate
 from tracegrad.ir.passes import explain, optimize
 from tracegrad.ir.value import Function
 from tracegrad.llvm.backend import LLVMBackend
-from tracegrad.llvm.lower_plan import describe
+from tracegrad.llvm.plan.kernels import describe
 from tracegrad.tensor import fmatrix
 
 KERNEL_OPS = {"fused"}  # ops only a kernel-forming pass makes

@@ -128,17 +128,17 @@ def test_transforms_and_front_ends_do_not_reach_into_jit_internals() -> None:
 # the rooms' public faces come with the backend's subpackages (issue #13 item 5).
 KNOWN_PRIVATE_SHARING: frozenset[tuple[str, str]] = frozenset(
     {
-        ("tracegrad.llvm.callpath", "tracegrad.llvm.callpath_spec"),
-        ("tracegrad.llvm.callpath_checks", "tracegrad.llvm.callpath_spec"),
-        ("tracegrad.llvm.elf_check", "tracegrad.llvm.elf"),
-        ("tracegrad.llvm.engine", "tracegrad.llvm.loader"),
-        ("tracegrad.llvm.engine", "tracegrad.llvm.target"),
-        ("tracegrad.llvm.loader", "tracegrad.llvm.target"),
-        ("tracegrad.llvm.mathlib", "tracegrad.llvm.mathlib_core"),
-        ("tracegrad.llvm.mathlib_exp", "tracegrad.llvm.mathlib_core"),
-        ("tracegrad.llvm.mathlib_pow", "tracegrad.llvm.mathlib_core"),
-        ("tracegrad.llvm.mathlib_pow", "tracegrad.llvm.mathlib_exp"),
-        ("tracegrad.llvm.mathlib_trig", "tracegrad.llvm.mathlib_core"),
+        ("tracegrad.llvm.callpath.wrapper", "tracegrad.llvm.callpath.spec"),
+        ("tracegrad.llvm.callpath.checks", "tracegrad.llvm.callpath.spec"),
+        ("tracegrad.llvm.machine.elf_check", "tracegrad.llvm.machine.elf"),
+        ("tracegrad.llvm.machine.engine", "tracegrad.llvm.machine.loader"),
+        ("tracegrad.llvm.machine.engine", "tracegrad.llvm.machine.target"),
+        ("tracegrad.llvm.machine.loader", "tracegrad.llvm.machine.target"),
+        ("tracegrad.llvm.mathlib.library", "tracegrad.llvm.mathlib.core"),
+        ("tracegrad.llvm.mathlib.exp_log", "tracegrad.llvm.mathlib.core"),
+        ("tracegrad.llvm.mathlib.power", "tracegrad.llvm.mathlib.core"),
+        ("tracegrad.llvm.mathlib.power", "tracegrad.llvm.mathlib.exp_log"),
+        ("tracegrad.llvm.mathlib.trig", "tracegrad.llvm.mathlib.core"),
         ("tracegrad.tensor.basic", "tracegrad.numpy._core"),
         ("tracegrad.tensor.variables", "tracegrad.numpy._core"),
     }
@@ -287,3 +287,23 @@ def test_the_checker_sees_imports_cycles_and_private_names(tmp_path: Path) -> No
     cyclic = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert strongly_connected(cyclic) == [["a", "b", "c"]]
     assert strongly_connected({"a": {"b"}, "b": set()}) == []
+
+
+# The backend's rooms, in dependency order: a room imports only rooms before it. (The
+# package's public face, tracegrad/llvm/backend.py, comes after all of them.)
+LLVM_ROOMS = ("runtime", "machine", "mathlib", "codegen", "callpath", "plan")
+
+
+def test_llvm_rooms_import_only_earlier_rooms() -> None:
+    offenders = []
+    for i in ALL_IMPORTS:
+        if not (_in(i.importer, "tracegrad.llvm") and _in(i.module, "tracegrad.llvm")):
+            continue
+        mine, theirs = i.importer.split(".")[2], i.module.split(".")[2:3]
+        if mine not in LLVM_ROOMS or not theirs or theirs[0] == mine:
+            continue
+        if theirs[0] not in LLVM_ROOMS or LLVM_ROOMS.index(theirs[0]) > LLVM_ROOMS.index(mine):
+            offenders.append(f"{i.importer} imports {i.module}")
+    assert offenders == []
+    flat = [p.name for p in (ROOT / "llvm").glob("*.py")]
+    assert sorted(flat) == ["__init__.py", "backend.py"], "a new backend file belongs in a room"

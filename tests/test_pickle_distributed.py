@@ -20,7 +20,7 @@ import pytest
 import tracegrad
 import tracegrad.tensor as T  # noqa: N812 (Theano's spelling)
 from tracegrad.backend import get_backend
-from tracegrad.llvm.cache import cache_info
+from tracegrad.llvm.machine.cache import cache_info
 
 
 def loss(w: Any) -> Any:

@@ -31,7 +31,8 @@ from tracegrad.ir.prims import (
 )
 from tracegrad.ir.types import TensorType
 from tracegrad.ir.value import param
-from tracegrad.llvm import mathlib, scalar_ops
+from tracegrad.llvm.codegen import scalar_ops
+from tracegrad.llvm.mathlib import library as mathlib
 from tracegrad.numpy import dispatch
 from tracegrad.testing.prim_cases import CASES
 from tracegrad.tracing.trace import trace
@@ -74,7 +75,7 @@ def _scalar_problems(prim: Prim) -> list[str]:
         return []
     problems = []
     if routine.name not in mathlib.MATH_FUNCTIONS:
-        problems.append(f"math routine {routine.name!r} is not in tracegrad.llvm.mathlib")
+        problems.append(f"math routine {routine.name!r} is not in tracegrad.llvm.mathlib.library")
     elif mathlib.math_routine_arity(routine.name) != prim.arity:
         problems.append(f"math routine {routine.name!r} does not take {prim.arity} arguments")
     for bound in (routine.ulp_f64, routine.ulp_f32):
@@ -102,7 +103,7 @@ def test_completeness_check_names_the_incomplete_row() -> None:
         "row exp: math routine 'exp' has no ulp bound (nan)"
     ]
     unknown = Scalar(Emitter.MATH, routine=MathRoutine("erfcx", 1.0))
-    assert "not in tracegrad.llvm.mathlib" in row_problems(replace(exp, scalar=unknown))[0]
+    assert "not in tracegrad.llvm.mathlib.library" in row_problems(replace(exp, scalar=unknown))[0]
     binary = Scalar(Emitter.MATH, routine=MathRoutine("pow", 1.0))
     assert row_problems(replace(exp, scalar=binary)) == [
         "row exp: math routine 'pow' does not take 1 arguments"

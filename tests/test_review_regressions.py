@@ -86,7 +86,7 @@ def test_asarray_of_traced_value() -> None:
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_thread_pool_is_fresh_in_a_forked_child() -> None:
-    from tracegrad.llvm import threads
+    from tracegrad.llvm.runtime import threads
 
     threads.get_pool()
     pid = os.fork()
@@ -112,7 +112,7 @@ def test_logistic_gradient_is_one_kernel_on_the_native_path() -> None:
 def test_unrolled_chain_gradient_is_few_kernels() -> None:
     """Shared subexpressions in long chains get buffers instead of being recomputed in every
     kernel (753 kernels for 1000 steps before; about 90 now)."""
-    from tracegrad.llvm.lower_plan import count_kinds
+    from tracegrad.llvm.plan.kernels import count_kinds
 
     def chain(x):
         for _ in range(300):

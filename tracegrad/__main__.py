@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tracegrad.llvm import cache
+from tracegrad.llvm.machine import cache
 
 __all__ = ["main"]
 

@@ -8,7 +8,7 @@ import contextlib
 import uuid
 from collections.abc import Iterator
 
-from tracegrad.llvm import cache, engine
+from tracegrad.llvm.machine import cache, engine
 
 
 def uniq(prefix: str) -> str:

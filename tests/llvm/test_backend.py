@@ -21,8 +21,8 @@ from tracegrad.ir.ops import Op  # noqa: E402
 from tracegrad.ir.types import Dim, TensorType  # noqa: E402
 from tracegrad.ir.value import Function, param  # noqa: E402
 from tracegrad.llvm import backend as llvm_backend  # noqa: E402
-from tracegrad.llvm import plan_runs  # noqa: E402
-from tracegrad.llvm.lower_plan import count_kinds  # noqa: E402
+from tracegrad.llvm.plan import runs as plan_runs  # noqa: E402
+from tracegrad.llvm.plan.kernels import count_kinds  # noqa: E402
 
 
 def test_llvm_is_the_default_backend() -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from _engine_util import uniq  # noqa: E402
 
-from tracegrad.llvm import cache, engine
+from tracegrad.llvm.machine import cache, engine
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -162,7 +162,8 @@ def test_disabled_cache_writes_nothing(cache_dir, monkeypatch):
 CHILD = textwrap.dedent(
     """
     import ctypes, json, sys
-    from tracegrad.llvm import cache, engine
+    from tracegrad.llvm.machine import cache
+    from tracegrad.llvm.machine import engine
     ir, name = sys.argv[1], sys.argv[2]
     mod = engine.compile_module(ir, name_hint=name, exports=[name])
     f = ctypes.CFUNCTYPE(ctypes.c_double, ctypes.c_double)(mod.address(name))

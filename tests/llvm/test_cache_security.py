@@ -20,7 +20,7 @@ import pytest
 from _engine_util import object_code, table_ir, uniq  # noqa: E402
 
 import tracegrad
-from tracegrad.llvm import cache, cache_files, engine
+from tracegrad.llvm.machine import cache, cache_files, engine
 
 ROOT = Path(__file__).resolve().parents[2]
 SQUARE = ctypes.CFUNCTYPE(ctypes.c_double, ctypes.c_double)
@@ -160,7 +160,9 @@ def test_key_readable_by_others_is_refused(cache_dir):
 DAMAGED_CHILD = textwrap.dedent(
     """
     import ctypes, json, struct, sys
-    from tracegrad.llvm import cache, elf, engine
+    from tracegrad.llvm.machine import elf
+    from tracegrad.llvm.machine import cache
+    from tracegrad.llvm.machine import engine
     ir, name = sys.argv[1], sys.argv[2]
     key = engine.module_key(ir)
     with engine.LLVM_LOCK:

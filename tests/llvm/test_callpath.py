@@ -14,8 +14,7 @@ from _engine_util import disk_cache_off, uniq  # noqa: E402
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tracegrad.llvm import engine
-from tracegrad.llvm.callpath import (
+from tracegrad.llvm.callpath.wrapper import (
     ArgSpec,
     Extent,
     bind_extents,
@@ -25,6 +24,7 @@ from tracegrad.llvm.callpath import (
     make_native_callable,
     wrapper_runtime_decls,
 )
+from tracegrad.llvm.machine import engine
 
 E0, E1 = Extent(0), Extent(1)
 

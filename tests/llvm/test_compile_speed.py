@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from _engine_util import disk_cache_off, object_code, table_ir, uniq  # noqa: E402
 
-from tracegrad.llvm import cache, capi, elf, engine, host, loader, target
+from tracegrad.llvm.machine import cache, capi, elf, engine, host, loader, target
 
 ROOT = Path(__file__).resolve().parents[2]
 SQUARE = ctypes.CFUNCTYPE(ctypes.c_double, ctypes.c_double)
@@ -205,13 +205,14 @@ CHILD = textwrap.dedent(
     mode, ir, name = sys.argv[1:4]
     out = {}
     if mode == "module":
-        from tracegrad.llvm import cache, engine
+        from tracegrad.llvm.machine import cache
+        from tracegrad.llvm.machine import engine
         mod = engine.compile_module(ir, name_hint=name, exports=[name])
         f = ctypes.CFUNCTYPE(ctypes.c_double, ctypes.c_double)(mod.address(name))
         out.update(value=f(1.5), source=mod.stats.source, key=mod.key)
     else:
         import tracegrad, tracegrad.numpy as tnp
-        from tracegrad.llvm import cache
+        from tracegrad.llvm.machine import cache
         g = tracegrad.jit(tracegrad.grad(lambda v: tnp.sum(1.0 / (1.0 + tnp.exp(-v)))))
         x = np.linspace(-3.0, 3.0, 1001)
         results = [g(x) for _ in range(5)]  # past the tier-up of the call path

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from _engine_util import disk_cache_off, uniq  # noqa: E402
 
-from tracegrad.llvm import cache, engine
+from tracegrad.llvm.machine import cache, engine
 
 ENTRY = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
 
@@ -247,7 +247,7 @@ def test_elf_symbols_of_real_object():
 
 
 # ---------------------------------------------------------------------------------------
-# tracegrad.llvm.threads (kept in this file: the brief assigns only three test files)
+# tracegrad.llvm.runtime.threads (kept in this file: the brief assigns only three test files)
 # ---------------------------------------------------------------------------------------
 
 
@@ -311,13 +311,13 @@ done:
 
 @pytest.fixture(scope="module")
 def pool4():
-    from tracegrad.llvm import threads
+    from tracegrad.llvm.runtime import threads
 
     return threads.ThreadPool(4)
 
 
 def test_split_rows_covers_the_range_once():
-    from tracegrad.llvm.threads import split_rows
+    from tracegrad.llvm.runtime.threads import split_rows
 
     for n, k, align in [(1000, 7, 64), (5, 3, 1), (64, 4, 64), (129, 2, 64), (10, 20, 1)]:
         chunks = split_rows(n, k, align)
@@ -330,7 +330,7 @@ def test_split_rows_covers_the_range_once():
 
 
 def test_parallel_for_matches_one_thread_bitwise(pool4):
-    from tracegrad.llvm.threads import parallel_for
+    from tracegrad.llvm.runtime.threads import parallel_for
 
     name = uniq("rows")
     mod = engine.compile_module(rows_ir(name), name_hint=name, exports=[name])
@@ -348,7 +348,7 @@ def test_parallel_for_matches_one_thread_bitwise(pool4):
 
 
 def test_parallel_for_runs_every_row_once(pool4):
-    from tracegrad.llvm.threads import parallel_for
+    from tracegrad.llvm.runtime.threads import parallel_for
 
     name = uniq("count")
     mod = engine.compile_module(count_ir(name), name_hint=name, exports=[name])
@@ -360,7 +360,7 @@ def test_parallel_for_runs_every_row_once(pool4):
 
 
 def test_num_threads_from_env(monkeypatch):
-    from tracegrad.llvm import threads
+    from tracegrad.llvm.runtime import threads
 
     monkeypatch.setenv(threads.ENV_THREADS, "3")
     assert threads.default_num_threads() == 3

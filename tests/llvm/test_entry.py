@@ -1,4 +1,4 @@
-"""The native whole-call entry (tracegrad.llvm.entry): a hot jit specialization runs as one
+"""The native whole-call entry (tracegrad.llvm.plan.entry): a hot jit specialization runs as one
 builtin (argument checks, output allocation, kernel, result) with no Python in between.
 
 "Handled natively" is checked by making every Python call path of the Jitted raise: the entry
@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 
 import tracegrad
-from tracegrad.llvm import entry as entry_mod
-from tracegrad.llvm.entry_runtime import entry_selftest
-from tracegrad.llvm.lower_module import GIL_RELEASE_WORK
+from tracegrad.llvm.plan import entry as entry_mod
+from tracegrad.llvm.plan.entry_runtime import entry_selftest
+from tracegrad.llvm.plan.module import GIL_RELEASE_WORK
 
 pytestmark = pytest.mark.skipif(not entry_selftest(), reason="entry self-test fails here")
 
@@ -336,7 +336,7 @@ def test_builder_declines_kinds_that_do_not_fit() -> None:
 def test_a_failed_allocation_raises_memoryerror_and_releases_the_others() -> None:
     import uuid
 
-    from tracegrad.llvm import engine
+    from tracegrad.llvm.machine import engine
 
     kernel = f"test_entry_stub_{uuid.uuid4().hex[:12]}"
     name = kernel + ".e"

@@ -15,7 +15,7 @@ from _lowering_util import BACKEND, function_of, run_both, sample  # noqa: E402
 
 from tracegrad.ir import build as b  # noqa: E402
 from tracegrad.ir.ops import Op  # noqa: E402
-from tracegrad.llvm.lower_plan import count_kinds  # noqa: E402
+from tracegrad.llvm.plan.kernels import count_kinds  # noqa: E402
 
 REDUCE = [Op.REDUCE_SUM, Op.REDUCE_PROD, Op.REDUCE_MAX, Op.REDUCE_MIN]
 SHAPES = [(0,), (1,), (7,), (17,), (1023,), (5000,), (3, 17), (17, 3), (2, 3, 4), (4, 0), (2, 1, 5)]

@@ -1,4 +1,4 @@
-"""Accuracy, special values and vectorization of tracegrad.llvm.mathlib.
+"""Accuracy, special values and vectorization of tracegrad.llvm.mathlib.library.
 
 Each function is compiled into a loop kernel at O3 with the host target machine, run on ~200k
 inputs (full exponent range, both signs, plus function-specific regions) and on an edge-case
@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _jit_for_tests import Compiled, compile_ir  # noqa: E402
 
 from tracegrad.ir.prims import PRIMS  # noqa: E402
-from tracegrad.llvm import mathlib  # noqa: E402
+from tracegrad.llvm.mathlib import library as mathlib  # noqa: E402
 from tracegrad.testing import ulp  # noqa: E402
 
 LD = np.longdouble

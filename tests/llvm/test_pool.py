@@ -1,4 +1,4 @@
-"""Recycled large output buffers (tracegrad/llvm/pool.py): reused only when unreferenced."""
+"""Recycled large output buffers (tracegrad/llvm/runtime/pool.py): reused only when unreferenced."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import tracegrad
-from tracegrad.llvm.pool import MIN_BYTES, OutputPool, output_pool, set_output_pool
+from tracegrad.llvm.runtime.pool import MIN_BYTES, OutputPool, output_pool, set_output_pool
 
 N = MIN_BYTES // 8  # float64 elements in the smallest pooled buffer
 

@@ -1,5 +1,5 @@
 """Symbolic dims as runtime extents: a symbolic Function compiles once and its kernels read
-the extents of each call (tracegrad/llvm/extents.py)."""
+the extents of each call (tracegrad/llvm/codegen/extents.py)."""
 
 from __future__ import annotations
 
@@ -16,14 +16,15 @@ from tracegrad.ir.dtypes import DType
 from tracegrad.ir.types import Dim, TensorType
 from tracegrad.ir.value import Function, param
 from tracegrad.llvm import backend as llvm_backend
-from tracegrad.llvm import engine, mathlib
 from tracegrad.llvm.backend import (
     LLVMBackend,
     PlanExecutable,
     SymbolicExecutable,
     build_executable,
 )
-from tracegrad.llvm.lower_symbolic import concretize
+from tracegrad.llvm.codegen.symbolic import concretize
+from tracegrad.llvm.machine import engine
+from tracegrad.llvm.mathlib import library as mathlib
 from tracegrad.testing.ulp import assert_ulp_close
 
 ODD_SIZES = (0, 1, 7, 17, 1023)

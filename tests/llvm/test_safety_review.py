@@ -17,8 +17,8 @@ import pytest
 from _engine_util import object_code, table_ir, uniq  # noqa: E402
 
 import tracegrad
-from tracegrad.llvm import capi, elf, engine, loader
-from tracegrad.llvm.entry_runtime import entry_selftest
+from tracegrad.llvm.machine import capi, elf, engine, loader
+from tracegrad.llvm.plan.entry_runtime import entry_selftest
 
 ROOT = Path(__file__).resolve().parents[2]
 X86 = elf._ELF_MACHINE.get(elf._machine()) == elf._EM_X86_64
@@ -69,7 +69,9 @@ def test_huge_section_size_is_a_value_error_before_any_allocation():
     code = f"""
         import resource, struct
         resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
-        from tracegrad.llvm import elf, engine, loader
+        from tracegrad.llvm.machine import elf
+        from tracegrad.llvm.machine import engine
+        from tracegrad.llvm.machine import loader
         with engine.LLVM_LOCK:
             mod = engine.optimize_ir({table_ir(uniq("huge"))!r}, 2)
             obj = bytearray(engine._emit_tm(2).emit_object(mod))
@@ -136,7 +138,9 @@ def test_fuzzed_objects_raise_value_errors_and_never_crash():
     code = f"""
         import random, struct, resource
         resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
-        from tracegrad.llvm import elf, engine, loader
+        from tracegrad.llvm.machine import elf
+        from tracegrad.llvm.machine import engine
+        from tracegrad.llvm.machine import loader
         with engine.LLVM_LOCK:
             mod = engine.optimize_ir({table_ir(uniq("fuzz"))!r}, 2)
             obj = engine._emit_tm(2).emit_object(mod)

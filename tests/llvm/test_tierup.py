@@ -20,8 +20,9 @@ import tracegrad  # noqa: E402
 from tracegrad.backend import get_backend  # noqa: E402
 from tracegrad.ir import build as b  # noqa: E402
 from tracegrad.llvm import backend as llvm_backend  # noqa: E402
-from tracegrad.llvm import engine, plan_runs  # noqa: E402
-from tracegrad.llvm.tierup import Mode, TierUpPolicy, wrapper_key  # noqa: E402
+from tracegrad.llvm.machine import engine  # noqa: E402
+from tracegrad.llvm.plan import runs as plan_runs  # noqa: E402
+from tracegrad.llvm.plan.tierup import Mode, TierUpPolicy, wrapper_key  # noqa: E402
 
 STEPS = 20
 BACKGROUND = TierUpPolicy(inline_below_s=0.0)  # every allowed tier-up off the calling thread

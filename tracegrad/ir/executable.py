@@ -8,7 +8,7 @@ importing each other.
   output arrays.
 * ``exe.hot``: the direct calls it offers on top of that (:class:`HotPaths`). They start as
   plain calls of ``exe`` and are replaced as a whole, in one assignment, when the executable
-  tiers up (:mod:`tracegrad.llvm.tierup`); callers that keep a path register
+  tiers up (:mod:`tracegrad.llvm.plan.tierup`); callers that keep a path register
   ``exe.on_tier_up(callback)`` to be told of the new one instead of polling for it.
 * ``exe.plan``: the backend's plan, or None; ``exe.llvm_ir``, ``exe.asm``: what runs, as
   text (a note for backends without either).
@@ -39,7 +39,7 @@ class HotPaths:
     ``fast_call(*arrays)`` is ``exe(arrays)`` for arrays already of the params' dtypes,
     possibly without the Python conversions. ``entry`` (or None) builds native whole-call
     entries: ``entry(kinds, out, fallback)``, ``kinds`` an :data:`ArgKind` per argument
-    (see :mod:`tracegrad.llvm.entry`). ``symbolic``
+    (see :mod:`tracegrad.llvm.plan.entry`). ``symbolic``
     (or None) is ``arrays -> outputs or None`` for runtime-extent plans, None meaning "take
     ``exe(arrays)``" (see ``tracegrad.function``).
     """
@@ -63,7 +63,7 @@ class Executable(Protocol):
     @property
     def plan(self) -> Any:
         """The backend's plan of what runs, in order (for the LLVM backend a
-        ``tracegrad.llvm.lower_plan.Plan``), or None: no plan (the interpreter) or one per
+        ``tracegrad.llvm.plan.kernels.Plan``), or None: no plan (the interpreter) or one per
         input shape (a Function specialized at each call)."""
         ...
 

@@ -1,9 +1,9 @@
 """The LLVM backend: ``LLVMBackend().compile(function)`` returns an executable plan.
 
-Pipeline: plan kernels (:mod:`tracegrad.llvm.lower_plan`), emit one LLVM
-module holding every kernel (:mod:`tracegrad.llvm.lower_module`), compile it once through
+Pipeline: plan kernels (:mod:`tracegrad.llvm.plan.kernels`), emit one LLVM
+module holding every kernel (:mod:`tracegrad.llvm.plan.module`), compile it once through
 the engine (memory and disk cache), then run the plan: allocate outputs (``np.empty``, or a
-recycled buffer for large ones: :mod:`tracegrad.llvm.pool`)
+recycled buffer for large ones: :mod:`tracegrad.llvm.runtime.pool`)
 and call the kernels in order through their METH_FASTCALL wrappers (or ctypes when the
 ndarray layout self-test fails). Ops without a lowering run their numpy reference
 implementation inside the same plan, so the result is never wrong, only slower.
@@ -40,17 +40,19 @@ from tracegrad.ir.interpreter import bind_param_dims, evaluate
 from tracegrad.ir.ops import Op
 from tracegrad.ir.types import Dim
 from tracegrad.ir.value import Function, Value
-from tracegrad.llvm import callpath, engine, entry
-from tracegrad.llvm.lower_elementwise import KernelText
-from tracegrad.llvm.lower_module import build_module, lower_groups
-from tracegrad.llvm.lower_plan import (
+from tracegrad.llvm.callpath import wrapper as callpath
+from tracegrad.llvm.codegen.elementwise import KernelText
+from tracegrad.llvm.codegen.symbolic import concretize
+from tracegrad.llvm.machine import engine
+from tracegrad.llvm.plan import entry
+from tracegrad.llvm.plan.kernels import (
     InterpretStep,
     KernelGroup,
     MatmulStep,
     plan,
 )
-from tracegrad.llvm.lower_symbolic import concretize
-from tracegrad.llvm.plan_runs import (
+from tracegrad.llvm.plan.module import build_module, lower_groups
+from tracegrad.llvm.plan.runs import (
     InterpretRun,
     KernelRun,
     MatmulRun,
@@ -59,7 +61,7 @@ from tracegrad.llvm.plan_runs import (
     lone_reshape,
     symbolic_fast_closure,
 )
-from tracegrad.llvm.tierup import (
+from tracegrad.llvm.plan.tierup import (
     DEFAULT_POLICY,
     Mode,
     TierUpPolicy,
@@ -225,7 +227,7 @@ class PlanExecutable:
         self._on_tier_up: list[Callable[[HotPaths], None]] = []
         self.spent_s = spent_s + time.perf_counter() - started  # grows with each call
 
-    # -- tier-up (see tracegrad.llvm.tierup) ----------------------------------------------
+    # -- tier-up (see tracegrad.llvm.plan.tierup) ----------------------------------------------
 
     def on_tier_up(self, callback: Callable[[HotPaths], None]) -> None:
         """Call ``callback(new hot paths)`` once they are in (now, if they already are);

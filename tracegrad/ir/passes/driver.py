@@ -17,7 +17,7 @@ from tracegrad.ir.passes.pipeline import DEFAULT_PIPELINE, Stage
 from tracegrad.ir.rewrite import RECORDER, session
 from tracegrad.ir.value import Function
 
-# function -> the backend's plan of it, one line per step (tracegrad.llvm.lower_plan.describe)
+# function -> the backend's plan of it, one line per step (tracegrad.llvm.plan.kernels.describe)
 Planner = Callable[[Function], Sequence[str]]
 
 
@@ -133,7 +133,7 @@ def explain(
     """Run the pipeline and keep each pass's IR and rule counts (see ``Explanation``).
 
     The IR forms no kernels: the backend does, once. Pass its planner (the IR layer cannot
-    import a backend), e.g. ``planner=tracegrad.llvm.lower_plan.describe``, to see them.
+    import a backend), e.g. ``planner=tracegrad.llvm.plan.kernels.describe``, to see them.
     """
     stages = []
     current = function

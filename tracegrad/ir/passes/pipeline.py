@@ -1,7 +1,7 @@
 """The passes (each a plain ``Function -> Function`` function) and ``DEFAULT_PIPELINE``.
 
 The passes rewrite the graph; none forms kernels. Which ops share a loop is decided once, by
-the backend's planner (``tracegrad.llvm.lower_plan``), on the graph these passes leave.
+the backend's planner (``tracegrad.llvm.plan.kernels``), on the graph these passes leave.
 """
 
 from __future__ import annotations

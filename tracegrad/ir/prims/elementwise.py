@@ -2,7 +2,7 @@
 explicit BROADCAST op) and equal dtypes (promotion inserts CAST); the builder does both.
 
 Adding an elementwise primitive is one ``_row`` call here (with its VJP rule in
-``elementwise_vjp`` and, for a math function, its routine in ``tracegrad/llvm/mathlib_*.py``)
+``elementwise_vjp`` and, for a math function, its routine in ``tracegrad/llvm/mathlib/``)
 plus a test entry in ``tracegrad/testing/prim_cases.py``; see docs/architecture.md.
 """
 

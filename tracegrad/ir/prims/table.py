@@ -57,7 +57,7 @@ class Promotion(enum.Enum):
 
 
 class Emitter(enum.Enum):
-    """The scalar emitter of ``tracegrad.llvm.scalar_ops`` an elementwise row uses."""
+    """The scalar emitter of ``tracegrad.llvm.codegen.scalar_ops`` an elementwise row uses."""
 
     MATH = "math"  # a call of the row's math-library routine (float dtypes only)
     NEG = "neg"

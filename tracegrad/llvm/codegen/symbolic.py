@@ -1,0 +1,45 @@
+"""Binding symbolic dims to concrete extents: a Function traced with symbolic shapes is
+re-inferred through the primitive table on the concrete shapes of its first call, then
+planned and compiled like any concrete Function. Used only for Functions whose dims are
+not all bound by their parameters (a concatenation's length); the others compile once,
+with runtime extents (:mod:`tracegrad.llvm.codegen.extents`).
+"""
+
+from __future__ import annotations
+
+from tracegrad.ir.build import apply
+from tracegrad.ir.interpreter import bind_dims, bind_param_dims
+from tracegrad.ir.ops import Op
+from tracegrad.ir.rebuild import rebuild
+from tracegrad.ir.types import Dim, TensorType
+from tracegrad.ir.value import Function, Value, param
+
+
+def concretize(function: Function, shapes: tuple[tuple[int, ...], ...]) -> Function:
+    """``function`` with its symbolic dims bound from the parameter shapes (types are
+    re-inferred through the primitive table). Raises ValueError on inconsistent shapes."""
+    dims: dict[Dim, int] = {}
+    seed: dict[int, Value] = {}
+    params = []
+    for p, shape in zip(function.params, shapes, strict=True):
+        bind_param_dims(p, tuple(shape), dims)
+        new = (
+            param(
+                p.attr("index"),
+                TensorType(p.dtype, tuple(shape)),
+                p.attr("name"),
+                p.attr("trace", 0),
+            )
+            if p.op is Op.PARAM
+            else p
+        )
+        seed[id(p)] = new
+        params.append(new)
+
+    def bind(v: Value, operands: list[Value]) -> Value | None:
+        if v.op in (Op.CONST, Op.PARAM):
+            return None
+        return apply(v.op, operands, **{k: bind_dims(a, dims) for k, a in v.attrs})
+
+    outputs = rebuild(function.outputs, bind, seed=seed, order=function.order)
+    return Function(function.name, tuple(params), tuple(outputs))

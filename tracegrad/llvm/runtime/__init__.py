@@ -1,0 +1,3 @@
+"""What compiled plans call at run time: the worker thread pool (``threads``), the output
+buffer pool (``pool``) and BLAS through numpy (``blas``). Imports nothing from the other
+rooms."""
