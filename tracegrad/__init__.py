@@ -21,7 +21,9 @@ from tracegrad.jit import Jitted, jit, make_ir
 from tracegrad.llvm.backend import LLVMBackend
 from tracegrad.numpy import dispatch as _numpy_dispatch
 from tracegrad.tensor.function import function
+from tracegrad.tensor.inputs import In
 from tracegrad.tensor.printing import pp
+from tracegrad.tensor.shared import shared
 from tracegrad.tracing.tracer import install_numpy
 
 # Tracers forward numpy calls to tracegrad.numpy, which is built on them: wired up here, the
@@ -37,5 +39,5 @@ __all__ = [
     "ConcretizationError", "DTypeError", "Jitted", "ShapeError", "TracegradError",
     "TracerBoolError", "UnsupportedError", "__version__", "grad", "hessian", "jacobian", "jit",
     "jvp", "make_ir", "numpy", "stop_gradient", "value_and_grad", "vjp",
-    "function", "pp", "tensor",
+    "function", "pp", "tensor", "In", "shared",
 ]  # fmt: skip

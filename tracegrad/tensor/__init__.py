@@ -15,7 +15,11 @@ array([2., 4., 6.])
 from tracegrad.tensor import basic, gradient, variables
 from tracegrad.tensor.basic import *  # noqa: F403
 from tracegrad.tensor.gradient import *  # noqa: F403
+from tracegrad.tensor.inputs import In
 from tracegrad.tensor.printing import pp
+from tracegrad.tensor.shared import SharedVariable, shared
 from tracegrad.tensor.variables import *  # noqa: F403
 
-__all__ = [*basic.__all__, *gradient.__all__, *variables.__all__, "pp"]
+__all__ = [
+    *basic.__all__, *gradient.__all__, *variables.__all__, "In", "SharedVariable", "pp", "shared",
+]  # fmt: skip

@@ -13,6 +13,19 @@ reaching native code. A backend that cannot compile symbolic dims (it raises
 >>> f = function([x, y], [x + y, T.sum(x * y)])
 >>> f([1, 2], [3, 4])
 [array([4., 6.]), array(11.)]
+
+Theano's options work as in Theano: ``updates=[(shared_variable, expression)]`` (applied after
+the outputs are computed, all at once), ``givens=[(variable, expression)]`` (substituted
+before compiling), inputs given as ``In(variable, value=default, name=...)``,
+``allow_input_downcast`` and ``on_unused_input``; ``f.copy(swap={old: new})`` compiles the
+same function over other shared variables.
+
+>>> import numpy as np
+>>> from tracegrad import shared
+>>> w = shared(np.array([1.0, 2.0]), name='w')
+>>> step = function([x], T.sum(w * x), updates=[(w, w - 0.5 * x)])
+>>> step([1.0, 1.0]), w.get_value()
+(array(3.), array([0.5, 1.5]))
 """
 
 from __future__ import annotations
@@ -35,6 +48,8 @@ from tracegrad.ir.value import Function, Value, param, topological_order
 from tracegrad.jit import optimize
 from tracegrad.tensor._dims import DimBinding
 from tracegrad.tensor._graph import substitute
+from tracegrad.tensor.inputs import bind_arguments, input_specs
+from tracegrad.tensor.updates import UnusedInputError, check_unused, plan_updates
 from tracegrad.tensor.variables import symbolic, value_of
 from tracegrad.tracing.tracer import Tracer
 
@@ -92,13 +107,24 @@ class CompiledFunction:
         name: str = "f",
         backend: str | None = None,
         opt_level: int = 2,
-        allow_input_downcast: bool = False,
+        allow_input_downcast: bool | None = None,
+        updates: Any = None,
+        givens: Any = None,
+        on_unused_input: str = "ignore",
     ) -> None:
-        self.single = not isinstance(outputs, (list, tuple))
-        out_items = [outputs] if self.single else list(outputs)
-        self.inputs = [_input_value(x, i) for i, x in enumerate(inputs)]
-        self.outputs = [value_of(o, "output") for o in out_items]
+        self._options = (name, backend, opt_level, allow_input_downcast, on_unused_input)
+        self._sources = (list(inputs), outputs, updates, givens)
+        self.single = outputs is not None and not isinstance(outputs, (list, tuple))
+        out_items = [] if outputs is None else [outputs] if self.single else list(outputs)
+        self.specs = input_specs(inputs)
+        explicit = [_input_value(s.variable, i) for i, s in enumerate(self.specs)]
+        plan = plan_updates(explicit, [value_of(o, "output") for o in out_items], updates, givens)
+        self.n_outputs = len(out_items)
+        self.updated, self.shared = plan.updated, plan.shared
+        self.inputs = explicit + [v.value for v in plan.shared]
+        self.outputs = plan.outputs
         _check_inputs(self.inputs, self.outputs)
+        check_unused(explicit, self.outputs, on_unused_input)
         self.allow_input_downcast = allow_input_downcast
         self.backend = get_backend(backend)
         self.opt_level = opt_level
@@ -158,7 +184,19 @@ class CompiledFunction:
         outs = substitute(self.function.outputs, mapping, lambda d: extents.get(d, d))
         return Function(self.function.name, tuple(params), tuple(outs))
 
-    def __call__(self, *args: Any) -> Any:
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs or len(args) != len(self.specs):
+            args = tuple(bind_arguments(self.specs, args, kwargs))
+        if self.shared:
+            args = (*args, *(v.storage for v in self.shared))
+        results = self._run(args)
+        if self.updated:  # every output is computed before any shared value changes
+            for variable, value in zip(self.updated, results[self.n_outputs :], strict=True):
+                variable.storage = np.asarray(value)
+            results = results[: self.n_outputs]
+        return results[0] if self.single else results
+
+    def _run(self, args: tuple) -> list[Any]:
         fast = self._executable.hot.symbolic if self._executable is not None else None
         if fast is not None and len(args) == len(self._kinds):
             # arrays already of the right dtype and rank go straight to the kernel; the
@@ -167,12 +205,25 @@ class CompiledFunction:
             if all(type(a) is np.ndarray and (a.dtype, a.ndim) == k for a, k in kinds):
                 outs = fast(list(args))
                 if outs is not None:
-                    return outs[0] if self.single else outs
+                    return list(outs)
         arrays = self._convert(args)
         self._binding.bind(arrays)
         run = self._executable if self._executable is not None else self._specialized(arrays)
-        results = [np.asarray(r) for r in run(arrays)]
-        return results[0] if self.single else results
+        return [np.asarray(r) for r in run(arrays)]
+
+    def copy(self, swap: dict | None = None) -> CompiledFunction:
+        """The same function compiled again; ``swap={old_shared: new_shared}`` makes the copy
+        read and update other shared variables (of the same types)."""
+        inputs, outputs, updates, givens = self._sources
+        swap = dict(swap or {})
+        pairs = list(updates.items()) if isinstance(updates, dict) else list(updates or [])
+        moved = [(swap.get(target, target), expression) for target, expression in pairs]
+        listed = list(givens.items()) if isinstance(givens, dict) else list(givens or [])
+        name, backend, opt_level, downcast, unused = self._options
+        return CompiledFunction(
+            inputs, outputs, name, backend, opt_level, downcast, moved,
+            listed + list(swap.items()), unused,
+        )  # fmt: skip
 
     def _convert(self, args: Sequence[Any]) -> list[np.ndarray]:
         params = self.function.params
@@ -210,6 +261,15 @@ class CompiledFunction:
                 "values given without losing precision; cast them, or pass "
                 "allow_input_downcast=True to tracegrad.function"
             )
+        narrower = array.dtype.kind == "f" == target.kind and array.itemsize > target.itemsize
+        python_value = not isinstance(x, (np.ndarray, np.generic))  # Theano's default allows
+        if narrower and self.allow_input_downcast is not True:
+            if self.allow_input_downcast is False or not python_value:
+                raise TypeError(
+                    f"input {_label(p)!r} has dtype {target}; a {array.dtype} array is not "
+                    "downcast silently: cast it (x.astype(np.float32)), or pass "
+                    "allow_input_downcast=True to tracegrad.function"
+                )
         return converted
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -222,8 +282,15 @@ class CompiledFunction:
         >>> f([1.0, 2.0])
         array(5.)
         """
+        import pickle
+
         from tracegrad.ir.printer import print_function
 
+        if self.shared or self.updated or len(self.specs) != len(self.function.params):
+            raise pickle.PicklingError(
+                "a tracegrad.function over shared variables cannot be pickled yet; pickle "
+                "their values and build the function again on the other side"
+            )
         options = (self.backend.name, self.opt_level, self.allow_input_downcast)
         text = print_function(self.function)
         return (_restore_function, (token_of(self), text, self.single, *options))
@@ -247,15 +314,25 @@ def _restore_function(token: str, text: str, single: bool, *options: Any) -> Com
 
 def function(
     inputs: Sequence[Any],
-    outputs: Any,
+    outputs: Any = None,
     name: str = "f",
     backend: str | None = None,
     opt_level: int = 2,
-    allow_input_downcast: bool = False,
+    allow_input_downcast: bool | None = None,
+    *,
+    updates: Any = None,
+    givens: Any = None,
+    on_unused_input: str = "ignore",
 ) -> CompiledFunction:
     """Compile symbolic ``outputs`` (one expression, or a list) as a function of ``inputs``.
 
     A single output returns a numpy array (0-d for scalars); a list returns a list.
+    ``updates``, ``givens``, ``In`` inputs, ``allow_input_downcast`` (``None``: Python
+    floats may be downcast to a float32 input, arrays may not) and ``on_unused_input``
+    (``"raise"``, ``"warn"`` or ``"ignore"``) are Theano's. ``on_unused_input`` defaults to
+    ``"ignore"``, not Theano's ``"raise"``: tracegrad's derivatives are simplified before the
+    check, so an input Theano's graph still mentions may be gone here (the tutorial's
+    ``function([W, V, x], T.Rop(T.dot(x, W), W, V))`` does not use ``W``).
 
     >>> import tracegrad.tensor as T
     >>> import tracegrad
@@ -263,7 +340,10 @@ def function(
     >>> tracegrad.function([x], x * 3)(2)
     array(6.)
     """
-    return CompiledFunction(inputs, outputs, name, backend, opt_level, allow_input_downcast)
+    return CompiledFunction(
+        inputs, outputs, name, backend, opt_level, allow_input_downcast, updates, givens,
+        on_unused_input,
+    )  # fmt: skip
 
 
-__all__ = ["CompiledFunction", "MissingInputError", "function"]
+__all__ = ["CompiledFunction", "MissingInputError", "UnusedInputError", "function"]

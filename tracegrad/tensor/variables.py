@@ -29,9 +29,10 @@ from typing import Any
 import numpy as np
 
 from tracegrad.ir import forksafe
+from tracegrad.ir import types as ir_types
 from tracegrad.ir.dtypes import DType
 from tracegrad.ir.ops import Op
-from tracegrad.ir.types import Dim, DimLike, TensorType
+from tracegrad.ir.types import Dim, DimLike
 from tracegrad.ir.value import Value, new_trace_id, param
 from tracegrad.numpy._core import dtype_arg
 from tracegrad.tracing.tracer import Tracer
@@ -49,13 +50,16 @@ class Variable(Tracer):
     """A named symbolic input (``T.dmatrix('x')``). Expressions built from it are Tracers too."""
 
     __slots__ = ()
+    # dict keys in Theano's API (givens, copy(swap=...)): hashed by identity, and dicts
+    # compare identity before == (which stays elementwise, as for any array)
+    __hash__ = object.__hash__
 
     @property
     def name(self) -> str:
         return str(self.value.attr("name"))
 
     @property
-    def type(self) -> TensorType:
+    def type(self) -> ir_types.TensorType:
         return self.value.type
 
     def __repr__(self) -> str:
@@ -112,13 +116,13 @@ def tensor(
     >>> c.dtype, c.shape[1]
     (dtype('float32'), 1)
     """
-    kind = dtype_arg(dtype or FLOATX)
+    kind = dtype_arg(dtype if dtype is not None else FLOATX)  # np.dtype(...) is falsy
     assert kind is not None
     prefix = _dim_prefix(name or "")
     shape: tuple[DimLike, ...] = tuple(
         1 if flag else Dim(f"{prefix}.{k}") for k, flag in enumerate(broadcastable)
     )
-    value = param(next(_indices), TensorType(kind, shape), name or "", SYMBOLIC_TRACE)
+    value = param(next(_indices), ir_types.TensorType(kind, shape), name or "", SYMBOLIC_TRACE)
     return Variable(value, None)  # type: ignore[arg-type]
 
 
@@ -126,7 +130,7 @@ def _maker(ndim: int, default: str | None, pattern: tuple[bool, ...] | None = No
     flags = pattern if pattern is not None else (False,) * ndim
 
     def make(name: str | None = None, dtype: Any = None) -> Variable:
-        return tensor(dtype or default, flags, name)
+        return tensor(dtype if dtype is not None else default, flags, name)
 
     return make
 
@@ -147,7 +151,47 @@ drow, dcol = _maker(2, "float64", (True, False)), _maker(2, "float64", (False, T
 frow, fcol = _maker(2, "float32", (True, False)), _maker(2, "float32", (False, True))
 
 
-def fresh_param(type_: TensorType, name: str) -> Value:
+def _plural(make: Any) -> Any:
+    def many(*names: str | int) -> tuple[Variable, ...]:
+        """Several variables at once: ``T.dmatrices('a', 'b')`` (or a count: ``(3)``)."""
+        if len(names) == 1 and isinstance(names[0], int):
+            return tuple(make() for _ in range(names[0]))
+        return tuple(make(str(n)) for n in names)
+
+    return many
+
+
+scalars, vectors, matrices = _plural(scalar), _plural(vector), _plural(matrix)
+dscalars, dvectors, dmatrices = _plural(dscalar), _plural(dvector), _plural(dmatrix)
+fscalars, fvectors, fmatrices = _plural(fscalar), _plural(fvector), _plural(fmatrix)
+iscalars, ivectors, imatrices = _plural(iscalar), _plural(ivector), _plural(imatrix)
+lscalars, lvectors, lmatrices = _plural(lscalar), _plural(lvector), _plural(lmatrix)
+
+
+class TensorType:
+    """Theano's ``TensorType(dtype, broadcastable)``: call it with a name for a variable.
+
+    >>> import tracegrad.tensor as T
+    >>> T.TensorType('float64', (False, True))('x').shape[1]
+    1
+    """
+
+    def __init__(self, dtype: Any, broadcastable: Sequence[bool]) -> None:
+        self.dtype = str(np.dtype(dtype))
+        self.broadcastable = tuple(bool(b) for b in broadcastable)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.broadcastable)
+
+    def __call__(self, name: str | None = None) -> Variable:
+        return tensor(self.dtype, self.broadcastable, name)
+
+    def __repr__(self) -> str:
+        return f"TensorType({self.dtype}, {self.broadcastable})"
+
+
+def fresh_param(type_: ir_types.TensorType, name: str) -> Value:
     """A new symbolic parameter (used for dummy cotangents and substitutions)."""
     return param(next(_indices), type_, name, SYMBOLIC_TRACE)
 
@@ -157,7 +201,10 @@ def is_param(value: Value) -> bool:
 
 
 __all__ = [
-    "DType", "Variable", "col", "dcol", "dmatrix", "drow", "dscalar", "dtensor3", "dvector",
+    "DType", "TensorType", "Variable", "dmatrices", "dscalars", "dvectors", "fmatrices",
+    "fscalars", "fvectors", "imatrices", "iscalars", "ivectors", "lmatrices", "lscalars",
+    "lvectors", "matrices", "scalars", "vectors", "col", "dcol", "dmatrix", "drow", "dscalar",
+    "dtensor3", "dvector",
     "fcol", "fmatrix", "frow", "fscalar", "ftensor3", "fvector", "imatrix", "is_symbolic",
     "iscalar", "itensor3", "ivector", "lmatrix", "lscalar", "ltensor3", "lvector", "matrix",
     "row", "scalar", "symbolic", "tensor", "tensor3", "tensor4", "value_of", "vector",

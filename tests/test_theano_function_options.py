@@ -1,0 +1,159 @@
+"""Theano's function options and shared variables (issue #17 item 3): updates, givens, In,
+allow_input_downcast, on_unused_input, copy(swap=), with the tutorial's own examples."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+import tracegrad.tensor as T  # noqa: N812  (Theano's spelling)
+from tracegrad import In, function, shared
+from tracegrad.tensor.updates import UnusedInputError
+
+
+def test_more_examples_accumulator_givens_and_copy() -> None:
+    """Theano's "More Examples" page, shared-variable section, verbatim but the imports."""
+    state = shared(0)
+    inc = T.iscalar("inc")
+    accumulator = function([inc], state, updates=[(state, state + inc)])
+    assert accumulator(1) == 0 and state.get_value() == 1
+    assert accumulator(300) == 1 and state.get_value() == 301
+    state.set_value(-1)
+    assert accumulator(3) == -1 and state.get_value() == 2
+    decrementor = function([inc], state, updates=[(state, state - inc)])
+    assert decrementor(2) == 2 and state.get_value() == 0
+    fn_of_state = state * 2 + inc
+    foo = T.scalar(dtype=state.dtype)  # the type of the value replacing state
+    skip_shared = function([inc, foo], fn_of_state, givens=[(state, foo)])
+    assert skip_shared(1, 3) == 7 and state.get_value() == 0  # state untouched
+    new_state = shared(0)
+    new_accumulator = accumulator.copy(swap={state: new_state})
+    assert new_accumulator(100) == 0 and new_state.get_value() == 100
+    assert state.get_value() == 0  # the original's variable is not the copy's
+
+
+def test_updates_apply_after_every_output_at_once() -> None:
+    a, b = shared(np.array([1.0, 2.0]), name="a"), shared(np.array([3.0, 4.0]), name="b")
+    swap = function([], [a + b], updates=[(a, b), (b, a)])
+    (total,) = swap()
+    np.testing.assert_array_equal(total, [4.0, 6.0])
+    np.testing.assert_array_equal(a.get_value(), [3.0, 4.0])  # the old b, not a's new value
+    np.testing.assert_array_equal(b.get_value(), [1.0, 2.0])
+
+
+def test_logistic_regression_training_matches_numpy() -> None:
+    """Theano's "A Real Example: Logistic Regression": shared w, b, updates, 10 steps."""
+    rng = np.random.default_rng(1)
+    n, feats = 40, 5
+    data_x, data_y = rng.standard_normal((n, feats)), rng.integers(0, 2, n).astype(float)
+    x, y = T.dmatrix("x"), T.dvector("y")
+    w0 = rng.standard_normal(feats)
+    w, b = shared(w0, name="w"), shared(0.0, name="b")
+    p_1 = 1 / (1 + T.exp(-T.dot(x, w) - b))
+    prediction = p_1 > 0.5
+    xent = -y * T.log(p_1) - (1 - y) * T.log(1 - p_1)
+    cost = T.sum(xent) / n + 0.01 * (w**2).sum()
+    gw, gb = T.grad(cost, [w, b])
+    train = function(
+        [x, y], [prediction, T.sum(xent)], updates=((w, w - 0.1 * gw), (b, b - 0.1 * gb))
+    )
+    predict = function([x], prediction)
+    ref_w, ref_b = w0.copy(), 0.0
+    for _ in range(10):
+        pred, err = train(data_x, data_y)
+        z = data_x @ ref_w + ref_b
+        p = 1 / (1 + np.exp(-z))
+        np.testing.assert_array_equal(pred, p > 0.5)
+        np.testing.assert_allclose(
+            err,
+            np.sum(np.logaddexp(0, -z) * data_y + np.logaddexp(0, z) * (1 - data_y)),
+            rtol=1e-12,
+        )
+        residual = p - data_y
+        ref_w, ref_b = (
+            ref_w - 0.1 * (data_x.T @ residual / n + 0.02 * ref_w),
+            ref_b - 0.1 * residual.sum() / n,
+        )
+    np.testing.assert_allclose(w.get_value(), ref_w, rtol=1e-12)
+    np.testing.assert_allclose(b.get_value(), ref_b, rtol=1e-12)
+    np.testing.assert_array_equal(predict(data_x), data_x @ ref_w + ref_b > 0)
+
+
+def test_in_defaults_and_keywords() -> None:
+    x, y, w = T.dscalars("x", "y", "w")
+    z = (x + y) * w
+    f = function([x, In(y, value=1), In(w, value=2, name="w_by_name")], z)
+    assert f(33) == 68
+    assert f(33, 2) == 70
+    assert f(33, 0, 1) == 33
+    assert f(33, w_by_name=1) == 34
+    assert f(33, w_by_name=1, y=0) == 33
+    with pytest.raises(TypeError, match="missing input 'x'"):
+        f()
+    with pytest.raises(TypeError, match="unknown input name"):
+        f(1, nope=2)
+
+
+def test_plural_constructors_and_tensor_type() -> None:
+    a, b = T.dmatrices("a", "b")
+    assert (a.name, b.name, a.dtype, a.ndim) == ("a", "b", np.dtype("float64"), 2)
+    s = T.fscalars(3)
+    assert len(s) == 3 and all(v.dtype == np.float32 for v in s)
+    row = T.TensorType("float32", (True, False))("r")
+    assert row.dtype == np.float32 and row.shape[0] == 1
+
+
+def test_float64_arrays_are_not_silently_downcast() -> None:
+    x = T.fvector("x")
+    f = function([x], x * 2)
+    with pytest.raises(TypeError, match="not downcast silently"):
+        f(np.array([1.0, 2.0]))  # float64
+    np.testing.assert_array_equal(f(np.array([1.0, 2.0], np.float32)), [2.0, 4.0])
+    assert f([1.5]).dtype == np.float32  # Python floats: Theano's default allows them
+    g = function([x], x * 2, allow_input_downcast=True)
+    assert g(np.array([1.0, 2.0])).dtype == np.float32
+    strict = function([x], x * 2, allow_input_downcast=False)
+    with pytest.raises(TypeError, match="not downcast silently"):
+        strict([1.5])
+
+
+def test_on_unused_input() -> None:
+    x, y = T.dscalars("x", "y")
+    with pytest.raises(UnusedInputError, match="input 1 \\(y\\)"):
+        function([x, y], x * 2, on_unused_input="raise")
+    with pytest.warns(UserWarning, match="input 1 \\(y\\)"):
+        function([x, y], x * 2, on_unused_input="warn")
+    assert function([x, y], x * 2)(1.0, 5.0) == 2.0  # default "ignore": see the docstring
+
+
+def test_wrong_updates_and_givens_are_clear_errors() -> None:
+    w = shared(np.zeros(3, np.float32), name="w")
+    x = T.dvector("x")
+    with pytest.raises(TypeError, match="update of 'w'"):
+        function([x], x, updates=[(w, x)])  # float64 into float32
+    with pytest.raises(TypeError, match="not one"):
+        function([x], x, updates=[(x, x * 2)])
+    with pytest.raises(ValueError, match="updated twice"):
+        function([], w, updates=[(w, w + 1), (w, w * 2)])
+    with pytest.raises(TypeError, match="does not convert"):
+        w.set_value(np.array([0.5, 1.5, 1e300]))
+    with pytest.raises(TypeError, match="dimensions"):
+        w.set_value(np.zeros((2, 2), np.float32))
+
+
+def test_shared_values_are_copied_unless_borrowed() -> None:
+    array = np.ones(3)
+    copied, borrowed = shared(array), shared(array, borrow=True)
+    array[0] = 5.0
+    assert copied.get_value()[0] == 1.0 and borrowed.get_value(borrow=True)[0] == 5.0
+    got = copied.get_value()
+    got[1] = 7.0
+    assert copied.get_value()[1] == 1.0
+
+
+def test_a_function_with_shared_variables_refuses_to_pickle_clearly() -> None:
+    w = shared(np.ones(2), name="w")
+    with pytest.raises(pickle.PicklingError, match="shared variables"):
+        pickle.dumps(function([], w * 2))
