@@ -139,7 +139,6 @@ KNOWN_PRIVATE_SHARING: frozenset[tuple[str, str]] = frozenset(
         ("tracegrad.llvm.mathlib.power", "tracegrad.llvm.mathlib.core"),
         ("tracegrad.llvm.mathlib.power", "tracegrad.llvm.mathlib.exp_log"),
         ("tracegrad.llvm.mathlib.trig", "tracegrad.llvm.mathlib.core"),
-        ("tracegrad.tensor.basic", "tracegrad.numpy._core"),
         ("tracegrad.tensor.variables", "tracegrad.numpy._core"),
     }
 )

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import tracegrad.tensor as T  # noqa: N812  (Theano's spelling)
-from tracegrad import In, function, shared
+from tracegrad import In, UnsupportedError, function, shared
 from tracegrad.tensor.updates import UnusedInputError
 
 
@@ -157,3 +157,36 @@ def test_a_function_with_shared_variables_refuses_to_pickle_clearly() -> None:
     w = shared(np.ones(2), name="w")
     with pytest.raises(pickle.PicklingError, match="shared variables"):
         pickle.dumps(function([], w * 2))
+
+
+def test_mean_var_std_over_symbolic_dims_and_their_gradients() -> None:
+    """Theano's xent.mean() over a symbolic dim: the count is computed at run time."""
+    x = T.dmatrix("x")
+    f = function([x], [x.mean(), x.mean(axis=0), T.mean(x, axis=1), x.var(), x.std(axis=0)])
+    for shape in [(3, 4), (1, 7), (5, 1)]:
+        a = np.arange(float(np.prod(shape))).reshape(shape) ** 1.5
+        for got, want in zip(
+            f(a), [a.mean(), a.mean(0), a.mean(1), a.var(), a.std(0)], strict=True
+        ):
+            np.testing.assert_allclose(got, want, rtol=1e-12)
+            assert got.shape == want.shape
+        g = function([x], T.grad(x.mean(), x))(a)
+        np.testing.assert_allclose(g, np.full(shape, 1.0 / a.size), rtol=1e-14)
+    with np.errstate(invalid="ignore"):
+        assert np.isnan(function([x], x.mean())(np.zeros((0, 3))))  # numpy: nan, with a warning
+
+
+def test_categorical_crossentropy_rows() -> None:
+    p, t = T.dmatrices("p", "t")
+    loss = T.nnet.categorical_crossentropy(T.nnet.softmax(p), t)
+    f = function([p, t], [loss, T.grad(loss.sum(), p)])
+    logits = np.array([[1.0, 2.0, 0.5], [0.0, -1.0, 3.0]])
+    onehot = np.array([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+    soft = np.exp(logits - logits.max(1, keepdims=True))
+    soft /= soft.sum(1, keepdims=True)
+    got_loss, got_grad = f(logits, onehot)
+    np.testing.assert_allclose(got_loss, -np.sum(onehot * np.log(soft), axis=1), rtol=1e-12)
+    np.testing.assert_allclose(got_grad, soft - onehot, rtol=1e-12, atol=1e-15)
+    labels = T.ivector("labels")
+    with pytest.raises(UnsupportedError, match="one-hot"):
+        T.nnet.categorical_crossentropy(p, labels)

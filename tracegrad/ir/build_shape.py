@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from tracegrad.ir.build import Operand, apply, broadcast_to, cast, promote_operands, to_value
+from tracegrad.ir.build import Operand, apply, broadcast_to, cast, full, promote_operands, to_value
 from tracegrad.ir.dtypes import DType
 from tracegrad.ir.errors import ConcretizationError, DTypeError, ShapeError, UnsupportedError
 from tracegrad.ir.ops import Op
@@ -50,18 +50,20 @@ def mean(x: Operand, axis: Any = None, keepdims: bool = False) -> Value:
     if not v.dtype.is_float:
         v = cast(v, DType.FLOAT64)
     axes = normalize_axes(axis, len(v.shape))
-    count = _count(v.shape, axes)
-    if count == 0:
+    count = _count(v.shape, axes, v.dtype)
+    if isinstance(count, float) and count == 0:
         warnings.warn("Mean of empty slice.", RuntimeWarning, stacklevel=2)
     total = sum(v, axes, keepdims)
     return apply(Op.DIV, promote_operands(total, count, dtype=v.dtype))
 
 
-def _count(shape: Shape, axes: tuple[int, ...]) -> Operand:
-    dims = [shape[a] for a in axes]
+def _count(shape: Shape, axes: tuple[int, ...], dtype: DType) -> Operand:
+    """How many elements a reduction over ``axes`` combines: a number, or for symbolic dims
+    (Theano's ``x.mean()``) a scalar computed when the lengths are known, as a sum of ones."""
+    dims = tuple(shape[a] for a in axes)
     if all(isinstance(d, int) for d in dims):
         return float(math.prod(dims))  # type: ignore[arg-type]
-    raise UnsupportedError("mean over a symbolic dim: use sum(x) / n with a known n")
+    return sum(full(dims, 1.0, dtype), tuple(range(len(dims))), False)
 
 
 def arg_reduce(op: Op, x: Operand, axis: int | None = None, keepdims: bool = False) -> Value:

@@ -12,11 +12,10 @@ from __future__ import annotations
 import types
 from typing import Any
 
+import numpy as np
+
 from tracegrad import numpy as tnp
-from tracegrad.ir import build as b
-from tracegrad.ir import build_shape as bs
-from tracegrad.ir.types import normalize_axes
-from tracegrad.numpy._core import traced
+from tracegrad.ir.errors import UnsupportedError
 
 # elementwise
 exp, log, log1p, expm1, sqrt, tanh = tnp.exp, tnp.log, tnp.log1p, tnp.expm1, tnp.sqrt, tnp.tanh
@@ -56,17 +55,7 @@ def flatten(x: Any) -> Any:
     return tnp.reshape(x, (-1,))
 
 
-@traced
-def mean(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
-    """The mean; over symbolic dims the count is computed at run time (as a sum of ones)."""
-    value = b.to_value(x)
-    axes = normalize_axes(axis, value.ndim)
-    if all(isinstance(value.shape[a], int) for a in axes):
-        return bs.mean(value, axes, keepdims)
-    if not value.dtype.is_float:
-        value = b.cast(value, b.result_dtype(value, 0.0))
-    count = bs.sum(b.ones_like(value), axes, keepdims)
-    return b.div(bs.sum(value, axes, keepdims), count)
+mean = tnp.mean  # over symbolic dims the count is computed at run time (x.mean() too)
 
 
 def var(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
@@ -84,13 +73,34 @@ def binary_crossentropy(output: Any, target: Any) -> Any:
     return -(target * log(output) + (1.0 - target) * log1p(-output))
 
 
+def categorical_crossentropy(coding_dist: Any, true_dist: Any) -> Any:
+    """-sum(true_dist * log(coding_dist), axis=-1): one cross-entropy per row of predicted
+    probabilities, against rows of target probabilities (one-hot rows for class labels).
+
+    >>> import numpy as np, tracegrad.tensor as T
+    >>> from tracegrad import function
+    >>> p, t = T.dmatrices('p', 't')
+    >>> f = function([p, t], T.nnet.categorical_crossentropy(p, t))
+    >>> f(np.array([[0.5, 0.5], [0.9, 0.1]]), np.array([[1.0, 0.0], [0.0, 1.0]])).round(4)
+    array([0.6931, 2.3026])
+    """
+    dtype = true_dist.dtype if hasattr(true_dist, "dtype") else np.asarray(true_dist).dtype
+    if np.dtype(dtype).kind != "f":
+        raise UnsupportedError(
+            "categorical_crossentropy with integer class labels is not supported yet: pass "
+            "one-hot rows (T.eq(labels[:, None], classes[None, :]) with a known class count)"
+        )
+    return -tnp.sum(true_dist * log(coding_dist), axis=-1)
+
+
 nnet = types.SimpleNamespace(
     sigmoid=sigmoid, softplus=softplus, relu=relu, softmax=softmax, log_softmax=log_softmax,
-    binary_crossentropy=binary_crossentropy,
+    binary_crossentropy=binary_crossentropy, categorical_crossentropy=categorical_crossentropy,
 )  # fmt: skip
 
 __all__ = [
-    "abs", "abs_", "argmax", "argmin", "binary_crossentropy", "cast", "clip", "concatenate",
+    "abs", "abs_", "argmax", "argmin", "binary_crossentropy", "cast", "categorical_crossentropy",
+    "clip", "concatenate",
     "cos", "cumsum", "dot", "eq", "exp", "expm1", "fill", "flatten", "floor", "ge", "gt", "le",
     "log", "log1p", "log_softmax", "logsumexp", "lt", "max", "maximum", "mean", "min", "minimum",
     "neg", "neq", "nnet", "ones_like", "outer", "pow", "prod", "relu", "reshape", "sgn", "sigmoid",
