@@ -190,3 +190,33 @@ def test_categorical_crossentropy_rows() -> None:
     labels = T.ivector("labels")
     with pytest.raises(UnsupportedError, match="one-hot"):
         T.nnet.categorical_crossentropy(p, labels)
+
+
+def test_dimshuffle_like_theano() -> None:
+    x = T.dmatrix("x")
+    a = np.arange(6.0).reshape(2, 3)
+    cases = {
+        (1, 0): a.T,
+        ("x", 0, 1): a[None],
+        (1, "x", 0): a.T[:, None, :],
+        (0, 1, "x"): a[..., None],
+    }
+    for pattern, want in cases.items():
+        got = function([x], (x * 1.0).dimshuffle(*pattern))(a)
+        np.testing.assert_array_equal(got, want)
+    r = T.drow("r")  # (1, n): the broadcastable axis may be dropped
+    np.testing.assert_array_equal(function([r], r.dimshuffle(1))(a[:1]), a[0])
+    with pytest.raises(ValueError, match="not 1"):
+        x.dimshuffle(1)
+    with pytest.raises(ValueError, match="distinct"):
+        x.dimshuffle(0, 0)
+
+
+def test_eval_of_expressions() -> None:
+    x, y = T.dscalars("x", "y")
+    z = x + y
+    assert z.eval({x: 16.3, y: 12.1}) == pytest.approx(28.4)
+    w = shared(np.array([1.0, 2.0]), name="w")
+    assert float((w * 2).sum().eval()) == 6.0
+    v = T.dvector("v")
+    np.testing.assert_array_equal((v.mean() - v).eval({v: np.array([1.0, 3.0])}), [1.0, -1.0])

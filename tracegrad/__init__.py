@@ -32,6 +32,8 @@ install_numpy(numpy, _numpy_dispatch.dispatch_ufunc, _numpy_dispatch.dispatch_fu
 # the LLVM backend, imported now on the importing thread, not at the first compile: a fork()
 # while another thread imports it would leave the child waiting on the import lock
 register_backend("llvm", LLVMBackend)
+# symbolic expressions built by numpy functions get the Theano front end's methods
+_numpy_dispatch.install_symbolic_class(tensor.variables.Expression)
 
 __version__ = "0.1.0"
 

@@ -75,10 +75,24 @@ def _resolve_weak(args: tuple[Any, ...]) -> tuple[tuple[Any, ...], bool]:
     return tuple(resolved), False
 
 
+class _Symbolic:
+    """The class of symbolic expressions (a Tracer outside any trace). The Theano front end,
+    above this layer, installs its own (``install_symbolic_class``): expressions built with
+    numpy functions then have Theano's methods (``dimshuffle``, ``eval``)."""
+
+    cls: type[Tracer] = Tracer
+
+
+def install_symbolic_class(cls: type[Tracer]) -> None:
+    _Symbolic.cls = cls
+
+
 def wrap(out: Any, weak: bool = False) -> Any:
     trace = current_trace()
     if isinstance(out, Value):
-        return Tracer(out, trace, weak)  # type: ignore[arg-type]
+        if trace is None:
+            return _Symbolic.cls(out, trace, weak)  # type: ignore[arg-type]
+        return Tracer(out, trace, weak)
     if isinstance(out, tuple):
         return tuple(wrap(o, weak) for o in out)
     if isinstance(out, list):

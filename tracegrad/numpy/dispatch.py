@@ -1,5 +1,6 @@
 """numpy's dispatch protocols: which tracegrad function implements each numpy ufunc and
-function when a Tracer is among the arguments."""
+function when a Tracer is among the arguments, and (``install_symbolic_class``) which class
+the results built outside any trace (symbolic expressions) have."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import numpy as np
 from tracegrad import numpy as tnp
 from tracegrad.ir.errors import UnsupportedError
 from tracegrad.ir.prims import PRIMS
+from tracegrad.numpy._core import install_symbolic_class  # noqa: F401  (public here)
 
 # ufuncs with a primitive row take their names from the row; these are composites
 _COMPOSITE_UFUNC_NAMES = [

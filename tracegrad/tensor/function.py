@@ -50,7 +50,7 @@ from tracegrad.tensor._dims import DimBinding
 from tracegrad.tensor._graph import substitute
 from tracegrad.tensor.inputs import bind_arguments, input_specs
 from tracegrad.tensor.updates import UnusedInputError, check_unused, plan_updates
-from tracegrad.tensor.variables import symbolic, value_of
+from tracegrad.tensor.variables import symbolic, use_compiler, value_of
 from tracegrad.tracing.tracer import Tracer
 
 
@@ -347,3 +347,5 @@ def function(
 
 
 __all__ = ["CompiledFunction", "MissingInputError", "UnusedInputError", "function"]
+
+use_compiler(function)  # Expression.eval compiles with it

@@ -46,13 +46,70 @@ _names_lock = forksafe.reset_in_child(threading.Lock())
 _dim_prefixes: set[str] = set()
 
 
-class Variable(Tracer):
-    """A named symbolic input (``T.dmatrix('x')``). Expressions built from it are Tracers too."""
+class Expression(Tracer):
+    """A symbolic expression: what ``T.*`` and numpy functions build from symbolic variables.
+    It has Theano's methods besides numpy's.
+
+    >>> import numpy as np, tracegrad.tensor as T
+    >>> x = T.dmatrix('x')
+    >>> (x * 2).dimshuffle(1, 'x', 0).ndim
+    3
+    >>> (x.sum() * 2).eval({x: np.ones((2, 3))})
+    array(12.)
+    """
 
     __slots__ = ()
     # dict keys in Theano's API (givens, copy(swap=...)): hashed by identity, and dicts
     # compare identity before == (which stays elementwise, as for any array)
     __hash__ = object.__hash__
+
+    def dimshuffle(self, *pattern: int | str) -> Any:
+        """Reorder axes, add length-1 axes (``'x'``) and drop length-1 axes (left out)."""
+        from tracegrad import numpy as tnp
+
+        if len(pattern) == 1 and isinstance(pattern[0], list | tuple):
+            pattern = tuple(pattern[0])
+        kept = [p for p in pattern if p != "x"]
+        if len(set(kept)) != len(kept) or any(
+            not isinstance(p, int) or not 0 <= p < self.ndim for p in kept
+        ):
+            raise ValueError(f"dimshuffle{pattern}: axes must be distinct, 0..{self.ndim - 1}")
+        dropped = [a for a in range(self.ndim) if a not in kept]
+        if any(self.shape[a] != 1 for a in dropped):
+            raise ValueError(f"dimshuffle{pattern} drops an axis whose length is not 1")
+        out = tnp.squeeze(self, tuple(dropped)) if dropped else self
+        order = sorted(kept)
+        out = tnp.transpose(out, tuple(order.index(p) for p in kept))
+        for position, p in enumerate(pattern):
+            if p == "x":
+                out = tnp.expand_dims(out, position)
+        return out
+
+    def eval(self, inputs_to_values: dict | None = None) -> Any:
+        """The value for these inputs (``{variable: value}``), compiled and run once."""
+        given = dict(inputs_to_values or {})
+        return _COMPILER.function(list(given), self)(*given.values())
+
+
+class _Compiler:
+    """``tracegrad.function``, which registers itself here when it is imported
+    (``use_compiler``): it is built on this module, so this module cannot import it."""
+
+    function: Any = None
+
+
+_COMPILER = _Compiler()
+
+
+def use_compiler(function: Any) -> None:
+    _COMPILER.function = function
+
+
+class Variable(Expression):
+    """A named symbolic input (``T.dmatrix('x')``). Expressions built from it are
+    ``Expression`` objects."""
+
+    __slots__ = ()
 
     @property
     def name(self) -> str:
@@ -89,9 +146,9 @@ def value_of(x: Any, what: str = "argument") -> Value:
     raise TypeError(f"{what} must be a symbolic expression, got {type(x).__name__}")
 
 
-def symbolic(value: Value) -> Tracer:
+def symbolic(value: Value) -> Expression:
     """Wrap an IR Value as a symbolic expression."""
-    return Tracer(value, None)  # type: ignore[arg-type]
+    return Expression(value, None)  # type: ignore[arg-type]
 
 
 def _dim_prefix(name: str) -> str:
@@ -201,11 +258,11 @@ def is_param(value: Value) -> bool:
 
 
 __all__ = [
-    "DType", "TensorType", "Variable", "dmatrices", "dscalars", "dvectors", "fmatrices",
-    "fscalars", "fvectors", "imatrices", "iscalars", "ivectors", "lmatrices", "lscalars",
-    "lvectors", "matrices", "scalars", "vectors", "col", "dcol", "dmatrix", "drow", "dscalar",
-    "dtensor3", "dvector",
-    "fcol", "fmatrix", "frow", "fscalar", "ftensor3", "fvector", "imatrix", "is_symbolic",
-    "iscalar", "itensor3", "ivector", "lmatrix", "lscalar", "ltensor3", "lvector", "matrix",
-    "row", "scalar", "symbolic", "tensor", "tensor3", "tensor4", "value_of", "vector",
+    "DType", "Expression", "TensorType", "Variable", "col", "dcol", "dmatrices", "dmatrix",
+    "drow", "dscalar", "dscalars", "dtensor3", "dvector", "dvectors", "fcol", "fmatrices",
+    "fmatrix", "frow", "fscalar", "fscalars", "ftensor3", "fvector", "fvectors", "imatrices",
+    "imatrix", "is_symbolic", "iscalar", "iscalars", "itensor3", "ivector", "ivectors",
+    "lmatrices", "lmatrix", "lscalar", "lscalars", "ltensor3", "lvector", "lvectors",
+    "matrices", "matrix", "row", "scalar", "scalars", "symbolic", "tensor", "tensor3",
+    "tensor4", "value_of", "vector", "vectors",
 ]  # fmt: skip
