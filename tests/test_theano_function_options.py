@@ -220,3 +220,28 @@ def test_eval_of_expressions() -> None:
     assert float((w * 2).sum().eval()) == 6.0
     v = T.dvector("v")
     np.testing.assert_array_equal((v.mean() - v).eval({v: np.array([1.0, 3.0])}), [1.0, -1.0])
+
+
+def test_printing_debugprint_and_pydotprint(tmp_path, capsys) -> None:
+    import tracegrad as theano
+
+    x, y = T.dscalars("x", "y")
+    z = T.exp(x) * y + x
+    text = theano.printing.debugprint(z)
+    assert capsys.readouterr().out.strip() == text
+    assert text.splitlines() == [
+        "add [id A]",
+        " |mul [id B]",
+        " | |exp [id C]",
+        " | | |x [id D]",
+        " | |y [id E]",
+        " |x [id D]",
+    ]
+    f = function([x, y], z)
+    assert theano.printing.debugprint(f, file="str").splitlines()[0].endswith("[id A]")
+    out = tmp_path / "graph.dot"
+    dot = theano.printing.pydotprint(z, outfile=str(out))
+    assert out.read_text().strip() == dot
+    assert dot.count("->") == 5 and '[label="exp", shape=box]' in dot
+    with pytest.raises(ValueError, match="DOT"):
+        theano.printing.pydotprint(z, format="png")

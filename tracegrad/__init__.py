@@ -20,6 +20,7 @@ from tracegrad.ir.errors import (
 from tracegrad.jit import Jitted, jit, make_ir
 from tracegrad.llvm.backend import LLVMBackend
 from tracegrad.numpy import dispatch as _numpy_dispatch
+from tracegrad.tensor import printing
 from tracegrad.tensor.function import function
 from tracegrad.tensor.inputs import In
 from tracegrad.tensor.printing import pp
@@ -41,5 +42,5 @@ __all__ = [
     "ConcretizationError", "DTypeError", "Jitted", "ShapeError", "TracegradError",
     "TracerBoolError", "UnsupportedError", "__version__", "grad", "hessian", "jacobian", "jit",
     "jvp", "make_ir", "numpy", "stop_gradient", "value_and_grad", "vjp",
-    "function", "pp", "tensor", "In", "shared",
+    "function", "pp", "printing", "tensor", "In", "shared",
 ]  # fmt: skip
