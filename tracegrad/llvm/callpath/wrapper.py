@@ -61,6 +61,9 @@ from tracegrad.llvm.machine import engine
 from tracegrad.llvm.text.builder import Builder
 
 __all__ = [
+    "METH_FASTCALL",
+    "OFF_DATA",
+    "OFF_OB_TYPE",
     "PYARRAY_TYPE_SYMBOL",
     "ArgSpec",
     "Extent",

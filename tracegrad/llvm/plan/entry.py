@@ -46,7 +46,7 @@ import numpy as np
 
 from tracegrad.ir.executable import ArgKind
 from tracegrad.llvm.callpath import wrapper as callpath
-from tracegrad.llvm.callpath.spec import METH_FASTCALL, OFF_DATA, OFF_OB_TYPE, ArgSpec, Extent
+from tracegrad.llvm.callpath.wrapper import METH_FASTCALL, OFF_DATA, OFF_OB_TYPE, ArgSpec, Extent
 from tracegrad.llvm.machine import engine
 from tracegrad.llvm.plan.entry_runtime import (
     DESCR_FROM_TYPE_SYMBOL,
