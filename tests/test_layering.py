@@ -309,7 +309,7 @@ LLVM_ROOM_FACES: dict[str, frozenset[str]] = {
         {"builder", "scalar_ops", "extents", "kernel", "elementwise", "reduce", "symbolic"}
     ),
     "callpath": frozenset({"wrapper"}),
-    "plan": frozenset({"kernels", "module", "runs", "entry", "tierup"}),
+    "plan": frozenset({"executable", "tierup"}),
 }
 
 
