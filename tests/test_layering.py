@@ -124,21 +124,9 @@ def test_transforms_and_front_ends_do_not_reach_into_jit_internals() -> None:
 
 # --- 2. private names --------------------------------------------------------------------
 
-# Private names still shared between files of one room; each entry is (importer, module):
-# the rooms' public faces come with the backend's subpackages (issue #13 item 5).
+# Private names still shared between files of one package; each entry is (importer, module).
 KNOWN_PRIVATE_SHARING: frozenset[tuple[str, str]] = frozenset(
     {
-        ("tracegrad.llvm.callpath.wrapper", "tracegrad.llvm.callpath.spec"),
-        ("tracegrad.llvm.callpath.checks", "tracegrad.llvm.callpath.spec"),
-        ("tracegrad.llvm.machine.elf_check", "tracegrad.llvm.machine.elf"),
-        ("tracegrad.llvm.machine.engine", "tracegrad.llvm.machine.loader"),
-        ("tracegrad.llvm.machine.engine", "tracegrad.llvm.machine.target"),
-        ("tracegrad.llvm.machine.loader", "tracegrad.llvm.machine.target"),
-        ("tracegrad.llvm.mathlib.library", "tracegrad.llvm.mathlib.core"),
-        ("tracegrad.llvm.mathlib.exp_log", "tracegrad.llvm.mathlib.core"),
-        ("tracegrad.llvm.mathlib.power", "tracegrad.llvm.mathlib.core"),
-        ("tracegrad.llvm.mathlib.power", "tracegrad.llvm.mathlib.exp_log"),
-        ("tracegrad.llvm.mathlib.trig", "tracegrad.llvm.mathlib.core"),
         ("tracegrad.tensor.variables", "tracegrad.numpy._core"),
     }
 )
@@ -289,8 +277,9 @@ def test_the_checker_sees_imports_cycles_and_private_names(tmp_path: Path) -> No
 
 
 # The backend's rooms, in dependency order: a room imports only rooms before it. (The
-# package's public face, tracegrad/llvm/backend.py, comes after all of them.)
-LLVM_ROOMS = ("runtime", "machine", "mathlib", "codegen", "callpath", "plan")
+# package's public face, tracegrad/llvm/backend.py, comes after all of them.) ``text`` is
+# the LLVM IR text builder every emitter extends (codegen, mathlib, callpath, plan).
+LLVM_ROOMS = ("text", "runtime", "machine", "mathlib", "codegen", "callpath", "plan")
 
 
 def test_llvm_rooms_import_only_earlier_rooms() -> None:
@@ -306,3 +295,76 @@ def test_llvm_rooms_import_only_earlier_rooms() -> None:
     assert offenders == []
     flat = [p.name for p in (ROOT / "llvm").glob("*.py")]
     assert sorted(flat) == ["__init__.py", "backend.py"], "a new backend file belongs in a room"
+
+
+# Each room's public face (stated in its __init__ docstring): the modules that other rooms,
+# tracegrad/llvm/backend.py and the rest of tracegrad may import from it.
+LLVM_ROOM_FACES: dict[str, frozenset[str]] = {
+    "text": frozenset({"builder"}),
+    "runtime": frozenset({"threads", "pool", "blas"}),
+    "machine": frozenset({"engine", "cache"}),  # cache: the `python -m tracegrad cache` CLI
+    "mathlib": frozenset({"library"}),
+    "codegen": frozenset(
+        {"builder", "scalar_ops", "extents", "kernel", "elementwise", "reduce", "symbolic"}
+    ),
+    "callpath": frozenset({"wrapper"}),
+    "plan": frozenset({"executable", "tierup"}),
+}
+
+
+def _room_of(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[2] if len(parts) > 2 and parts[2] in LLVM_ROOMS else None
+
+
+def test_llvm_rooms_are_entered_only_through_their_faces() -> None:
+    assert set(LLVM_ROOM_FACES) == set(LLVM_ROOMS)
+    offenders = []
+    for i in ALL_IMPORTS:
+        room = _room_of(i.module)
+        if room is None or _room_of(i.importer) == room:
+            continue
+        if i.module.split(".")[3:4] and i.module.split(".")[3] in LLVM_ROOM_FACES[room]:
+            continue
+        offenders.append(f"{i.importer} imports {i.module} ({i.name})")
+    assert offenders == [], "import a room's public module (see its __init__ docstring)"
+    for room, face in LLVM_ROOM_FACES.items():
+        doc = ast.get_docstring(ast.parse((ROOT / "llvm" / room / "__init__.py").read_text()))
+        assert "Public face" in (doc or ""), f"{room}'s docstring states its face"
+        stated = (doc or "").split("Public face", 1)[-1]
+        assert all(f"``{m}``" in stated for m in face), f"{room}'s docstring states its face"
+
+
+def _private_attributes(path: Path, importer: str) -> list[str]:
+    """``module._name`` where ``module`` is a name bound to another tracegrad module."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    aliases = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            base = _resolve(node, importer, path.name == "__init__.py")
+            for a in node.names:
+                if f"{base}.{a.name}" in MODULES:
+                    aliases[a.asname or a.name] = f"{base}.{a.name}"
+        elif isinstance(node, ast.Import):
+            aliases.update({a.asname: a.name for a in node.names if a.asname})
+    return [
+        f"{importer} uses {aliases[node.value.id]}.{node.attr}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and aliases.get(node.value.id, importer) not in (importer, None)
+        and _in(aliases[node.value.id], "tracegrad")
+        and node.attr.startswith("_")
+        and not node.attr.startswith("__")
+        and f"{aliases[node.value.id]}.{node.attr}" not in MODULES
+    ]
+
+
+def test_llvm_uses_no_private_attribute_of_another_module() -> None:
+    found = [
+        hit
+        for module, path in MODULES.items()
+        if _in(module, "tracegrad.llvm")
+        for hit in _private_attributes(path, module)
+    ]
+    assert found == []

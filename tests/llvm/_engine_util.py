@@ -27,7 +27,7 @@ def disk_cache_off() -> Iterator[None]:
 def object_code(ir: str, level: int = 2) -> bytes:
     """ELF object code of ``ir`` (optimized at ``level``), not loaded anywhere."""
     with engine.LLVM_LOCK:
-        return engine._emit_tm(level).emit_object(engine.optimize_ir(ir, level))
+        return engine.emit_target_machine(level).emit_object(engine.optimize_ir(ir, level))
 
 
 def table_ir(name: str) -> str:

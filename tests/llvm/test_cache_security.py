@@ -166,8 +166,8 @@ DAMAGED_CHILD = textwrap.dedent(
     ir, name = sys.argv[1], sys.argv[2]
     key = engine.module_key(ir)
     with engine.LLVM_LOCK:
-        obj = bytearray(engine._emit_tm(3).emit_object(engine.optimize_ir(ir, 3)))
-    rela = next(s for s in elf.parse_object(bytes(obj)).sections if s.type == elf._SHT_RELA)
+        obj = bytearray(engine.emit_target_machine(3).emit_object(engine.optimize_ir(ir, 3)))
+    rela = next(s for s in elf.parse_object(bytes(obj)).sections if s.type == elf.SHT_RELA)
     r_info = struct.unpack_from("<Q", obj, rela.offset + 8)[0]
     struct.pack_into("<Q", obj, rela.offset + 8, r_info & ~0xFFFFFFFF | 37)  # no such type
     disk = cache.disk_cache()

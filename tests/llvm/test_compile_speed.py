@@ -94,7 +94,7 @@ def test_native_loader_names_every_missing_symbol():
 
 def _patch_first_relocation(obj: bytes, kind: int) -> bytes:
     parsed = elf._parse(obj)
-    rela = next(sh for sh in parsed.sections if sh.type == elf._SHT_RELA and sh.size)
+    rela = next(sh for sh in parsed.sections if sh.type == elf.SHT_RELA and sh.size)
     r_offset, r_info, addend = struct.unpack_from("<QQq", obj, rela.offset)
     patched = bytearray(obj)
     struct.pack_into("<QQq", patched, rela.offset, r_offset, (r_info >> 32 << 32) | kind, addend)
@@ -298,7 +298,7 @@ def test_capi_describes_the_host_like_llvmlite():
     assert triple == llvm.get_process_triple()
     assert cpu == llvm.get_host_cpu_name()
     assert features == llvm.get_host_cpu_features().flatten()
-    assert layout == str(engine._emit_tm(3).target_data)
+    assert layout == str(engine.emit_target_machine(3).target_data)
     assert capi.library().llvm_version() == ".".join(map(str, llvm.llvm_version_info))
 
 

@@ -237,7 +237,7 @@ def test_elf_symbols_of_real_object():
     ir = axpy_ir(name) + f"declare void @{callee}()\n@keep = global ptr @{callee}\n"
     with engine.LLVM_LOCK:
         mod = engine.optimize_ir(ir, 0)
-        obj = engine._emit_tm(0).emit_object(mod)
+        obj = engine.emit_target_machine(0).emit_object(mod)
     syms = engine.elf_symbols(obj)
     assert syms.defined == {name, "keep"}
     assert syms.undefined == {callee}

@@ -21,7 +21,7 @@ from tracegrad.llvm.machine import capi, elf, engine, loader
 from tracegrad.llvm.plan.entry_runtime import entry_selftest
 
 ROOT = Path(__file__).resolve().parents[2]
-X86 = elf._ELF_MACHINE.get(elf._machine()) == elf._EM_X86_64
+X86 = elf.x86_64_host()
 needs_x86 = pytest.mark.skipif(not X86, reason="the native loader is x86-64 only")
 needs_entry = pytest.mark.skipif(not entry_selftest(), reason="entry self-test fails here")
 
@@ -74,7 +74,7 @@ def test_huge_section_size_is_a_value_error_before_any_allocation():
         from tracegrad.llvm.machine import loader
         with engine.LLVM_LOCK:
             mod = engine.optimize_ir({table_ir(uniq("huge"))!r}, 2)
-            obj = bytearray(engine._emit_tm(2).emit_object(mod))
+            obj = bytearray(engine.emit_target_machine(2).emit_object(mod))
         parsed = elf._parse(bytes(obj))
         index = next(i for i, s in enumerate(parsed.sections) if s.flags & elf._SHF_EXECINSTR
                      and s.size)
@@ -101,7 +101,7 @@ def test_exported_symbol_outside_its_section_is_rejected():
     name = uniq("table")
     obj = bytearray(object_code(table_ir(name)))
     parsed = elf._parse(bytes(obj))
-    symtab = next(s for s in parsed.sections if s.type == elf._SHT_SYMTAB)
+    symtab = next(s for s in parsed.sections if s.type == elf.SHT_SYMTAB)
     index = next(i for i, s in enumerate(parsed.symbols) if s.name == name)
     struct.pack_into("<Q", obj, symtab.offset + index * symtab.entsize + 8, 1 << 20)
     with pytest.raises(ValueError):
@@ -143,10 +143,10 @@ def test_fuzzed_objects_raise_value_errors_and_never_crash():
         from tracegrad.llvm.machine import loader
         with engine.LLVM_LOCK:
             mod = engine.optimize_ir({table_ir(uniq("fuzz"))!r}, 2)
-            obj = engine._emit_tm(2).emit_object(mod)
+            obj = engine.emit_target_machine(2).emit_object(mod)
         parsed = elf._parse(obj)
         spans = [(0, 64)] + [(s.offset, s.offset + s.size) for s in parsed.sections
-                             if s.type in (elf._SHT_SYMTAB, elf._SHT_RELA) and s.size]
+                             if s.type in (elf.SHT_SYMTAB, elf.SHT_RELA) and s.size]
         shoff = struct.unpack_from("<Q", obj, 0x28)[0]
         spans.append((shoff, min(len(obj), shoff + 64 * len(parsed.sections))))
         rng = random.Random(1234)

@@ -21,6 +21,7 @@ from tracegrad.backend import get_backend  # noqa: E402
 from tracegrad.ir import build as b  # noqa: E402
 from tracegrad.llvm import backend as llvm_backend  # noqa: E402
 from tracegrad.llvm.machine import engine  # noqa: E402
+from tracegrad.llvm.plan import executable as plan_executable  # noqa: E402
 from tracegrad.llvm.plan import runs as plan_runs  # noqa: E402
 from tracegrad.llvm.plan.tierup import Mode, TierUpPolicy, wrapper_key  # noqa: E402
 
@@ -64,8 +65,8 @@ class HeldCompile:
 
 @pytest.fixture
 def held(monkeypatch: pytest.MonkeyPatch) -> HeldCompile:
-    hold = HeldCompile(llvm_backend.compile_wrappers)
-    monkeypatch.setattr(llvm_backend, "compile_wrappers", hold)
+    hold = HeldCompile(plan_executable.compile_wrappers)
+    monkeypatch.setattr(plan_executable, "compile_wrappers", hold)
     yield hold
     hold.release.set()
 
@@ -171,7 +172,7 @@ def test_a_failed_tier_up_is_a_warning_and_calls_go_on(
     def broken(kernels: list, keepalive: object, name: str) -> Any:
         raise RuntimeError("no wrappers today")
 
-    monkeypatch.setattr(llvm_backend, "compile_wrappers", broken)
+    monkeypatch.setattr(plan_executable, "compile_wrappers", broken)
     x = np.linspace(-1.0, 1.0, 6)
     exe = llvm_backend.LLVMBackend(tier_up=policy).compile(
         function_of(lambda a: b.mul(a, 2.0), [x])

@@ -24,9 +24,9 @@ from tracegrad.llvm.callpath.spec import (
     OFF_OB_TYPE,
     ArgSpec,
     Extent,
-    _check_slots,
-    _dtype_msg,
     accepted_type_nums,
+    check_slots,
+    dtype_msg,
 )
 
 
@@ -91,7 +91,7 @@ def bind_extents(
     Returns the extents the wrapper would pass; raises TypeError where it would.
     """
     specs = tuple(arg_specs)
-    _check_slots(specs, n_extents)
+    check_slots(specs, n_extents)
     return _bind(specs, n_extents, args, None if check_overlap else ())
 
 
@@ -124,7 +124,7 @@ def _check_array(i: int, spec: ArgSpec, a: object) -> None:
     if type(a) is not np.ndarray:
         raise TypeError(f"argument {i}: expected numpy.ndarray, got {type(a).__name__}")
     if a.dtype.num not in accepted_type_nums(spec.type_num) or a.dtype.byteorder == ">":
-        raise TypeError(f"argument {i}: dtype {a.dtype.str}, expected {_dtype_msg(spec)}")
+        raise TypeError(f"argument {i}: dtype {a.dtype.str}, expected {dtype_msg(spec)}")
     if a.ndim != spec.ndim:
         raise TypeError(f"argument {i}: ndim {a.ndim}, expected {spec.ndim}")
     if not (a.flags.c_contiguous and a.flags.aligned):
@@ -167,7 +167,7 @@ def ctypes_callable(
     ext_type = ctypes.c_int64 * max(n_extents, 1)
     specs = None if arg_specs is None else tuple(arg_specs)
     if specs is not None:
-        _check_slots(specs, n_extents)
+        check_slots(specs, n_extents)
 
     def call(arrays: Sequence[np.ndarray], extents: Sequence[int] | None = None) -> None:
         if len(arrays) != n_buffers:

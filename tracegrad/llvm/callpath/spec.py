@@ -109,11 +109,15 @@ def accepted_type_nums(type_num: int) -> tuple[int, ...]:
     )
 
 
-def _dtype_msg(spec: ArgSpec) -> str:
+def dtype_msg(spec: ArgSpec) -> str:
+    """The dtype part of a mismatch message (the native wrapper and the Python binder say
+    the same)."""
     return f"expected dtype {_dtype_of(spec.type_num).name} in native byte order"
 
 
-def _check_slots(specs: tuple[ArgSpec, ...], n_extents: int) -> None:
+def check_slots(specs: tuple[ArgSpec, ...], n_extents: int) -> None:
+    """Every extent slot in ``specs`` is below ``n_extents`` and each one is bound (a
+    ValueError otherwise: a bug in the caller, not in the user's arguments)."""
     slots = {d.slot for s in specs for d in s.dims if isinstance(d, Extent)}
     bad = sorted(s for s in slots if s >= n_extents)
     unbound = sorted(set(range(n_extents)) - slots)

@@ -52,20 +52,29 @@ from tracegrad.llvm.callpath.spec import (
     OFF_OB_TYPE,
     ArgSpec,
     Extent,
-    _check_slots,
-    _dtype_msg,
     accepted_type_nums,
+    check_slots,
+    dtype_msg,
 )
 from tracegrad.llvm.callpath.spec import Dim as Dim
 from tracegrad.llvm.machine import engine
+from tracegrad.llvm.text.builder import Builder
 
 __all__ = [
+    "METH_FASTCALL",
+    "OFF_DATA",
+    "OFF_OB_TYPE",
     "PYARRAY_TYPE_SYMBOL",
     "ArgSpec",
     "Extent",
     "NativeHolder",
+    "PyMethodDef",
+    "WrapperEmitter",
     "bind_extents",
+    "check_name",
     "ctypes_callable",
+    "emit_arg",
+    "emit_kernel_call",
     "fastcall_wrapper_ir",
     "layout_selftest",
     "make_native_callable",
@@ -100,24 +109,23 @@ def wrapper_runtime_decls() -> str:
     )
 
 
-class _Emitter:
-    """Accumulates the wrapper body and the (label, reason) edges into the fail block."""
+class WrapperEmitter(Builder):
+    """The text builder for argument wrappers: lines name their own results (``e(line)``),
+    failed checks are (label, reason) edges into one fail block, and ``name`` (the wrapper's
+    symbol) prefixes the message globals. plan's native entry extends it."""
 
-    def __init__(self, prefix: str) -> None:
-        self.prefix = prefix
-        self.lines: list[str] = []
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
         self.consts: dict[str, str] = {}  # message text -> global name
         self.fails: list[tuple[str, int, str]] = []  # (block label, arg index, message global)
 
     def __call__(self, line: str) -> None:
-        self.lines.append("  " + line)
-
-    def label(self, name: str) -> None:
-        self.lines.append(f"{name}:")
+        self.op(line)
 
     def message(self, text: str) -> str:
         if text not in self.consts:
-            self.consts[text] = f'@"{self.prefix}.msg{len(self.consts)}"'
+            self.consts[text] = f'@"{self.name}.msg{len(self.consts)}"'
         return self.consts[text]
 
     def check(self, cond: str, block: str, ok: str, arg: int, reason: str) -> None:
@@ -137,13 +145,14 @@ def _c_string(text: str) -> tuple[int, str]:
     return len(raw), f'c"{body}"'
 
 
-def _check_name(name: str) -> None:
+def check_name(name: str) -> None:
+    """A symbol name the IR text can quote (plan's native entry checks its names too)."""
     if not name or any(c in name for c in '"\\\n') or not name.isascii():
         raise ValueError(f"invalid LLVM symbol name {name!r}")
 
 
-def _emit_arg(
-    e: _Emitter,
+def emit_arg(
+    e: WrapperEmitter,
     i: int,
     spec: ArgSpec,
     bound: dict[int, str],
@@ -151,6 +160,7 @@ def _emit_arg(
     buf_index: int | None = -1,
 ) -> list[str]:
     """Checks for argument ``i``; returns the SSA names of its dims. Ends with a br.
+    (Shared with plan's native entry, whose arguments are checked the same way.)
 
     The data pointer goes to ``%bufs[buf_index]`` (default ``i``; None: nowhere, for an
     argument the callee does not read).
@@ -178,7 +188,7 @@ def _emit_arg(
         f"{a}.dtype",
         f"{a}.nd",
         i,
-        _dtype_msg(spec),
+        dtype_msg(spec),
     )
 
     e.label(f"{a}.nd")
@@ -205,7 +215,7 @@ def _emit_arg(
 
 
 def _emit_dims(
-    e: _Emitter, a: str, spec: ArgSpec, bound: dict[int, str]
+    e: WrapperEmitter, a: str, spec: ArgSpec, bound: dict[int, str]
 ) -> tuple[list[str], list[str]]:
     """Load the dims; bind new extent slots; return (dim SSA names, equality conditions)."""
     dims_ptr = e.field(f"{a}.dims", f"%{a}.obj", OFF_DIMS, "ptr") if spec.ndim else ""
@@ -229,7 +239,7 @@ def _emit_dims(
     return names, conds
 
 
-def _fold(e: _Emitter, name: str, op: str, conds: list[str]) -> str:
+def _fold(e: WrapperEmitter, name: str, op: str, conds: list[str]) -> str:
     """Combine i1 values with ``op`` (and/or); ``true`` when there are none."""
     if not conds:
         return "true"
@@ -245,7 +255,7 @@ def _shape_msg(spec: ArgSpec) -> str:
     return f"expected shape ({dims})"
 
 
-def _emit_overlap(e: _Emitter, specs: tuple[ArgSpec, ...], dims_of: list[list[str]]) -> None:
+def _emit_overlap(e: WrapperEmitter, specs: tuple[ArgSpec, ...], dims_of: list[list[str]]) -> None:
     """Outputs must not share a byte with any other argument (the kernel uses noalias).
 
     Runs in block ``alias``; ends in a branch to ``call``.
@@ -308,12 +318,12 @@ def fastcall_wrapper_ir(
     :func:`make_shared_native_callable`), so one wrapper serves every kernel with these
     argument specs (``entry_name`` is then unused).
     """
-    _check_name(wrapper_name)
-    _check_name(entry_name)
+    check_name(wrapper_name)
+    check_name(entry_name)
     specs = tuple(arg_specs)
-    _check_slots(specs, n_extents)
+    check_slots(specs, n_extents)
     register_runtime_symbols()
-    e = _Emitter(wrapper_name)
+    e = WrapperEmitter(wrapper_name)
     e.lines.append(f'define ptr @"{wrapper_name}"(ptr %self, ptr %args, i64 %nargs) {{')
     e.label("entry")
     e(f"%bufs = alloca [{max(len(specs), 1)} x ptr], align 8")
@@ -326,7 +336,7 @@ def fastcall_wrapper_ir(
     for i, spec in enumerate(specs):
         e.label(f"a{i}")
         nxt = f"a{i + 1}" if i + 1 < len(specs) else after_args
-        dims_of.append(_emit_arg(e, i, spec, bound, nxt))
+        dims_of.append(emit_arg(e, i, spec, bound, nxt))
     if check_overlap:
         e.label("alias")
         _emit_overlap(e, specs, dims_of)
@@ -338,7 +348,7 @@ def fastcall_wrapper_ir(
 
 
 def emit_kernel_call(
-    e: _Emitter, entry_name: str, extents: str, release_gil: bool, from_self: bool = False
+    e: WrapperEmitter, entry_name: str, extents: str, release_gil: bool, from_self: bool = False
 ) -> None:
     """Block ``call``: the kernel entry on ``%bufs`` and ``extents``, without the GIL for
     large kernels (shared with :mod:`tracegrad.llvm.plan.entry`); ``from_self``: the entry's
@@ -355,14 +365,14 @@ def emit_kernel_call(
         e("call void @PyEval_RestoreThread(ptr %tstate)")
 
 
-def _emit_call(e: _Emitter, entry_name: str, release_gil: bool, from_self: bool) -> None:
+def _emit_call(e: WrapperEmitter, entry_name: str, release_gil: bool, from_self: bool) -> None:
     emit_kernel_call(e, entry_name, "%ext", release_gil, from_self)
     e("call void @Py_IncRef(ptr @_Py_NoneStruct)")
     e("ret ptr @_Py_NoneStruct")
 
 
-def _emit_fail(e: _Emitter, n_args: int) -> None:
-    w = e.prefix
+def _emit_fail(e: WrapperEmitter, n_args: int) -> None:
+    w = e.name
     if e.fails:
         e.label("fail")
         args = ", ".join(f"[ {i}, %{blk} ]" for blk, i, _ in e.fails)
@@ -384,8 +394,10 @@ def _emit_fail(e: _Emitter, n_args: int) -> None:
     e("ret ptr null")
 
 
-def _module_text(e: _Emitter, entry_name: str, include_decls: bool, declare_entry: bool) -> str:
-    w = e.prefix
+def _module_text(
+    e: WrapperEmitter, entry_name: str, include_decls: bool, declare_entry: bool
+) -> str:
+    w = e.name
     strings = {
         f'@"{w}.name"': w,
         f'@"{w}.fmt.arg"': "%s(): argument %d: %s",
@@ -408,7 +420,9 @@ def _module_text(e: _Emitter, entry_name: str, include_decls: bool, declare_entr
 # ---------------------------------------------------------------------------------------
 
 
-class _PyMethodDef(ctypes.Structure):
+class PyMethodDef(ctypes.Structure):
+    """CPython's ``PyMethodDef`` (plan's native entry makes its builtin from one too)."""
+
     _fields_ = [
         ("ml_name", ctypes.c_char_p),
         ("ml_meth", ctypes.c_void_p),
@@ -454,7 +468,7 @@ def make_native_callable(
     if not layout_selftest():  # the wrapper would misread every array: refuse
         raise RuntimeError("PyArrayObject layout differs from the wrapper's; use ctypes_callable")
     address = compiled_module.address(wrapper_name)
-    method_def = _PyMethodDef(
+    method_def = PyMethodDef(
         (name or wrapper_name).encode(),
         address,
         METH_FASTCALL,
@@ -478,6 +492,6 @@ def make_shared_native_callable(
     if not entry_address:
         raise ValueError("a kernel entry address is never 0")
     address = compiled_module.address(wrapper_name)
-    method_def = _PyMethodDef(wrapper_name.encode(), address, METH_FASTCALL, None)
+    method_def = PyMethodDef(wrapper_name.encode(), address, METH_FASTCALL, None)
     holder = NativeHolder(compiled_module, method_def, keepalive)
     return _new_cfunction(ctypes.addressof(method_def), int(entry_address), holder)  # type: ignore[no-any-return]

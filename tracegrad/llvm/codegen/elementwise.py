@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from tracegrad.ir.types import Dim
 from tracegrad.ir.value import Value
-from tracegrad.llvm.codegen.builder import Builder
+from tracegrad.llvm.codegen.builder import KernelBuilder
 from tracegrad.llvm.codegen.extents import Sym, ext_shape, slots_of
 from tracegrad.llvm.codegen.kernel import Expr, IdSet, coalesce, contiguous_strides, nest
 
@@ -63,7 +63,7 @@ def elementwise_kernel(name: str, roots: list[Value], computed: Container[int]) 
     cshape, cstrides, _ = coalesce(shape, all_strides)
     if not cshape:  # 0-d or all extents 1: one iteration
         cshape, cstrides = (1,), [(0,) for _ in cstrides]
-    b = Builder()
+    b = KernelBuilder()
     n_buf = n_in + len(roots)
     b.lines.append(f'define internal void @"{name}.body"{signature(n_buf)} noinline nounwind {{')
     b.label("entry")

@@ -23,7 +23,7 @@ from tracegrad.ir.dtypes import DType
 from tracegrad.ir.ops import Op
 from tracegrad.ir.value import Value
 from tracegrad.llvm.codegen import scalar_ops
-from tracegrad.llvm.codegen.builder import Builder, literal
+from tracegrad.llvm.codegen.builder import KernelBuilder, literal
 from tracegrad.llvm.codegen.extents import Sym, ext_shape, is_static
 
 VIEW_OPS = frozenset({Op.BROADCAST, Op.TRANSPOSE, Op.SLICE})
@@ -172,7 +172,7 @@ class Expr:
 
     def emit(
         self,
-        b: Builder,
+        b: KernelBuilder,
         root: Value,
         offsets: list[str],
         ptrs: list[str],
@@ -214,7 +214,7 @@ def buffer_dtype(v: Value) -> np.dtype:
 
 
 def nest(
-    b: Builder,
+    b: KernelBuilder,
     shape: tuple,
     strides: list[tuple],
     bases: list[str],

@@ -29,7 +29,13 @@ from tracegrad.ir.dtypes import DType
 from tracegrad.ir.ops import Op
 from tracegrad.ir.value import Value
 from tracegrad.llvm.codegen import scalar_ops
-from tracegrad.llvm.codegen.builder import ITEMSIZE, MEM_TYPE, REG_TYPE, Builder, float_literal
+from tracegrad.llvm.codegen.builder import (
+    ITEMSIZE,
+    MEM_TYPE,
+    REG_TYPE,
+    KernelBuilder,
+    float_literal,
+)
 from tracegrad.llvm.codegen.elementwise import KernelText, kernel_slots, signature
 from tracegrad.llvm.codegen.extents import Sym, ext_shape, is_static
 from tracegrad.llvm.codegen.kernel import Expr, coalesce, contiguous_strides, nest
@@ -62,7 +68,7 @@ def identity(op: Op, dt: DType) -> str:
     return str(-(2 ** (bits - 1))) if is_max else str(2 ** (bits - 1) - 1)
 
 
-def combine(b: Builder, op: Op, dt: DType, acc: str, v: str, lanes: int = 0) -> str:
+def combine(b: KernelBuilder, op: Op, dt: DType, acc: str, v: str, lanes: int = 0) -> str:
     """``acc op v`` (numpy's maximum/minimum rule for max/min) on scalars or vectors."""
     ty, _ = vector_types(dt, lanes)
     if op in (Op.REDUCE_MAX, Op.REDUCE_MIN):
@@ -75,7 +81,7 @@ def combine(b: Builder, op: Op, dt: DType, acc: str, v: str, lanes: int = 0) -> 
 
 
 def arg_better(
-    b: Builder, op: Op, dt: DType, v: str, i: str, w: str, j: str, lanes: int = 0
+    b: KernelBuilder, op: Op, dt: DType, v: str, i: str, w: str, j: str, lanes: int = 0
 ) -> str:
     """(v, i) beats the incumbent (w, j) under numpy's argmax/argmin order (i1 or a mask)."""
     ty, cty = vector_types(dt, lanes)
@@ -110,7 +116,7 @@ class _Reduce:
         self.ty = REG_TYPE[self.dt]
         self.expr = Expr(computed, tuple(self.x.shape))
         self.expr.collect(self.x)
-        self.b = Builder()
+        self.b = KernelBuilder()
         self.uses: set[tuple[str, str]] = set()
         itemsize = 1 if self.dt is DType.BOOL else ITEMSIZE[self.dt]
         self.lanes = min(64, 256 // itemsize)  # 32 doubles: 4 zmm (8 ymm) independent chains

@@ -29,7 +29,7 @@ from tracegrad.ir.dtypes import DType
 from tracegrad.ir.ops import Op
 from tracegrad.ir.prims import PRIMS, Emitter
 from tracegrad.ir.value import Value
-from tracegrad.llvm.codegen.builder import REG_TYPE, Builder, float_literal
+from tracegrad.llvm.codegen.builder import REG_TYPE, KernelBuilder, float_literal
 
 _FCMP = {Op.EQ: "oeq", Op.NE: "une", Op.LT: "olt", Op.LE: "ole", Op.GT: "ogt", Op.GE: "oge"}
 _ICMP = {Op.EQ: "eq", Op.NE: "ne", Op.LT: "slt", Op.LE: "sle", Op.GT: "sgt", Op.GE: "sge"}
@@ -54,7 +54,7 @@ def math_symbol(name: str, dtype: DType) -> str:
     return math_function_name(name, REG_TYPE[dtype])
 
 
-def emit(b: Builder, v: Value, args: list[str], uses: set[tuple[str, str]]) -> str:
+def emit(b: KernelBuilder, v: Value, args: list[str], uses: set[tuple[str, str]]) -> str:
     """Emit ``v`` applied to the register values ``args``; returns the result's SSA name.
 
     ``uses`` collects the mathlib functions needed as ``(name, 'float'|'double')``.
@@ -67,7 +67,7 @@ def emit(b: Builder, v: Value, args: list[str], uses: set[tuple[str, str]]) -> s
     return handler(b, v, dtype, args, uses)
 
 
-def _math(b: Builder, v: Value, dt: DType, args: list[str], uses: set) -> str:
+def _math(b: KernelBuilder, v: Value, dt: DType, args: list[str], uses: set) -> str:
     routine = PRIMS[v.op].scalar.routine  # type: ignore[union-attr]
     assert routine is not None, f"{v.op.value}: a MATH row without a routine"
     name = routine.name
@@ -77,26 +77,26 @@ def _math(b: Builder, v: Value, dt: DType, args: list[str], uses: set) -> str:
     return b.emit(f"call {ty} @{math_symbol(name, dt)}({params})", name)
 
 
-def _intrinsic(b: Builder, name: str, ty: str, args: list[str]) -> str:
+def _intrinsic(b: KernelBuilder, name: str, ty: str, args: list[str]) -> str:
     suffix = {"float": "f32", "double": "f64", "i32": "i32", "i64": "i64"}[ty]
     params = ", ".join(f"{ty} {a}" for a in args)
     return b.emit(f"call {ty} @llvm.{name}.{suffix}({params})", name.split(".")[0])
 
 
-def _neg(b: Builder, v: Value, dt: DType, a: list[str], uses: set) -> str:
+def _neg(b: KernelBuilder, v: Value, dt: DType, a: list[str], uses: set) -> str:
     if dt.is_float:
         return b.emit(f"fneg {REG_TYPE[dt]} {a[0]}")
     return b.emit(f"sub {REG_TYPE[dt]} 0, {a[0]}")
 
 
-def _abs(b: Builder, v: Value, dt: DType, a: list[str], uses: set) -> str:
+def _abs(b: KernelBuilder, v: Value, dt: DType, a: list[str], uses: set) -> str:
     ty = REG_TYPE[dt]
     if dt.is_float:
         return _intrinsic(b, "fabs", ty, a)
     return b.emit(f"call {ty} @llvm.abs.{ty}({ty} {a[0]}, i1 false)")  # INT_MIN stays
 
 
-def _sign(b: Builder, v: Value, dt: DType, a: list[str], uses: set) -> str:
+def _sign(b: KernelBuilder, v: Value, dt: DType, a: list[str], uses: set) -> str:
     ty = REG_TYPE[dt]
     if dt.is_float:
         zero = float_literal(0.0)
@@ -114,19 +114,19 @@ def _sign(b: Builder, v: Value, dt: DType, a: list[str], uses: set) -> str:
     return b.emit(f"sub {ty} {p}, {n}")
 
 
-def _floor(b: Builder, v: Value, dt: DType, a: list[str], uses: set) -> str:
+def _floor(b: KernelBuilder, v: Value, dt: DType, a: list[str], uses: set) -> str:
     return _intrinsic(b, "floor", REG_TYPE[dt], a) if dt.is_float else a[0]
 
 
-def _sqrt(b: Builder, v: Value, dt: DType, a: list[str], uses: set) -> str:
+def _sqrt(b: KernelBuilder, v: Value, dt: DType, a: list[str], uses: set) -> str:
     return _intrinsic(b, "sqrt", REG_TYPE[dt], a)
 
 
-def _not(b: Builder, v: Value, dt: DType, a: list[str], uses: set) -> str:
+def _not(b: KernelBuilder, v: Value, dt: DType, a: list[str], uses: set) -> str:
     return b.emit(f"xor i1 {a[0]}, true")
 
 
-def _arith(b: Builder, v: Value, dt: DType, a: list[str], uses: set) -> str:
+def _arith(b: KernelBuilder, v: Value, dt: DType, a: list[str], uses: set) -> str:
     """One instruction; the row's args are its (float, int, bool) opcodes."""
     fop, iop, bop = PRIMS[v.op].scalar.args  # type: ignore[union-attr]
     ty = REG_TYPE[dt]
@@ -134,15 +134,15 @@ def _arith(b: Builder, v: Value, dt: DType, a: list[str], uses: set) -> str:
     return b.emit(f"{code} {ty} {a[0]}, {a[1]}")
 
 
-def _div(b: Builder, v: Value, dt: DType, a: list[str], uses: set) -> str:
+def _div(b: KernelBuilder, v: Value, dt: DType, a: list[str], uses: set) -> str:
     return b.emit(f"fdiv {REG_TYPE[dt]} {a[0]}, {a[1]}")
 
 
-def _minmax(b: Builder, v: Value, dt: DType, a: list[str], uses: set) -> str:
+def _minmax(b: KernelBuilder, v: Value, dt: DType, a: list[str], uses: set) -> str:
     return minmax(b, v.op is Op.MAXIMUM, dt, a[0], a[1])
 
 
-def minmax(b: Builder, is_max: bool, dt: DType, x: str, y: str, lanes: int = 0) -> str:
+def minmax(b: KernelBuilder, is_max: bool, dt: DType, x: str, y: str, lanes: int = 0) -> str:
     """numpy's ``maximum(x, y)`` / ``minimum(x, y)`` (see the module docstring); on
     ``<lanes x T>`` vectors when ``lanes`` is given."""
     ty, cty = vector_types(dt, lanes)
@@ -165,7 +165,7 @@ def vector_types(dt: DType, lanes: int) -> tuple[str, str]:
     return f"<{lanes} x {REG_TYPE[dt]}>", f"<{lanes} x i1>"
 
 
-def _compare(b: Builder, v: Value, dt: DType, a: list[str], uses: set) -> str:
+def _compare(b: KernelBuilder, v: Value, dt: DType, a: list[str], uses: set) -> str:
     ty = REG_TYPE[dt]
     if dt.is_float:
         return b.emit(f"fcmp {_FCMP[v.op]} {ty} {a[0]}, {a[1]}")
@@ -173,16 +173,16 @@ def _compare(b: Builder, v: Value, dt: DType, a: list[str], uses: set) -> str:
     return b.emit(f"icmp {table[v.op]} {ty} {a[0]}, {a[1]}")
 
 
-def _logical(b: Builder, v: Value, dt: DType, a: list[str], uses: set) -> str:
+def _logical(b: KernelBuilder, v: Value, dt: DType, a: list[str], uses: set) -> str:
     return b.emit(f"{'and' if v.op is Op.LOGICAL_AND else 'or'} i1 {a[0]}, {a[1]}")
 
 
-def _where(b: Builder, v: Value, dt: DType, a: list[str], uses: set) -> str:
+def _where(b: KernelBuilder, v: Value, dt: DType, a: list[str], uses: set) -> str:
     ty = REG_TYPE[dt]
     return b.emit(f"select i1 {a[0]}, {ty} {a[1]}, {ty} {a[2]}")
 
 
-def _int_divmod(b: Builder, v: Value, dt: DType, a: list[str], uses: set) -> str:
+def _int_divmod(b: KernelBuilder, v: Value, dt: DType, a: list[str], uses: set) -> str:
     ty, (x, y) = REG_TYPE[dt], a
     zero = b.emit(f"icmp eq {ty} {y}, 0")
     is_min = b.emit(f"icmp eq {ty} {x}, {_INT_MIN[dt]}")
@@ -205,7 +205,7 @@ def _int_divmod(b: Builder, v: Value, dt: DType, a: list[str], uses: set) -> str
     return b.emit(f"select i1 {zero}, {ty} 0, {ty} {res}")
 
 
-def _float_divmod(b: Builder, v: Value, dt: DType, a: list[str], uses: set) -> str:
+def _float_divmod(b: KernelBuilder, v: Value, dt: DType, a: list[str], uses: set) -> str:
     """numpy's npy_floor_divide / npy_remainder (npymath npy_divmod), branch-free."""
     ty, (x, y) = REG_TYPE[dt], a
     z, one, half = float_literal(0.0), float_literal(1.0), float_literal(0.5)
@@ -238,15 +238,15 @@ def _float_divmod(b: Builder, v: Value, dt: DType, a: list[str], uses: set) -> s
     return b.emit(f"select i1 {yzero}, {ty} {quot}, {ty} {res}")
 
 
-def _divmod(b: Builder, v: Value, dt: DType, a: list[str], uses: set) -> str:
+def _divmod(b: KernelBuilder, v: Value, dt: DType, a: list[str], uses: set) -> str:
     return (_float_divmod if dt.is_float else _int_divmod)(b, v, dt, a, uses)
 
 
-def _cast(b: Builder, v: Value, src: DType, a: list[str], uses: set) -> str:
+def _cast(b: KernelBuilder, v: Value, src: DType, a: list[str], uses: set) -> str:
     return cast(b, src, v.dtype, a[0])
 
 
-def cast(b: Builder, src: DType, dst: DType, x: str) -> str:
+def cast(b: KernelBuilder, src: DType, dst: DType, x: str) -> str:
     """Convert a register value with numpy's ``astype`` semantics (x86 numpy)."""
     st, dt_ = REG_TYPE[src], REG_TYPE[dst]
     if src is dst:
@@ -267,7 +267,7 @@ def cast(b: Builder, src: DType, dst: DType, x: str) -> str:
     return _float_to_int(b, src, dst, x)
 
 
-def _float_to_int(b: Builder, src: DType, dst: DType, x: str) -> str:
+def _float_to_int(b: KernelBuilder, src: DType, dst: DType, x: str) -> str:
     if src is DType.FLOAT32:  # compare in double: exact, and the bounds are representable
         x = b.emit(f"fpext float {x} to double")
     bits = 32 if dst is DType.INT32 else 64

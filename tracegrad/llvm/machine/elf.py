@@ -35,14 +35,16 @@ __all__ = [
     "parse_object", "symbols_of",
 ]  # fmt: skip
 
-_SHT_PROGBITS, _SHT_SYMTAB, _SHT_RELA, _SHT_NOBITS, _SHT_REL = 1, 2, 4, 8, 9
+# Names without an underscore (constants, Elf, Section, unpack_at) are shared with
+# elf_check, the checks run on an object before it is loaded.
+_SHT_PROGBITS, SHT_SYMTAB, SHT_RELA, SHT_NOBITS, _SHT_REL = 1, 2, 4, 8, 9
 _SHT_X86_64_UNWIND = 0x70000001
-_SHF_WRITE, _SHF_ALLOC, _SHF_EXECINSTR, _SHF_TLS = 0x1, 0x2, 0x4, 0x400
-_SHN_UNDEF, _SHN_LORESERVE, _SHN_ABS = 0, 0xFF00, 0xFFF1
+_SHF_WRITE, SHF_ALLOC, _SHF_EXECINSTR, _SHF_TLS = 0x1, 0x2, 0x4, 0x400
+SHN_UNDEF, _SHN_LORESERVE, SHN_ABS = 0, 0xFF00, 0xFFF1
 _ET_REL = 1
-_EM_X86_64 = 62
-_ELF_MACHINE = {"x86_64": _EM_X86_64, "amd64": _EM_X86_64, "aarch64": 183, "arm64": 183}
-_STB_LOCAL, _STB_WEAK = 0, 2
+EM_X86_64 = 62
+_ELF_MACHINE = {"x86_64": EM_X86_64, "amd64": EM_X86_64, "aarch64": 183, "arm64": 183}
+STB_LOCAL, _STB_WEAK = 0, 2
 _STT_SECTION, _STT_FILE = 3, 4
 # RuntimeDyld provides this one itself.
 _LINKER_PROVIDED = frozenset({"_GLOBAL_OFFSET_TABLE_"})
@@ -60,7 +62,9 @@ class ObjectSymbols(Record):
     undefined: frozenset[str]
 
 
-class _Section(Record):
+class Section(Record):
+    """One section header of a parsed object."""
+
     __slots__ = ("name", "type", "flags", "offset", "size", "link", "info", "align", "entsize")
     name: str
     type: int
@@ -82,10 +86,12 @@ class _Symbol(Record):
     value: int
 
 
-class _Elf(Record):
+class Elf(Record):
+    """A parsed relocatable object: machine, section headers, symbol table."""
+
     __slots__ = ("machine", "sections", "symbols")  # symbols[0] is the null symbol
     machine: int
-    sections: tuple[_Section, ...]
+    sections: tuple[Section, ...]
     symbols: tuple[_Symbol, ...]
 
 
@@ -98,49 +104,49 @@ def elf_symbols(obj: bytes) -> ObjectSymbols:
     return symbols_of(_parse(obj))
 
 
-def symbols_of(elf: _Elf) -> ObjectSymbols:
+def symbols_of(elf: Elf) -> ObjectSymbols:
     """:func:`elf_symbols` of an object parsed already (by :func:`parse_object`)."""
     defined: set[str] = set()
     undefined: set[str] = set()
     for sym in elf.symbols[1:]:
-        if sym.bind == _STB_LOCAL or sym.kind in (_STT_SECTION, _STT_FILE):
+        if sym.bind == STB_LOCAL or sym.kind in (_STT_SECTION, _STT_FILE):
             continue
-        (undefined if sym.shndx == _SHN_UNDEF else defined).add(sym.name)
+        (undefined if sym.shndx == SHN_UNDEF else defined).add(sym.name)
     return ObjectSymbols(frozenset(defined), frozenset(undefined - _LINKER_PROVIDED))
 
 
-def parse_object(obj: bytes) -> _Elf:
+def parse_object(obj: bytes) -> Elf:
     """The sections and symbols of an object; ValueError if it is malformed."""
     return _parse(obj)
 
 
-def _parse(obj: bytes) -> _Elf:
+def _parse(obj: bytes) -> Elf:
     if len(obj) < 64 or obj[:6] != b"\x7fELF\x02\x01":
         raise ValueError("not an ELF64 little-endian object")
-    e_type, e_machine = _unpack(obj, "<HH", 0x10)
+    e_type, e_machine = unpack_at(obj, "<HH", 0x10)
     if e_type != _ET_REL or e_machine != _ELF_MACHINE.get(_machine(), e_machine):
         raise ValueError(f"not a relocatable object for this machine ({e_type}, {e_machine})")
-    shoff, shentsize, shnum = _unpack(obj, "<Q", 0x28)[0], *_unpack(obj, "<HH", 0x3A)
-    shstrndx = _unpack(obj, "<H", 0x3E)[0]
-    raw = [_unpack(obj, "<IIQQQQIIQQ", shoff + i * shentsize) for i in range(shnum)]
+    shoff, shentsize, shnum = unpack_at(obj, "<Q", 0x28)[0], *unpack_at(obj, "<HH", 0x3A)
+    shstrndx = unpack_at(obj, "<H", 0x3E)[0]
+    raw = [unpack_at(obj, "<IIQQQQIIQQ", shoff + i * shentsize) for i in range(shnum)]
     if not raw or shstrndx >= shnum:
         raise ValueError("object has no section names")
     names_off, names_size = raw[shstrndx][4], raw[shstrndx][5]
     sections = tuple(
-        _Section(_c_string(obj, names_off, names_size, n), t, f, o, s, lk, inf, al, es)
+        Section(_c_string(obj, names_off, names_size, n), t, f, o, s, lk, inf, al, es)
         for n, t, f, _, o, s, lk, inf, al, es in raw
     )
-    symtabs = [sh for sh in sections if sh.type == _SHT_SYMTAB]
+    symtabs = [sh for sh in sections if sh.type == SHT_SYMTAB]
     if len(symtabs) != 1 or symtabs[0].link >= shnum or symtabs[0].entsize < 24:
         raise ValueError("object has no usable symbol table")
-    return _Elf(e_machine, sections, _symbols(obj, symtabs[0], sections[symtabs[0].link]))
+    return Elf(e_machine, sections, _symbols(obj, symtabs[0], sections[symtabs[0].link]))
 
 
-def _symbols(obj: bytes, symtab: _Section, strtab: _Section) -> tuple[_Symbol, ...]:
+def _symbols(obj: bytes, symtab: Section, strtab: Section) -> tuple[_Symbol, ...]:
     out = [_Symbol("", 0, 0, 0, 0)]
     step = symtab.entsize
     for pos in range(symtab.offset + step, symtab.offset + symtab.size, step):
-        st_name, st_info, _, st_shndx, st_value, _ = _unpack(obj, "<IBBHQQ", pos)
+        st_name, st_info, _, st_shndx, st_value, _ = unpack_at(obj, "<IBBHQQ", pos)
         name = _c_string(obj, strtab.offset, strtab.size, st_name)
         out.append(_Symbol(name, st_info >> 4, st_info & 0xF, st_shndx, st_value))
     return tuple(out)
@@ -151,7 +157,13 @@ def _machine() -> str:
     return uname().machine if uname is not None else ""
 
 
-def _unpack(buf: bytes, fmt: str, offset: int) -> tuple[Any, ...]:
+def x86_64_host() -> bool:
+    """Whether this process runs on x86-64, the one machine :func:`load_native` relocates for."""
+    return _ELF_MACHINE.get(_machine()) == EM_X86_64
+
+
+def unpack_at(buf: bytes, fmt: str, offset: int) -> tuple[Any, ...]:
+    """``struct.unpack_from`` that raises ValueError instead of reading past the end."""
     if offset < 0 or offset + struct.calcsize(fmt) > len(buf):
         raise ValueError("truncated ELF object")
     return struct.unpack_from(fmt, buf, offset)
@@ -189,7 +201,7 @@ _R_X86_64_PLT32, _R_X86_64_32, _R_X86_64_32S, _R_X86_64_PC64 = 4, 10, 11, 24
 
 
 def load_native(
-    obj: bytes, resolve: Callable[[str], int | None], parsed: _Elf | None = None
+    obj: bytes, resolve: Callable[[str], int | None], parsed: Elf | None = None
 ) -> NativeImage:
     """Map, relocate and protect ``obj``; ``resolve(name)`` gives the address of a symbol
     the object needs (None if unknown).
@@ -200,7 +212,7 @@ def load_native(
     :func:`parse_object`.
     """
     elf = _parse(obj) if parsed is None else parsed
-    if elf.machine != _EM_X86_64 or _ELF_MACHINE.get(_machine()) != _EM_X86_64:
+    if elf.machine != EM_X86_64 or not x86_64_host():
         raise UnsupportedObjectError("the native loader handles x86-64 objects only")
     layout, groups, size = _layout(elf)
     _check_extents(obj, elf, layout, size)  # before anything is allocated or mapped
@@ -213,7 +225,7 @@ def load_native(
         for start, stop, prot in groups:
             if stop > start and prot != _PROT_READ | _PROT_WRITE:
                 _protect(base + start, stop - start, prot)
-        exported = [s for s in elf.symbols[1:] if s.bind != _STB_LOCAL and s.shndx != _SHN_UNDEF]
+        exported = [s for s in elf.symbols[1:] if s.bind != STB_LOCAL and s.shndx != SHN_UNDEF]
         symbols = {
             s.name: _symbol_address(s, layout, base, externals)
             for s in exported
@@ -228,46 +240,46 @@ def load_native(
 
 
 # No tracegrad object comes near this; a larger image is a damaged or foreign object.
-_MAX_IMAGE = 1 << 30
+MAX_IMAGE = 1 << 30
 
 
-def _check_extents(obj: bytes, elf: _Elf, layout: dict[int, int], size: int) -> None:
+def _check_extents(obj: bytes, elf: Elf, layout: dict[int, int], size: int) -> None:
     """ValueError for an implausible image size, a loaded section that runs past the file
     or a symbol outside its (loaded) section; UnsupportedObjectError for a global symbol
     defined where this loader puts nothing (COMMON, an unloaded section)."""
-    if size > _MAX_IMAGE:
+    if size > MAX_IMAGE:
         raise ValueError(f"ELF sections need {size} bytes")
     for index in layout:
         sh = elf.sections[index]
-        if sh.type != _SHT_NOBITS and sh.offset + sh.size > len(obj):
+        if sh.type != SHT_NOBITS and sh.offset + sh.size > len(obj):
             raise ValueError("truncated ELF section")
     for sym in elf.symbols[1:]:
         if sym.shndx in layout:
             if sym.value > elf.sections[sym.shndx].size:
                 raise ValueError(f"ELF symbol {sym.name!r} lies outside its section")
-        elif sym.bind != _STB_LOCAL and sym.shndx not in (_SHN_UNDEF, _SHN_ABS):
+        elif sym.bind != STB_LOCAL and sym.shndx not in (SHN_UNDEF, SHN_ABS):
             if sym.kind not in (_STT_SECTION, _STT_FILE):
                 raise UnsupportedObjectError(f"symbol {sym.name!r} in section {sym.shndx:#x}")
 
 
-def _image(obj: bytes, elf: _Elf, layout: dict[int, int], size: int) -> bytearray:
+def _image(obj: bytes, elf: Elf, layout: dict[int, int], size: int) -> bytearray:
     """The loaded sections' bytes at their offsets (NOBITS sections stay zero)."""
     image = bytearray(size)
     for index, offset in layout.items():
         sh = elf.sections[index]
-        if sh.type != _SHT_NOBITS:
+        if sh.type != SHT_NOBITS:
             if sh.offset + sh.size > len(obj):
                 raise ValueError("truncated ELF section")
             image[offset : offset + sh.size] = obj[sh.offset : sh.offset + sh.size]
     return image
 
 
-def _loaded_sections(elf: _Elf) -> list[int]:
+def _loaded_sections(elf: Elf) -> list[int]:
     chosen = []
     for i, sh in enumerate(elf.sections):
-        if not sh.flags & _SHF_ALLOC or sh.type == _SHT_X86_64_UNWIND or sh.name == ".eh_frame":
+        if not sh.flags & SHF_ALLOC or sh.type == _SHT_X86_64_UNWIND or sh.name == ".eh_frame":
             continue
-        if sh.type not in (_SHT_PROGBITS, _SHT_NOBITS) or sh.flags & _SHF_TLS:
+        if sh.type not in (_SHT_PROGBITS, SHT_NOBITS) or sh.flags & _SHF_TLS:
             raise UnsupportedObjectError(f"section {sh.name!r} (type {sh.type:#x})")
         if sh.align > mmap.PAGESIZE:  # the mapping is only page-aligned
             raise UnsupportedObjectError(f"section {sh.name!r} aligned to {sh.align}")
@@ -275,7 +287,7 @@ def _loaded_sections(elf: _Elf) -> list[int]:
     return chosen
 
 
-def _layout(elf: _Elf) -> tuple[dict[int, int], list[tuple[int, int, int]], int]:
+def _layout(elf: Elf) -> tuple[dict[int, int], list[tuple[int, int, int]], int]:
     """Offsets of the loaded sections in one mapping: code pages, then read-only pages,
     then writable pages; plus the (start, stop, protection) of each group."""
     page = mmap.PAGESIZE
@@ -303,11 +315,11 @@ def _layout(elf: _Elf) -> tuple[dict[int, int], list[tuple[int, int, int]], int]
     return layout, spans, max(offset, page)
 
 
-def _externals(elf: _Elf, resolve: Callable[[str], int | None]) -> dict[str, int]:
+def _externals(elf: Elf, resolve: Callable[[str], int | None]) -> dict[str, int]:
     found: dict[str, int] = {}
     missing = []
     for sym in elf.symbols[1:]:
-        if sym.shndx != _SHN_UNDEF or sym.kind in (_STT_SECTION, _STT_FILE) or not sym.name:
+        if sym.shndx != SHN_UNDEF or sym.kind in (_STT_SECTION, _STT_FILE) or not sym.name:
             continue
         address = resolve(sym.name)
         if address:
@@ -324,11 +336,11 @@ def _externals(elf: _Elf, resolve: Callable[[str], int | None]) -> dict[str, int
 def _symbol_address(
     sym: _Symbol, layout: dict[int, int], base: int, externals: dict[str, int]
 ) -> int:
-    if sym.shndx == _SHN_UNDEF:
+    if sym.shndx == SHN_UNDEF:
         if sym.name not in externals:
             raise UnsupportedObjectError(f"relocation against {sym.name!r}")
         return externals[sym.name]
-    if sym.shndx == _SHN_ABS:
+    if sym.shndx == SHN_ABS:
         return sym.value
     if sym.shndx >= _SHN_LORESERVE or sym.shndx not in layout:
         raise UnsupportedObjectError(f"symbol {sym.name!r} in section {sym.shndx:#x}")
@@ -337,7 +349,7 @@ def _symbol_address(
 
 def _relocate(
     obj: bytes,
-    elf: _Elf,
+    elf: Elf,
     layout: dict[int, int],
     base: int,
     image: bytearray,
@@ -346,7 +358,7 @@ def _relocate(
     for rel in elf.sections:
         if rel.type == _SHT_REL:
             raise UnsupportedObjectError("REL relocations")
-        if rel.type != _SHT_RELA or rel.info not in layout:
+        if rel.type != SHT_RELA or rel.info not in layout:
             continue  # relocations of a section that is not loaded (.eh_frame)
         target = elf.sections[rel.info]
         if rel.offset + rel.size > len(obj) or rel.size % 24:

@@ -19,18 +19,18 @@ from __future__ import annotations
 import struct
 
 from tracegrad.llvm.machine.elf import (
-    _EM_X86_64,
-    _MAX_IMAGE,
-    _SHF_ALLOC,
-    _SHN_ABS,
-    _SHN_UNDEF,
-    _SHT_NOBITS,
-    _SHT_RELA,
-    _SHT_SYMTAB,
-    _STB_LOCAL,
-    _Elf,
-    _Section,
-    _unpack,
+    EM_X86_64,
+    MAX_IMAGE,
+    SHF_ALLOC,
+    SHN_ABS,
+    SHN_UNDEF,
+    SHT_NOBITS,
+    SHT_RELA,
+    SHT_SYMTAB,
+    STB_LOCAL,
+    Elf,
+    Section,
+    unpack_at,
 )
 
 __all__ = ["check_object"]
@@ -65,65 +65,65 @@ _X86_64_RELOCATIONS = {
 }
 
 
-def check_object(obj: bytes, elf: _Elf) -> None:
+def check_object(obj: bytes, elf: Elf) -> None:
     """ValueError unless ``obj`` (parsed as ``elf`` by :func:`tracegrad.llvm.machine.elf.
     parse_object`) is a consistent ELF64 relocatable object (see the module docstring)."""
-    shoff = _unpack(obj, "<Q", 0x28)[0]
-    shentsize, shnum = _unpack(obj, "<HH", 0x3A)
+    shoff = unpack_at(obj, "<Q", 0x28)[0]
+    shentsize, shnum = unpack_at(obj, "<HH", 0x3A)
     if shentsize != _SECTION_HEADER or shoff + shnum * _SECTION_HEADER > len(obj):
         raise ValueError("bad ELF section header table")
     sections = elf.sections
-    shstrndx = _unpack(obj, "<H", 0x3E)[0]
+    shstrndx = unpack_at(obj, "<H", 0x3E)[0]
     if sections[shstrndx].type != _SHT_STRTAB:
         raise ValueError("ELF section names are not a string table")
-    symtab = next(i for i, sh in enumerate(sections) if sh.type == _SHT_SYMTAB)
+    symtab = next(i for i, sh in enumerate(sections) if sh.type == SHT_SYMTAB)
     loaded = 0
     for sh in sections[1:]:
         _check_section(obj, sh, sections, symtab)
-        if sh.flags & _SHF_ALLOC:
+        if sh.flags & SHF_ALLOC:
             loaded += sh.size + sh.align
-    if loaded > _MAX_IMAGE:
+    if loaded > MAX_IMAGE:
         raise ValueError(f"ELF sections need {loaded} bytes")
     _check_symbols(elf)
     for sh in sections:
-        if sh.type == _SHT_RELA:
+        if sh.type == SHT_RELA:
             _check_relocations(obj, sh, elf)
 
 
-def _check_section(obj: bytes, sh: _Section, sections: tuple[_Section, ...], symtab: int) -> None:
+def _check_section(obj: bytes, sh: Section, sections: tuple[Section, ...], symtab: int) -> None:
     where = f"ELF section {sh.name!r}"
     if sh.type not in _SECTION_TYPES or sh.flags & ~_SECTION_FLAGS:
         raise ValueError(f"{where} has type {sh.type:#x}, flags {sh.flags:#x}")
-    if sh.type not in (_SHT_NULL, _SHT_NOBITS) and sh.offset + sh.size > len(obj):
+    if sh.type not in (_SHT_NULL, SHT_NOBITS) and sh.offset + sh.size > len(obj):
         raise ValueError(f"{where} runs past the end of the object")
     if sh.align & (sh.align - 1) or sh.align > _MAX_ALIGN or sh.link >= len(sections):
         raise ValueError(f"{where} has a bad alignment or link")
     if sh.type == _SHT_STRTAB and sh.size and obj[sh.offset + sh.size - 1] != 0:
         raise ValueError(f"{where}: string table not terminated")
-    if sh.type == _SHT_SYMTAB and sections[sh.link].type != _SHT_STRTAB:
+    if sh.type == SHT_SYMTAB and sections[sh.link].type != _SHT_STRTAB:
         raise ValueError(f"{where}: symbol names are not a string table")
-    if sh.type in (_SHT_SYMTAB, _SHT_RELA) and (sh.entsize != _ENTRY or sh.size % _ENTRY):
+    if sh.type in (SHT_SYMTAB, SHT_RELA) and (sh.entsize != _ENTRY or sh.size % _ENTRY):
         raise ValueError(f"{where} has entries of {sh.entsize} bytes, size {sh.size}")
-    if sh.type == _SHT_RELA and (sh.link != symtab or not 0 < sh.info < len(sections)):
+    if sh.type == SHT_RELA and (sh.link != symtab or not 0 < sh.info < len(sections)):
         raise ValueError(f"{where} names the wrong symbol table or target section")
 
 
-def _check_symbols(elf: _Elf) -> None:
+def _check_symbols(elf: Elf) -> None:
     shnum = len(elf.sections)
     for sym in elf.symbols[1:]:
         if sym.bind not in _BINDS or sym.kind not in _KINDS:
             raise ValueError(f"ELF symbol {sym.name!r} has binding {sym.bind}, type {sym.kind}")
-        if sym.bind != _STB_LOCAL and not sym.name:  # MCJIT asserts on a nameless global
+        if sym.bind != STB_LOCAL and not sym.name:  # MCJIT asserts on a nameless global
             raise ValueError("ELF global symbol without a name")
-        if sym.shndx in (_SHN_UNDEF, _SHN_ABS, _SHN_COMMON):
+        if sym.shndx in (SHN_UNDEF, SHN_ABS, _SHN_COMMON):
             continue
         if sym.shndx >= shnum or sym.value > elf.sections[sym.shndx].size:
             raise ValueError(f"ELF symbol {sym.name!r} lies outside its section")
 
 
-def _check_relocations(obj: bytes, rel: _Section, elf: _Elf) -> None:
+def _check_relocations(obj: bytes, rel: Section, elf: Elf) -> None:
     target = elf.sections[rel.info]
-    widths = _X86_64_RELOCATIONS if elf.machine == _EM_X86_64 else None
+    widths = _X86_64_RELOCATIONS if elf.machine == EM_X86_64 else None
     for r_offset, r_info, _ in struct.iter_unpack("<QQq", obj[rel.offset : rel.offset + rel.size]):
         kind, index = r_info & 0xFFFFFFFF, r_info >> 32
         width = 1 if widths is None else widths.get(kind)  # other machines: bounds only

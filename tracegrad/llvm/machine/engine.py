@@ -50,7 +50,7 @@ from collections.abc import Iterable
 from tracegrad.llvm.machine import cache as _cache
 from tracegrad.llvm.machine.elf import elf_symbols
 from tracegrad.llvm.machine.host import check_host_record, host_fingerprint, key_host
-from tracegrad.llvm.machine.loader import _JitEngine, cacheable
+from tracegrad.llvm.machine.loader import JitEngine, cacheable
 from tracegrad.llvm.machine.loader import get_engine as _get_engine
 from tracegrad.llvm.machine.target import (
     LLVM_LOCK,
@@ -60,9 +60,9 @@ from tracegrad.llvm.machine.target import (
     HostInfo,
     LLVMCompileError,
     UnresolvedSymbolError,
-    _check_level,
-    _emit_tm,
+    check_level,
     compile_object,
+    emit_target_machine,
     ensure_initialized,
     host_info,
     optimize_ir,
@@ -135,7 +135,7 @@ class CompiledModule:
         codegen_level: int,
         addresses: dict[str, int],
         stats: CompileStats,
-        engine: _JitEngine,
+        engine: JitEngine,
     ) -> None:
         self.key = key
         self.name_hint = name_hint
@@ -184,7 +184,7 @@ class CompiledModule:
         if self._asm is None:
             with LLVM_LOCK:
                 mod = optimize_ir(self.ir_text, self.opt_level)
-                self._asm = _emit_tm(self.codegen_level).emit_assembly(mod)
+                self._asm = emit_target_machine(self.codegen_level).emit_assembly(mod)
         return self._asm
 
 
@@ -212,9 +212,9 @@ def compile_module(
     the cache key next to tracegrad's own version.
     Identical IR compiled twice returns the same CompiledModule (the memory cache).
     """
-    _check_level("opt_level", opt_level)
+    check_level("opt_level", opt_level)
     cg_level = opt_level if codegen_level is None else codegen_level
-    _check_level("codegen_level", cg_level)
+    check_level("codegen_level", cg_level)
     exports = tuple(exports)
     key = module_key(ir_text, opt_level=opt_level, codegen_level=cg_level, version=version)
     engine = _get_engine()

@@ -6,7 +6,7 @@ first need (see :mod:`tracegrad.llvm.machine.engine` for why MCJIT rather than L
 global symbol loaded is in one table: native objects resolve against it, and its entries
 are handed to LLVM with ``add_symbol`` before MCJIT loads an object that may refer to them.
 Code is never unloaded. Callers hold :data:`tracegrad.llvm.machine.target.LLVM_LOCK` around
-:meth:`_JitEngine.load`.
+:meth:`JitEngine.load`.
 
 An object from the disk cache (``cached=True``) is trusted less than one LLVM just made:
 it must pass :func:`tracegrad.llvm.machine.elf_check.check_object` first, and where the native
@@ -31,9 +31,9 @@ from tracegrad.llvm.machine.target import (
     DuplicateSymbolError,
     LLVMCompileError,
     UnresolvedSymbolError,
-    _new_target_machine,
     ensure_initialized,
     llvm_binding,
+    new_target_machine,
     registered_address,
 )
 
@@ -43,7 +43,7 @@ __all__ = ["ENV_NATIVE_LOADER", "cacheable", "get_engine", "native_loader_applie
 ENV_NATIVE_LOADER = "TRACEGRAD_NATIVE_LOADER"
 
 
-class _JitEngine:
+class JitEngine:
     """All loaded code of the process; objects are added, never removed.
 
     Objects load through :func:`tracegrad.llvm.machine.elf.load_native` (no LLVM needed); one
@@ -139,7 +139,7 @@ class _JitEngine:
             empty.triple = host.triple
             empty.data_layout = host.data_layout
             # The engine owns this TM; it must never be used elsewhere (double free).
-            tm = _new_target_machine(3, host.cpu, host.features)
+            tm = new_target_machine(3, host.cpu, host.features)
             self._ee = llvm.create_mcjit_compiler(empty, tm)
         return self._ee
 
@@ -189,7 +189,7 @@ def native_loader_applies() -> bool:
     host without ``TRACEGRAD_NATIVE_LOADER=0``."""
     if os.environ.get(ENV_NATIVE_LOADER, "1").strip() in ("0", "false", "no", "off"):
         return False
-    return _elf._ELF_MACHINE.get(_elf._machine()) == _elf._EM_X86_64
+    return _elf.x86_64_host()
 
 
 def cacheable(obj: bytes, loaded_natively: bool) -> bool:
@@ -212,14 +212,14 @@ def _process_symbol(name: str) -> int | None:
         return None
 
 
-_engine: _JitEngine | None = None
+_engine: JitEngine | None = None
 
 
-def get_engine() -> _JitEngine:
+def get_engine() -> JitEngine:
     """The code store of the process (created on first use; creating it loads no LLVM)."""
     global _engine
     if _engine is None:
         with LLVM_LOCK:
             if _engine is None:
-                _engine = _JitEngine()
+                _engine = JitEngine()
     return _engine

@@ -150,7 +150,7 @@ def host_info() -> HostInfo:
     return ensure_initialized()
 
 
-def _new_target_machine(codegen_level: int, cpu: str, features: str) -> Any:
+def new_target_machine(codegen_level: int, cpu: str, features: str) -> Any:
     """A llvmlite TargetMachine. jit=True selects the large code model: the JIT maps code
     anywhere in the address space, possibly more than 2 GiB away from libm or the Python
     C API (and tracegrad's own ELF loader relies on it: no PC-relative relocations)."""
@@ -161,7 +161,7 @@ def _new_target_machine(codegen_level: int, cpu: str, features: str) -> Any:
     )
 
 
-def _emit_tm(codegen_level: int) -> Any:
+def emit_target_machine(codegen_level: int) -> Any:
     """The llvmlite emit TargetMachine for a codegen level (inspection, tests and the
     llvmlite.binding compile path); no engine ever owns these."""
     host = ensure_initialized()
@@ -172,7 +172,7 @@ def _emit_tm(codegen_level: int) -> Any:
 def _emit_tm_unlocked(codegen_level: int, cpu: str, features: str) -> Any:
     tm = _emit_tms.get(codegen_level)
     if tm is None:
-        tm = _emit_tms[codegen_level] = _new_target_machine(codegen_level, cpu, features)
+        tm = _emit_tms[codegen_level] = new_target_machine(codegen_level, cpu, features)
     return tm
 
 
@@ -240,7 +240,7 @@ def _run_pipeline(mod: Any, opt_level: int) -> None:
     pto.slp_vectorization = True  # off by default in LLVM's PTO
     # A new PassBuilder per module: a reused one accumulates instrumentation callbacks
     # and optimize time grows without bound. A pipeline MPM may run only once.
-    pb = llvm.create_pass_builder(_emit_tm(3), pto)
+    pb = llvm.create_pass_builder(emit_target_machine(3), pto)
     mpm = pb.getModulePassManager()
     try:
         mpm.run(mod, pb)
@@ -268,7 +268,7 @@ def compile_object(
         if opt_level > 0:
             _run_pipeline(mod, opt_level)
             t2 = time.perf_counter()
-        obj = _emit_tm(codegen_level).emit_object(mod)
+        obj = emit_target_machine(codegen_level).emit_object(mod)
         return obj, t1 - t0, t2 - t1, time.perf_counter() - t2
     try:
         done = lib.compile(ir_text, opt_level, codegen_level)
@@ -284,7 +284,7 @@ def optimize_ir(ir_text: str, opt_level: int = 3, *, name_hint: str = "module") 
 
     The caller must hold :data:`LLVM_LOCK` while using the result.
     """
-    _check_level("opt_level", opt_level)
+    check_level("opt_level", opt_level)
     with LLVM_LOCK:
         mod = _parse(ir_text, name_hint)
         if opt_level > 0:
@@ -292,6 +292,7 @@ def optimize_ir(ir_text: str, opt_level: int = 3, *, name_hint: str = "module") 
         return mod
 
 
-def _check_level(what: str, level: int) -> None:
+def check_level(what: str, level: int) -> None:
+    """An optimization or codegen level is 0-3 (engine checks its arguments with it)."""
     if level not in (0, 1, 2, 3):
         raise ValueError(f"{what} must be 0, 1, 2 or 3, got {level!r}")

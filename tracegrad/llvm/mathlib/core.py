@@ -1,5 +1,8 @@
-"""Shared pieces of :mod:`tracegrad.llvm.mathlib.library`: exact constants and coefficient tables,
-and the tiny SSA text builder the function bodies are emitted with."""
+"""Shared pieces of the routine files (:mod:`tracegrad.llvm.mathlib.library` and its parts):
+exact constants and coefficient tables, and :class:`MathBuilder`, the LLVM IR text builder
+(:class:`tracegrad.llvm.text.builder.Builder`) with the double-precision vocabulary the
+function bodies are emitted with. Every name without an underscore is shared with the
+routine files."""
 
 from __future__ import annotations
 
@@ -9,31 +12,25 @@ from decimal import Decimal, localcontext
 from fractions import Fraction
 from math import factorial
 
+from tracegrad.llvm.text import builder as text
+
 # ----------------------------------------------------------------------------------------------
 # Constants
 # ----------------------------------------------------------------------------------------------
 
 
-def _bits(v: float) -> int:
-    return struct.unpack("<Q", struct.pack("<d", v))[0]
-
-
-def _from_bits(b: int) -> float:
+def double_from_bits(b: int) -> float:
+    """The double whose IEEE bits are ``b``."""
     return struct.unpack("<d", struct.pack("<Q", b))[0]
 
 
-def _hx(v: float) -> str:
-    """Exact LLVM constant for a double (hex form avoids decimal rounding questions)."""
-    return f"0x{_bits(v):016X}"
-
-
-def _w(hi: int, lo: int) -> float:
+def from_words(hi: int, lo: int) -> float:
     """Double from two 32-bit words, the way fdlibm lists its coefficients."""
-    return _from_bits((hi << 32) | lo)
+    return double_from_bits((hi << 32) | lo)
 
 
 @functools.cache
-def _pi_fixed(bits: int) -> int:
+def pi_fixed(bits: int) -> int:
     """floor(pi * 2**bits) by Machin's formula in integer arithmetic (guard bits added)."""
     guard = 32
     one = 1 << (bits + guard)
@@ -64,8 +61,8 @@ def _fx_to_double_parts(num: int, bits: int, parts: int) -> list[float]:
 
 
 _PI_BITS = 256  # enough for 3 doubles of pi/2; the Payne-Hanek table uses 1400 bits lazily
-_PIO2 = _fx_to_double_parts(_pi_fixed(_PI_BITS), _PI_BITS + 1, 3)  # pi/2 in 3 parts
-_TWO_OVER_PI = float(Fraction(1 << (_PI_BITS + 1), _pi_fixed(_PI_BITS)))
+PIO2 = _fx_to_double_parts(pi_fixed(_PI_BITS), _PI_BITS + 1, 3)  # pi/2 in 3 parts
+TWO_OVER_PI = float(Fraction(1 << (_PI_BITS + 1), pi_fixed(_PI_BITS)))
 
 
 def _ln2_parts() -> tuple[float, float, float, float]:
@@ -80,46 +77,46 @@ def _ln2_parts() -> tuple[float, float, float, float]:
     return hi, lo, hi42, lo42
 
 
-_LN2_HI, _LN2_LO, _LN2_HI42, _LN2_LO42 = _ln2_parts()
-_LOG2E = float(1 / Fraction(Decimal(2).ln()))  # 1/ln2 rounded (60 digits are plenty)
+LN2_HI, LN2_LO, LN2_HI42, LN2_LO42 = _ln2_parts()
+LOG2E = float(1 / Fraction(Decimal(2).ln()))  # 1/ln2 rounded (60 digits are plenty)
 
 # fdlibm e_log.c minimax coefficients for log(1+f) = f - hfsq + s*(hfsq + R(z)).
-_LG = [
-    _w(0x3FE55555, 0x55555593),
-    _w(0x3FD99999, 0x9997FA04),
-    _w(0x3FD24924, 0x94229359),
-    _w(0x3FCC71C5, 0x1D8E78AF),
-    _w(0x3FC74664, 0x96CB03DE),
-    _w(0x3FC39A09, 0xD078C69F),
-    _w(0x3FC2F112, 0xDF3E5244),
+LOG_LG = [
+    from_words(0x3FE55555, 0x55555593),
+    from_words(0x3FD99999, 0x9997FA04),
+    from_words(0x3FD24924, 0x94229359),
+    from_words(0x3FCC71C5, 0x1D8E78AF),
+    from_words(0x3FC74664, 0x96CB03DE),
+    from_words(0x3FC39A09, 0xD078C69F),
+    from_words(0x3FC2F112, 0xDF3E5244),
 ]
-_FDLIBM_LN2_HI = _w(0x3FE62E42, 0xFEE00000)
-_FDLIBM_LN2_LO = _w(0x3DEA39EF, 0x35793C76)
+FDLIBM_LN2_HI = from_words(0x3FE62E42, 0xFEE00000)
+FDLIBM_LN2_LO = from_words(0x3DEA39EF, 0x35793C76)
 
 # fdlibm __kernel_sin / __kernel_cos coefficients (|x| <= pi/4).
-_S = [
-    _w(0xBFC55555, 0x55555549),
-    _w(0x3F811111, 0x1110F8A6),
-    _w(0xBF2A01A0, 0x19C161D5),
-    _w(0x3EC71DE3, 0x57B1FE7D),
-    _w(0xBE5AE5E6, 0x8A2B9CEB),
-    _w(0x3DE5D93A, 0x5ACFD57C),
+SIN_COEFFS = [
+    from_words(0xBFC55555, 0x55555549),
+    from_words(0x3F811111, 0x1110F8A6),
+    from_words(0xBF2A01A0, 0x19C161D5),
+    from_words(0x3EC71DE3, 0x57B1FE7D),
+    from_words(0xBE5AE5E6, 0x8A2B9CEB),
+    from_words(0x3DE5D93A, 0x5ACFD57C),
 ]
-_C = [
-    _w(0x3FA55555, 0x5555554C),
-    _w(0xBF56C16C, 0x16C15177),
-    _w(0x3EFA01A0, 0x19CB1590),
-    _w(0xBE927E4F, 0x809C52AD),
-    _w(0x3E21EE9E, 0xBDB4B1C4),
-    _w(0xBDA8FAE9, 0xBE8838D4),
+COS_COEFFS = [
+    from_words(0x3FA55555, 0x5555554C),
+    from_words(0xBF56C16C, 0x16C15177),
+    from_words(0x3EFA01A0, 0x19CB1590),
+    from_words(0xBE927E4F, 0x809C52AD),
+    from_words(0x3E21EE9E, 0xBDB4B1C4),
+    from_words(0xBDA8FAE9, 0xBE8838D4),
 ]
 
-_EXP_TAYLOR = [1.0 / factorial(n) for n in range(14)]  # exp(r), |r| <= 0.347: degree 13
-_EXPM1_Q = [1.0 / factorial(n) for n in range(2, 15)]  # (expm1(r) - r)/r^2 coefficients
-_LOG1P_Q = [2.0 * (-1) ** n / n for n in range(3, 12)]  # pow log: log1p(r) tail / (-r^3/2)
+EXP_TAYLOR = [1.0 / factorial(n) for n in range(14)]  # exp(r), |r| <= 0.347: degree 13
+EXPM1_Q = [1.0 / factorial(n) for n in range(2, 15)]  # (expm1(r) - r)/r^2 coefficients
+LOG1P_Q = [2.0 * (-1) ** n / n for n in range(3, 12)]  # pow log: log1p(r) tail / (-r^3/2)
 
 # ----------------------------------------------------------------------------------------------
-# A tiny SSA text builder (double-precision operations only)
+# The routines' builder (double-precision operations only)
 # ----------------------------------------------------------------------------------------------
 
 D = "double"
@@ -127,21 +124,16 @@ _SHIFTER = 6755399441055744.0  # 0x1.8p52: adding it rounds to an integer kept i
 
 
 def c(v: float) -> str:
-    return _hx(float(v))
+    """The exact LLVM constant of a double."""
+    return text.float_literal(v)
 
 
-class _B:
-    """Appends SSA instructions; every method returns the name of its result."""
+class MathBuilder(text.Builder):
+    """The text builder with double-precision arithmetic, bit tricks and the compound steps
+    the routines share (Horner, Estrin, TwoSum, 2^k); every method returns the name of its
+    result (``%v1``, ``%v2``, ...)."""
 
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-        self._n = 0
-
-    def emit(self, rhs: str) -> str:
-        self._n += 1
-        name = f"%v{self._n}"
-        self.lines.append(f"  {name} = {rhs}")
-        return name
+    default_hint = "v"
 
     # floating point
     def add(self, a: str, b: str) -> str:
@@ -271,14 +263,10 @@ class _B:
         return self.add(q0, self.div(res, d))
 
 
-_MIN_NORMAL = 2.0**-1022
-_INF = float("inf")
-_NAN = "0x7FF8000000000000"
+MIN_NORMAL = 2.0**-1022
+INF = float("inf")
+NAN = "0x7FF8000000000000"
 
-# Public names of the builder and constants for routine modules (atan.py and later);
-# the older routine modules still import the underscored names (listed in test_layering).
-Builder = _B
-INF = _INF
-NAN = _NAN
-pi_fixed = _pi_fixed
-from_words = _w
+# The name routine files annotate their builder argument with (atan.py and routines
+# added later: the registry interface stays ``Builder`` plus the constants above).
+Builder = MathBuilder

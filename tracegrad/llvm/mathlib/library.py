@@ -77,9 +77,8 @@ from tracegrad.ir.prims import PRIMS
 
 # the routine modules register their routines and tables on import
 from tracegrad.llvm.mathlib import atan, exp_log, power, trig  # noqa: F401
-from tracegrad.llvm.mathlib.core import _B, _hx
 from tracegrad.llvm.mathlib.core import D as D
-from tracegrad.llvm.mathlib.core import c as c
+from tracegrad.llvm.mathlib.core import MathBuilder, c
 from tracegrad.llvm.mathlib.registry import ROUTINES, TABLES
 
 __all__ = [
@@ -158,7 +157,7 @@ def math_dependencies(name: str, dtype: str = "double") -> tuple[tuple[str, str]
 def _table_ir(name: str) -> str:
     table = TABLES[name]
     vals = table.values()
-    body = ", ".join(f"double {_hx(v)}" for v in vals)
+    body = ", ".join(f"double {c(v)}" for v in vals)
     return (
         f"@{table.symbol} = internal unnamed_addr constant [{len(vals)} x double] [{body}], "
         "align 64\n"
@@ -194,7 +193,7 @@ def math_function_ir(name: str, dtype: str) -> str:
         return _f32_wrapper_ir(name)
     routine = ROUTINES[name]
     params = _PARAMS[: routine.arity]
-    b = _B()
+    b = MathBuilder()
     res = routine.body(b, *(f"%{p}" for p in params))
     sym = math_function_name(name, dtype)
     head = f"define internal double @{sym}({', '.join(f'double %{p}' for p in params)}) {_ATTRS} {{"

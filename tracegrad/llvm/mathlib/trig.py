@@ -6,7 +6,16 @@ from __future__ import annotations
 import functools
 from fractions import Fraction
 
-from tracegrad.llvm.mathlib.core import _B, _C, _INF, _PIO2, _S, _TWO_OVER_PI, _pi_fixed, c
+from tracegrad.llvm.mathlib.core import (
+    COS_COEFFS,
+    INF,
+    PIO2,
+    SIN_COEFFS,
+    TWO_OVER_PI,
+    MathBuilder,
+    c,
+    pi_fixed,
+)
 from tracegrad.llvm.mathlib.registry import Routine, Table, register_routine, register_table
 
 # Payne-Hanek table: for biased exponents 1053 (2^30) .. 2046, E = biased - 1075 and
@@ -19,7 +28,7 @@ _PH_THRESHOLD = 2.0**30
 @functools.cache
 def _ph_table() -> list[float]:
     prec = 1400
-    two_over_pi = (1 << (2 * prec + 1)) // _pi_fixed(prec)  # floor(2/pi * 2^prec), near enough
+    two_over_pi = (1 << (2 * prec + 1)) // pi_fixed(prec)  # floor(2/pi * 2^prec), near enough
     mask52 = (1 << 52) - 1
     out: list[float] = []
     for row in range(_PH_ROWS):
@@ -35,18 +44,18 @@ def _ph_table() -> list[float]:
 # --- trigonometric ---------------------------------------------------------------------------
 
 
-def _rem_pio2(b: _B, ax: str) -> tuple[str, str, str]:
+def _rem_pio2(b: MathBuilder, ax: str) -> tuple[str, str, str]:
     """ax >= 0 -> (rh, rl, q) with ax = (q + 4n)*pi/2 + rh + rl, |rh| <~ pi/4, q an i64."""
     # Cody-Waite for ax < 2^30 (other lanes computed on 0 to stay poison-free).
     small = b.fcmp("olt", ax, c(_PH_THRESHOLD))
     xs = b.sel(small, ax, c(0.0))
-    kd = b.rint(b.mul(xs, c(_TWO_OVER_PI)))
+    kd = b.rint(b.mul(xs, c(TWO_OVER_PI)))
     nk = b.neg(kd)
-    r1 = b.fma(nk, c(_PIO2[0]), xs)  # exact (|k| < 2^30, result < 1 on a 2^-52 grid)
-    t = b.mul(kd, c(_PIO2[1]))
-    tl = b.fma(kd, c(_PIO2[1]), b.neg(t))
+    r1 = b.fma(nk, c(PIO2[0]), xs)  # exact (|k| < 2^30, result < 1 on a 2^-52 grid)
+    t = b.mul(kd, c(PIO2[1]))
+    tl = b.fma(kd, c(PIO2[1]), b.neg(t))
     h, low = b.two_sum(r1, b.neg(t))
-    low = b.fma(nk, c(_PIO2[2]), b.sub(low, tl))
+    low = b.fma(nk, c(PIO2[2]), b.sub(low, tl))
     rh_cw, rl_cw = b.fast_two_sum(h, low)
     q_cw = b.low_int_bits(kd)
 
@@ -82,9 +91,9 @@ def _rem_pio2(b: _B, ax: str) -> tuple[str, str, str]:
     err = b.add(b.add(s1e, s2e), b.add(e2, p3))
     fh, fl = b.two_sum(f0, s2)
     fh, fl = b.fast_two_sum(fh, b.add(fl, err))
-    rh_ph = b.mul(fh, c(_PIO2[0]))
-    rl_ph = b.fma(fh, c(_PIO2[0]), b.neg(rh_ph))
-    rl_ph = b.add(rl_ph, b.fma(fh, c(_PIO2[1]), b.mul(fl, c(_PIO2[0]))))
+    rh_ph = b.mul(fh, c(PIO2[0]))
+    rl_ph = b.fma(fh, c(PIO2[0]), b.neg(rh_ph))
+    rl_ph = b.add(rl_ph, b.fma(fh, c(PIO2[1]), b.mul(fl, c(PIO2[0]))))
     q_ph = b.low_int_bits(kq)
 
     rh = b.sel(small, rh_cw, rh_ph)
@@ -93,22 +102,22 @@ def _rem_pio2(b: _B, ax: str) -> tuple[str, str, str]:
     return rh, rl, q
 
 
-def _kernel_sin(b: _B, x: str, y: str) -> str:
+def _kernel_sin(b: MathBuilder, x: str, y: str) -> str:
     """fdlibm __kernel_sin(x, y, 1): x - ((z*(y/2 - v*r) - y) - v*S1)."""
     z = b.mul(x, x)
     v = b.mul(z, x)
-    r = b.horner(z, _S[1:])
+    r = b.horner(z, SIN_COEFFS[1:])
     inner = b.sub(b.mul(z, b.sub(b.mul(c(0.5), y), b.mul(v, r))), y)
-    return b.sub(x, b.sub(inner, b.mul(v, c(_S[0]))))
+    return b.sub(x, b.sub(inner, b.mul(v, c(SIN_COEFFS[0]))))
 
 
-def _kernel_cos(b: _B, x: str, y: str) -> str:
+def _kernel_cos(b: MathBuilder, x: str, y: str) -> str:
     """musl __cos: w + (((1 - w) - hz) + (z*r - x*y)), w = 1 - z/2."""
     z = b.mul(x, x)
     w = b.mul(z, z)
     r = b.add(
-        b.mul(z, b.horner(z, _C[0:3])),
-        b.mul(b.mul(w, w), b.horner(z, _C[3:6])),
+        b.mul(z, b.horner(z, COS_COEFFS[0:3])),
+        b.mul(b.mul(w, w), b.horner(z, COS_COEFFS[3:6])),
     )
     hz = b.mul(c(0.5), z)
     one_w = b.sub(c(1.0), hz)
@@ -116,7 +125,7 @@ def _kernel_cos(b: _B, x: str, y: str) -> str:
     return b.add(one_w, tail)
 
 
-def _trig_body(b: _B, x: str, which: str) -> str:
+def _trig_body(b: MathBuilder, x: str, which: str) -> str:
     ax = b.fabs(x)
     rh, rl, q = _rem_pio2(b, ax)
     s = _kernel_sin(b, rh, rl)
@@ -138,7 +147,7 @@ def _trig_body(b: _B, x: str, which: str) -> str:
         res = b.sel(xneg, b.neg(t), t)
         res = b.sel(b.fcmp("olt", ax, c(2.0**-27)), x, res)
     # inf and NaN give NaN (x - x), everything else the computed value.
-    return b.sel(b.fcmp("olt", ax, c(_INF)), res, b.sub(x, x))
+    return b.sel(b.fcmp("olt", ax, c(INF)), res, b.sub(x, x))
 
 
 register_table(Table("_ph_table", "tg__ph_table", _ph_table))

@@ -46,7 +46,7 @@ import numpy as np
 
 from tracegrad.ir.executable import ArgKind
 from tracegrad.llvm.callpath import wrapper as callpath
-from tracegrad.llvm.callpath.spec import METH_FASTCALL, OFF_DATA, OFF_OB_TYPE, ArgSpec, Extent
+from tracegrad.llvm.callpath.wrapper import METH_FASTCALL, OFF_DATA, OFF_OB_TYPE, ArgSpec, Extent
 from tracegrad.llvm.machine import engine
 from tracegrad.llvm.plan.entry_runtime import (
     DESCR_FROM_TYPE_SYMBOL,
@@ -171,7 +171,7 @@ def _new_builtin(
     """
     if not callable(fallback):
         raise TypeError("fallback must be callable")
-    method_def = callpath._PyMethodDef(
+    method_def = callpath.PyMethodDef(
         name.encode(), module.address(name), METH_FASTCALL | METH_KEYWORDS, None
     )
     holder = callpath.NativeHolder(module, method_def, keepalive)
@@ -199,7 +199,7 @@ def _kinds_fit(kinds: tuple, params: list[tuple[np.dtype, tuple]]) -> bool:
 # ---------------------------------------------------------------------------------------
 
 
-class _Emitter(callpath._Emitter):
+class EntryEmitter(callpath.WrapperEmitter):
     """callpath's emitter, but every failed check declines instead of raising."""
 
     def check(self, cond: str, block: str, ok: str, arg: int, reason: str) -> None:
@@ -221,9 +221,9 @@ def entry_ir(
     ``kinds[i]`` is how param ``i`` arrives; ``in_slots[k]`` the param that is the kernel's
     input ``k``; ``outs`` the (shape, dtype) of each output.
     """
-    callpath._check_name(name)
-    callpath._check_name(kernel)
-    e = _Emitter(name)
+    callpath.check_name(name)
+    callpath.check_name(kernel)
+    e = EntryEmitter(name)
     n_in, n_out = len(in_slots), len(outs)
     e.lines.append(f'define ptr @"{name}"(ptr %self, ptr %args, i64 %nargs, ptr %kwnames) {{')
     e.label("entry")
@@ -242,7 +242,7 @@ def entry_ir(
             _emit_scalar(e, i, kind, buf_of.get(i), nxt)
         else:
             spec = ArgSpec.of(kind[0], tuple(kind[1]))
-            callpath._emit_arg(e, i, spec, {}, nxt, buf_of.get(i))
+            callpath.emit_arg(e, i, spec, {}, nxt, buf_of.get(i))
     _emit_alloc(e, outs, n_in)
     callpath.emit_kernel_call(e, kernel, "null", release_gil)  # static dims only
     _emit_result(e, n_out, out)
@@ -253,7 +253,7 @@ def entry_ir(
     return _module_text(e, name, kernel, outs)
 
 
-def _emit_scalar(e: _Emitter, i: int, kind: type, buf: int | None, nxt: str) -> None:
+def _emit_scalar(e: EntryEmitter, i: int, kind: type, buf: int | None, nxt: str) -> None:
     """A Python float/int/bool of exactly that type, stored into ``%scal[i]``."""
     a = f"a{i}"
     e(f"%{a}.slot = getelementptr ptr, ptr %args, i64 {i}")
@@ -287,11 +287,11 @@ def _emit_scalar(e: _Emitter, i: int, kind: type, buf: int | None, nxt: str) -> 
     e(f"br i1 %{a}.ok, label %{nxt}, label %decline")
 
 
-def _emit_alloc(e: _Emitter, outs: Sequence[tuple[tuple[int, ...], Any]], n_in: int) -> None:
+def _emit_alloc(e: EntryEmitter, outs: Sequence[tuple[tuple[int, ...], Any]], n_in: int) -> None:
     """Blocks alloc0..: one PyArray_Empty per output; on failure release and return NULL."""
     for j, (shape, dtype) in enumerate(outs):
         e.label(f"alloc{j}")
-        dims = f'@"{e.prefix}.dims{j}"' if shape else "null"
+        dims = f'@"{e.name}.dims{j}"' if shape else "null"
         e(f'%d{j} = call ptr @"{DESCR_FROM_TYPE_SYMBOL}"(i32 {np.dtype(dtype).num})')
         e(f"%d{j}.ok = icmp ne ptr %d{j}, null")
         e(f"br i1 %d{j}.ok, label %alloc{j}.e, label %nomem{j}")
@@ -313,7 +313,7 @@ def _emit_alloc(e: _Emitter, outs: Sequence[tuple[tuple[int, ...], Any]], n_in: 
         e("ret ptr null")
 
 
-def _emit_result(e: _Emitter, n_out: int, out: str) -> None:
+def _emit_result(e: EntryEmitter, n_out: int, out: str) -> None:
     if out == "leaf":
         e("ret ptr %o0")
         return
@@ -328,7 +328,7 @@ def _emit_result(e: _Emitter, n_out: int, out: str) -> None:
 
 
 def _module_text(
-    e: _Emitter, name: str, kernel: str, outs: Sequence[tuple[tuple[int, ...], Any]]
+    e: EntryEmitter, name: str, kernel: str, outs: Sequence[tuple[tuple[int, ...], Any]]
 ) -> str:
     parts = [runtime_decls(), f'declare void @"{kernel}"(ptr, ptr)']
     for j, (shape, _) in enumerate(outs):

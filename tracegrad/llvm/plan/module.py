@@ -23,7 +23,7 @@ from tracegrad.ir.ops import Op
 from tracegrad.ir.types import Dim
 from tracegrad.ir.value import Function, Value
 from tracegrad.llvm.callpath import wrapper as callpath
-from tracegrad.llvm.codegen.builder import Builder
+from tracegrad.llvm.codegen.builder import KernelBuilder
 from tracegrad.llvm.codegen.elementwise import (
     INTERLEAVE_MATH,
     LOOP_MD,
@@ -99,7 +99,7 @@ def _entries(kt: KernelText) -> str:
         loads.append(f"  %q{i} = getelementptr ptr, ptr %bufs, i64 {i}")
         loads.append(f"  %b{i} = load ptr, ptr %q{i}, align 8")
     args = ", ".join(f"ptr %b{i}" for i in range(n))
-    b = Builder()
+    b = KernelBuilder()
     outer = b.ext(kt.outer)  # the whole range: a runtime extent when symbolic
     body = "\n".join(loads)
     outer_lines = "".join(line + "\n" for line in prologue(b.syms, kt.dims))
