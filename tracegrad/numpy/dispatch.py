@@ -38,6 +38,10 @@ _FUNCTION_NAMES = [
     "take", "take_along_axis", "dot", "outer", "inner", "vdot", "tensordot", "einsum", "where",
     "clip", "zeros_like", "ones_like", "full_like", "shape", "ndim", "size", "copy",
     "atleast_1d", "round", "around",
+    # rearranging (numpy/_rearrange.py)
+    "array_split", "atleast_2d", "atleast_3d", "column_stack", "diag", "diagflat", "diagonal",
+    "diff", "dsplit", "dstack", "flip", "fliplr", "flipud", "hsplit", "kron", "meshgrid",
+    "repeat", "roll", "rot90", "row_stack", "split", "tile", "trace", "tril", "triu", "vsplit",
 ]  # fmt: skip
 FUNCTIONS: dict[Any, Any] = {
     getattr(np, n): getattr(tnp, n) for n in _FUNCTION_NAMES if hasattr(tnp, n)

@@ -1,0 +1,100 @@
+"""numpy's rearranging functions under jit and grad (issue #15, structure list): values equal
+to numpy's bit for bit (they only move elements), gradients against finite differences."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+import tracegrad
+from tracegrad.testing import check_grads
+
+A = np.arange(12.0).reshape(3, 4) * 0.37 - 1.1
+
+CASES: dict[str, Callable] = {
+    "flip": lambda a: np.flip(a), "flip_axis": lambda a: np.flip(a, 1), "fliplr": np.fliplr,
+    "flipud": np.flipud, "rot90": lambda a: np.rot90(a), "rot90_k2": lambda a: np.rot90(a, 2),
+    "rot90_k3": lambda a: np.rot90(a, 3, axes=(1, 0)), "roll": lambda a: np.roll(a, 5),
+    "roll_axis": lambda a: np.roll(a, -1, axis=1),
+    "roll_tuple": lambda a: np.roll(a, (1, 2), axis=(0, 1)),
+    "diff": lambda a: np.diff(a), "diff_n2_axis0": lambda a: np.diff(a, 2, axis=0),
+    "diff_prepend_append": lambda a: np.diff(a, prepend=0.5, append=A[:, :1]),
+    "repeat": lambda a: np.repeat(a, 2), "repeat_counts": lambda a: np.repeat(a, [1, 0, 2], axis=0),
+    "tile": lambda a: np.tile(a, 2), "tile_grow": lambda a: np.tile(a, (2, 1, 2)),
+    "split": lambda a: tuple(np.split(a, 2, axis=1)),
+    "array_split": lambda a: tuple(np.array_split(a, 3, axis=1)),
+    "hsplit_points": lambda a: tuple(np.hsplit(a, [1, 3])),
+    "vsplit": lambda a: tuple(np.vsplit(a, 3)),
+    "dsplit": lambda a: tuple(np.dsplit(a[..., None] * np.ones(2), 2)),
+    "atleast_2d": lambda a: np.atleast_2d(a[0]), "atleast_3d": lambda a: np.atleast_3d(a),
+    "atleast_3d_vector": lambda a: np.atleast_3d(a[0]),
+    "column_stack": lambda a: np.column_stack([a[0], a[1]]),
+    "row_stack": lambda a: np.vstack([a[0], a]), "dstack": lambda a: np.dstack([a, a * 2]),
+    "meshgrid_xy": lambda a: tuple(np.meshgrid(a[0], a[1, :3])),
+    "meshgrid_ij": lambda a: tuple(np.meshgrid(a[0], a[1, :3], a[2, :2], indexing="ij")),
+    "kron": lambda a: np.kron(a, a[:2, :2]), "kron_vectors": lambda a: np.kron(a[0], a[1]),
+    "diagonal": lambda a: np.diagonal(a), "diagonal_up": lambda a: np.diagonal(a, 1),
+    "diagonal_down": lambda a: np.diagonal(a, -1), "trace": lambda a: np.trace(a),
+    "trace_offset": lambda a: np.trace(a, 2), "tril": lambda a: np.tril(a),
+    "triu_1": lambda a: np.triu(a, 1), "tril_m1": lambda a: np.tril(a, -1),
+    "diag_of_matrix": lambda a: np.diag(a), "diag_of_vector": lambda a: np.diag(a[0]),
+    "diag_k1": lambda a: np.diag(a[0], 1), "diag_km2": lambda a: np.diag(a[0], -2),
+    "diagflat": lambda a: np.diagflat(a[:2, :2]),
+}  # fmt: skip
+
+
+def _leaves(x: object) -> list[np.ndarray]:
+    return [np.asarray(v) for v in (x if isinstance(x, tuple | list) else (x,))]
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_values_equal_numpy_exactly(name: str) -> None:
+    f = CASES[name]
+    got, want = _leaves(tracegrad.jit(f)(A)), _leaves(f(A))
+    assert len(got) == len(want)
+    for g, w in zip(got, want, strict=True):
+        assert g.dtype == w.dtype and g.shape == w.shape
+        np.testing.assert_array_equal(g, w)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_gradients_match_finite_differences(name: str) -> None:
+    f = CASES[name]
+    weights = [np.linspace(0.5, 1.5, w.size).reshape(w.shape) for w in _leaves(f(A))]
+
+    def scalar(a: object) -> object:
+        return sum(np.sum(out * w) for out, w in zip(_leaves_traced(f(a)), weights, strict=True))
+
+    check_grads(scalar, (A,), order=1, modes=("rev",))
+
+
+def _leaves_traced(x: object) -> list:
+    return list(x) if isinstance(x, tuple | list) else [x]
+
+
+@pytest.mark.parametrize(
+    "f",
+    [lambda a: np.flip(a), lambda a: np.roll(a, 3), lambda a: np.tile(a, 2),
+     lambda a: np.repeat(a, 3), lambda a: np.diff(a, append=1.0), lambda a: np.atleast_2d(a)],
+    ids=["flip", "roll", "tile", "repeat", "diff", "atleast_2d"],
+)  # fmt: skip
+@pytest.mark.parametrize("x", [np.zeros(0), np.array(2.5)], ids=["size0", "0d"])
+def test_empty_and_zero_d(f: Callable, x: np.ndarray) -> None:
+    try:
+        want = f(x)
+    except (ValueError, np.exceptions.AxisError) as error:  # numpy refuses: so must we
+        with pytest.raises(
+            type(error) if type(error) is not np.exceptions.AxisError else Exception
+        ):
+            tracegrad.jit(f)(x)
+        return
+    got = tracegrad.jit(f)(x)
+    assert got.shape == want.shape and got.dtype == want.dtype
+    np.testing.assert_array_equal(got, want)
+
+
+def test_split_that_does_not_divide_raises_as_numpy() -> None:
+    with pytest.raises(ValueError, match="equal division"):
+        tracegrad.jit(lambda a: np.split(a, 3, axis=1))(A)
