@@ -29,6 +29,7 @@ from tracegrad.numpy._composites import (
 from tracegrad.numpy._elementwise import *  # noqa: F403
 from tracegrad.numpy._elementwise import abs, absolute  # noqa: F401
 from tracegrad.numpy._rearrange import *  # noqa: F403
+from tracegrad.numpy._statistics import *  # noqa: F403
 from tracegrad.numpy._structural import *  # noqa: F403
 from tracegrad.numpy._structural import all, any, max, min, sum  # noqa: F401
 

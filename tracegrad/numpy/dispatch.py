@@ -42,6 +42,9 @@ _FUNCTION_NAMES = [
     "array_split", "atleast_2d", "atleast_3d", "column_stack", "diag", "diagflat", "diagonal",
     "diff", "dsplit", "dstack", "flip", "fliplr", "flipud", "hsplit", "kron", "meshgrid",
     "repeat", "roll", "rot90", "row_stack", "split", "tile", "trace", "tril", "triu", "vsplit",
+    # NaN-ignoring reductions and statistics (numpy/_statistics.py)
+    "average", "corrcoef", "count_nonzero", "cov", "nanmax", "nanmean", "nanmin", "nanstd",
+    "nansum", "nanvar", "ptp",
 ]  # fmt: skip
 FUNCTIONS: dict[Any, Any] = {
     getattr(np, n): getattr(tnp, n) for n in _FUNCTION_NAMES if hasattr(tnp, n)
