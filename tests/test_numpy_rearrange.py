@@ -98,3 +98,19 @@ def test_empty_and_zero_d(f: Callable, x: np.ndarray) -> None:
 def test_split_that_does_not_divide_raises_as_numpy() -> None:
     with pytest.raises(ValueError, match="equal division"):
         tracegrad.jit(lambda a: np.split(a, 3, axis=1))(A)
+
+
+@pytest.mark.parametrize(
+    ("f", "name"),
+    [(lambda x: np.unique(x), "unique"), (lambda x: np.nonzero(x), "nonzero"),
+     (lambda x: np.flatnonzero(x), "flatnonzero"), (lambda x: np.argwhere(x), "argwhere"),
+     (lambda x: np.extract(x > 0, x), "extract"), (lambda x: np.compress(x > 0, x), "compress")],
+)  # fmt: skip
+def test_value_dependent_shapes_name_the_alternative_and_the_line(f: Callable, name: str) -> None:
+    x = np.array([0.0, 2.0, 0.0, 1.0])
+    with pytest.raises(
+        tracegrad.ConcretizationError, match=f"numpy.{name} cannot be traced"
+    ) as info:
+        tracegrad.jit(f)(x)
+    assert "np." in str(info.value) and "test_numpy_rearrange.py" in str(info.value)
+    f(x)  # concrete arrays: numpy's own answer

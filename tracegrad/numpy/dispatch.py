@@ -9,9 +9,10 @@ from typing import Any
 import numpy as np
 
 from tracegrad import numpy as tnp
-from tracegrad.ir.errors import UnsupportedError
+from tracegrad.ir.errors import ConcretizationError, UnsupportedError
 from tracegrad.ir.prims import PRIMS
 from tracegrad.numpy._core import install_symbolic_class  # noqa: F401  (public here)
+from tracegrad.tracing.location import user_line_text, user_location
 
 # ufuncs with a primitive row take their names from the row; these are composites
 _COMPOSITE_UFUNC_NAMES = [
@@ -76,8 +77,26 @@ def dispatch_ufunc(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) ->
     )
 
 
+# functions whose output shape depends on the values: what to write instead under tracing
+_VALUE_SHAPED = {
+    "unique": "its length depends on the values; compare with known candidates instead "
+    "(np.any(x[:, None] == candidates, axis=0))",
+    "nonzero": "its length depends on the values; use np.where(mask, x, fill) to keep the shape",
+    "flatnonzero": "its length depends on the values; use np.where(mask, x, fill)",
+    "argwhere": "its length depends on the values; use np.where(mask, x, fill)",
+    "extract": "its length depends on the values; use np.where(cond, x, 0) and a reduction",
+    "compress": "its length depends on the values; use np.where(cond, x, 0) and a reduction",
+}
+
+
 def dispatch_function(func: Any, args: tuple, kwargs: dict) -> Any:
     impl = FUNCTIONS.get(func)
+    if impl is None and getattr(func, "__name__", "") in _VALUE_SHAPED:
+        where = user_line_text(user_location())
+        raise ConcretizationError(
+            f"numpy.{func.__name__} cannot be traced: {_VALUE_SHAPED[func.__name__]} (it works "
+            f"on concrete arrays, outside jit/grad)\n  at {where}"
+        )
     if impl is None:
         module = getattr(func, "__module__", "numpy") or "numpy"
         name = f"{module.replace('numpy._core', 'numpy')}.{func.__name__}"
