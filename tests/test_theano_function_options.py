@@ -245,3 +245,24 @@ def test_printing_debugprint_and_pydotprint(tmp_path, capsys) -> None:
     assert dot.count("->") == 5 and '[label="exp", shape=box]' in dot
     with pytest.raises(ValueError, match="DOT"):
         theano.printing.pydotprint(z, format="png")
+
+
+def test_conditions_page_ifelse_and_switch() -> None:
+    """Theano's "Conditions" page: ifelse picks a whole branch, switch picks elementwise."""
+    from tracegrad.ifelse import ifelse
+
+    a, b = T.dscalars("a", "b")
+    x, y = T.dmatrices("x", "y")
+    z_switch = T.switch(T.lt(a, b), T.mean(x), T.mean(y))
+    z_lazy = ifelse(T.lt(a, b), T.mean(x), T.mean(y))
+    f_switch = function([a, b, x, y], z_switch)
+    f_lazyifelse = function([a, b, x, y], z_lazy)
+    val1, val2 = 0.0, 1.0
+    big1, big2 = np.ones((10, 10)), np.zeros((10, 10))
+    assert f_switch(val1, val2, big1, big2) == 1.0 and f_lazyifelse(val2, val1, big1, big2) == 0.0
+    g = function([a, b, x, y], T.grad(ifelse(T.lt(a, b), T.sum(x * 2), T.sum(y)), x))
+    np.testing.assert_array_equal(g(0.0, 1.0, big1, big2), np.full((10, 10), 2.0))
+    np.testing.assert_array_equal(g(1.0, 0.0, big1, big2), np.zeros((10, 10)))
+    with pytest.raises(ValueError, match="scalar condition"):
+        ifelse(T.lt(x, y), x, y)
+    np.testing.assert_array_equal(T.arange(4), np.arange(4))

@@ -33,6 +33,7 @@ argmax, argmin, cumsum = tnp.argmax, tnp.argmin, tnp.cumsum
 dot, tensordot, outer = tnp.dot, tnp.tensordot, tnp.outer
 reshape, transpose, concatenate, stack = tnp.reshape, tnp.transpose, tnp.concatenate, tnp.stack
 zeros_like, ones_like = tnp.zeros_like, tnp.ones_like
+arange = tnp.arange  # static bounds (a symbolic length is the control-flow issue's)
 softmax, log_softmax, logsumexp = tnp.softmax, tnp.log_softmax, tnp.logsumexp
 
 
@@ -99,11 +100,11 @@ nnet = types.SimpleNamespace(
 )  # fmt: skip
 
 __all__ = [
-    "abs", "abs_", "argmax", "argmin", "binary_crossentropy", "cast", "categorical_crossentropy",
-    "clip", "concatenate",
-    "cos", "cumsum", "dot", "eq", "exp", "expm1", "fill", "flatten", "floor", "ge", "gt", "le",
-    "log", "log1p", "log_softmax", "logsumexp", "lt", "max", "maximum", "mean", "min", "minimum",
-    "neg", "neq", "nnet", "ones_like", "outer", "pow", "prod", "relu", "reshape", "sgn", "sigmoid",
-    "sin", "softmax", "softplus", "sqr", "sqrt", "stack", "std", "sum", "switch", "tan", "tanh",
-    "tensordot", "transpose", "var", "where", "zeros_like",
+    "abs", "abs_", "arange", "argmax", "argmin", "binary_crossentropy", "cast",
+    "categorical_crossentropy", "clip", "concatenate", "cos", "cumsum", "dot", "eq", "exp",
+    "expm1", "fill", "flatten", "floor", "ge", "gt", "le", "log", "log1p", "log_softmax",
+    "logsumexp", "lt", "max", "maximum", "mean", "min", "minimum", "neg", "neq", "nnet",
+    "ones_like", "outer", "pow", "prod", "relu", "reshape", "sgn", "sigmoid", "sin", "softmax",
+    "softplus", "sqr", "sqrt", "stack", "std", "sum", "switch", "tan", "tanh", "tensordot",
+    "transpose", "var", "where", "zeros_like",
 ]  # fmt: skip
