@@ -114,3 +114,20 @@ def test_value_dependent_shapes_name_the_alternative_and_the_line(f: Callable, n
         tracegrad.jit(f)(x)
     assert "np." in str(info.value) and "test_numpy_rearrange.py" in str(info.value)
     f(x)  # concrete arrays: numpy's own answer
+
+
+@pytest.mark.parametrize(
+    "f",
+    [lambda x: np.add.outer(x, x[0]), lambda x: np.multiply.outer(x[0], x[1]),
+     lambda x: np.subtract.outer(x[1], x[0]), lambda x: np.maximum.outer(x[0], x[2]),
+     lambda x: np.add.accumulate(x, axis=1), lambda x: np.add.accumulate(x),
+     lambda x: np.logical_and.reduce(x > 0, axis=1), lambda x: np.logical_or.reduce(x > 1)],
+    ids=["add.outer", "multiply.outer", "subtract.outer", "maximum.outer", "add.accumulate1",
+         "add.accumulate", "logical_and.reduce", "logical_or.reduce"],
+)  # fmt: skip
+def test_ufunc_methods(f: Callable) -> None:
+    got, want = tracegrad.jit(f)(A), f(A)
+    assert got.shape == want.shape and got.dtype == want.dtype
+    np.testing.assert_array_equal(got, want)
+    if got.dtype.kind == "f":
+        check_grads(lambda a: np.sum(f(a) * 0.7), (A,), order=1, modes=("rev",))

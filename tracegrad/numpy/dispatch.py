@@ -30,7 +30,11 @@ _ROW_UFUNC_NAMES = [
 UFUNCS: dict[Any, Any] = {
     getattr(np, n): getattr(tnp, n) for n in _ROW_UFUNC_NAMES + _COMPOSITE_UFUNC_NAMES
 }
-_REDUCERS = {np.add: "sum", np.multiply: "prod", np.maximum: "max", np.minimum: "min"}
+_REDUCERS = {
+    np.add: "sum", np.multiply: "prod", np.maximum: "max", np.minimum: "min",
+    np.logical_and: "all", np.logical_or: "any",
+}  # fmt: skip
+_ACCUMULATORS = {np.add: "cumsum"}
 
 _FUNCTION_NAMES = [
     "sum", "mean", "max", "min", "amax", "amin", "prod", "argmax", "argmin", "cumsum", "var",
@@ -71,6 +75,12 @@ def dispatch_ufunc(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) ->
         return getattr(tnp, _REDUCERS[ufunc])(
             inputs[0], axis=axis, keepdims=kwargs.get("keepdims", False)
         )
+    if method == "accumulate" and ufunc in _ACCUMULATORS:
+        return getattr(tnp, _ACCUMULATORS[ufunc])(inputs[0], axis=kwargs.get("axis", 0))
+    if method == "outer" and ufunc in UFUNCS and len(inputs) == 2 and not kwargs:
+        a, b = inputs
+        grown = tnp.reshape(a, tuple(np.shape(a)) + (1,) * np.ndim(b))
+        return UFUNCS[ufunc](grown, b)  # numpy: ufunc(a[..., None, ...], b)
     raise UnsupportedError(
         f"numpy.{ufunc.__name__}{'' if method == '__call__' else '.' + method} is not supported "
         "on traced values by tracegrad"
