@@ -131,3 +131,21 @@ def test_ufunc_methods(f: Callable) -> None:
     np.testing.assert_array_equal(got, want)
     if got.dtype.kind == "f":
         check_grads(lambda a: np.sum(f(a) * 0.7), (A,), order=1, modes=("rev",))
+
+
+def test_add_at_accumulates_repeated_indices_like_numpy() -> None:
+    def f(x: np.ndarray, v: np.ndarray) -> np.ndarray:
+        y = x * 1.0
+        np.add.at(y, [0, 2, 0], v)
+        np.subtract.at(y, (1,), 5.0)
+        np.add.at(y, (slice(1, 3),), 0.5)
+        return y
+
+    x, v = np.arange(4.0), np.array([1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(tracegrad.jit(f)(x, v), f(x, v))
+    check_grads(lambda x, v: np.sum(f(x, v) ** 2), (x, v), order=1, modes=("rev",))
+    m = np.zeros((3, 2))
+    g = tracegrad.jit(lambda m: (np.add.at(m, ([0, 0, 2], [1, 1, 0]), 1.0), m)[1])(m)
+    want = m.copy()
+    np.add.at(want, ([0, 0, 2], [1, 1, 0]), 1.0)
+    np.testing.assert_array_equal(g, want)

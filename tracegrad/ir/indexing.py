@@ -187,6 +187,20 @@ def setitem(x: Value, index: Any, update: Any) -> Value:
     return reshape(b.where(b.gt(hits, 0), scattered, flat), x.shape)
 
 
+def add_at(x: Value, index: Any, update: Any) -> Value:
+    """Functional ``np.add.at(x, index, update)``: each position ``index`` lists gets its
+    update added, repeated positions once per listing (unlike ``x[index] += update``)."""
+    if not x.type.is_concrete:
+        raise UnsupportedError("np.add.at into an array of symbolic shape")
+    grid = np.arange(x.type.size, dtype=np.int64).reshape(x.shape)
+    positions = reshape(getitem(b.to_value(grid), index), (-1,))
+    shaped = b.broadcast_to(b.to_value(update, x.dtype), getitem(b.to_value(grid), index).shape)
+    values = b.cast(reshape(shaped, (-1,)), x.dtype)
+    flat = reshape(x, (-1,))
+    added = b.apply(Op.SCATTER_ADD, [b.zeros_like(flat), positions, values], axis=0)
+    return reshape(b.add(flat, added), x.shape)
+
+
 _MAX_TRACED_WRITES = 4096
 
 

@@ -26,9 +26,10 @@ from tracegrad.ir.value import Value
 from tracegrad.numpy._core import traced
 
 __all__ = [
-    "array_split", "atleast_2d", "atleast_3d", "column_stack", "diag", "diagflat", "diagonal",
-    "diff", "dsplit", "dstack", "flip", "fliplr", "flipud", "hsplit", "kron", "meshgrid",
-    "repeat", "roll", "rot90", "row_stack", "split", "tile", "trace", "tril", "triu", "vsplit",
+    "add_at", "array_split", "atleast_2d", "atleast_3d", "column_stack", "diag", "diagflat",
+    "diagonal", "diff", "dsplit", "dstack", "flip", "fliplr", "flipud", "hsplit", "kron",
+    "meshgrid", "repeat", "roll", "rot90", "row_stack", "split", "tile", "trace", "tril",
+    "triu", "vsplit",
 ]  # fmt: skip
 
 
@@ -41,6 +42,13 @@ def _static(n: Any, what: str) -> int:
 def _along(v: Value, axis: int, item: Any) -> Value:
     """``v[..., item, ...]`` with ``item`` at ``axis``."""
     return indexing.getitem(v, (slice(None),) * axis + (item,))
+
+
+@traced
+def add_at(a: Any, indices: Any, update: Any) -> Any:
+    """Functional ``np.add.at``: ``a`` with ``update`` added at ``indices``, repeated indices once
+    per listing (``np.add.at(a, i, b)`` on a traced ``a`` rebinds it to this)."""
+    return indexing.add_at(b.to_value(a), indices, update)
 
 
 @traced

@@ -13,6 +13,7 @@ from tracegrad.ir.errors import ConcretizationError, UnsupportedError
 from tracegrad.ir.prims import PRIMS
 from tracegrad.numpy._core import install_symbolic_class  # noqa: F401  (public here)
 from tracegrad.tracing.location import user_line_text, user_location
+from tracegrad.tracing.tracer import Tracer
 
 # ufuncs with a primitive row take their names from the row; these are composites
 _COMPOSITE_UFUNC_NAMES = [
@@ -57,6 +58,18 @@ FUNCTIONS: dict[Any, Any] = {
 FUNCTIONS[np.linalg.norm] = tnp.norm
 
 
+def _add_at(ufunc: np.ufunc, a: Any, indices: Any, b: Any = None) -> None:
+    """``np.add.at(a, indices, b)`` (and ``subtract``) on a traced ``a``: rebinds ``a`` to
+    the result, as numpy mutates it (numpy returns None too)."""
+    if not isinstance(a, Tracer):
+        raise UnsupportedError(f"numpy.{ufunc.__name__}.at into a concrete array of traced values")
+    update = b if ufunc is np.add else tnp.negative(b)
+    result = tnp.add_at(a, indices, update)
+    if result.trace is not a.trace:
+        raise UnsupportedError(f"numpy.{ufunc.__name__}.at into a value of an enclosing trace")
+    a.value = result.value  # numpy mutates a: the tracer now stands for the new array
+
+
 def dispatch_ufunc(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> Any:
     if kwargs.get("out") is not None:
         raise UnsupportedError(f"numpy.{ufunc.__name__}(..., out=...) on traced values")
@@ -75,6 +88,8 @@ def dispatch_ufunc(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) ->
         return getattr(tnp, _REDUCERS[ufunc])(
             inputs[0], axis=axis, keepdims=kwargs.get("keepdims", False)
         )
+    if method == "at" and ufunc in (np.add, np.subtract) and not kwargs:
+        return _add_at(ufunc, *inputs)
     if method == "accumulate" and ufunc in _ACCUMULATORS:
         return getattr(tnp, _ACCUMULATORS[ufunc])(inputs[0], axis=kwargs.get("axis", 0))
     if method == "outer" and ufunc in UFUNCS and len(inputs) == 2 and not kwargs:
