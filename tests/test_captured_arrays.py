@@ -76,3 +76,29 @@ def test_captured_arrays_inside_nested_transforms():
     np.testing.assert_allclose(step(x), x - 0.1 * np.cos(x) * weights, rtol=1e-14)
     weights[:] = [3.0, 0.5]
     np.testing.assert_allclose(step(x), x - 0.1 * np.cos(x) * weights, rtol=1e-14)
+
+
+BIAS = np.zeros(2)
+
+
+def _helper(x):
+    return x + BIAS
+
+
+def test_a_helper_reading_a_global_is_followed():
+    global BIAS
+    saved = BIAS
+    try:
+        f = tracegrad.jit(lambda x: _helper(x) * 2.0)
+        assert f(np.ones(2)).tolist() == [2.0, 2.0]
+        BIAS = np.array([1.0, -1.0])
+        assert f(np.ones(2)).tolist() == [4.0, 0.0]
+    finally:
+        BIAS = saved
+
+
+def test_make_ir_shows_captured_arrays_as_constants():
+    weights = np.array([2.0, 3.0])
+    function = tracegrad.make_ir(lambda x: x * weights)(np.ones(2))
+    assert len(function.params) == 1
+    assert "const" in [v.op.value for v in function.order]

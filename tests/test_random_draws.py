@@ -227,3 +227,23 @@ def test_unsupported_random_calls_raise_naming_the_line():
     with pytest.raises(UnsupportedError, match="vjp"):
         tracegrad.vjp(lambda x: x * np.random.randn(2), np.ones(2))
     assert np.random.shuffle is original  # numpy's functions are back after a failed trace
+
+
+RNG = np.random.default_rng(21)
+
+
+def _noise(n):
+    return RNG.normal(size=n)
+
+
+def test_a_helper_drawing_from_a_module_generator():
+    global RNG
+    f = tracegrad.jit(lambda x: x + _noise(2))
+    RNG = np.random.default_rng(21)
+    got = [f(np.zeros(2)) for _ in range(3)]
+    RNG = np.random.default_rng(21)
+    _same(got, [_noise(2) for _ in range(3)])
+    RNG = np.random.default_rng(4)  # rebinding the name: the next calls draw from the new one
+    got = [f(np.zeros(2)) for _ in range(2)]
+    RNG = np.random.default_rng(4)
+    _same(got, [_noise(2) for _ in range(2)])

@@ -38,7 +38,7 @@ from tracegrad.ir.dtypes import DType
 from tracegrad.ir.errors import UnsupportedError
 from tracegrad.ir.types import TensorType
 from tracegrad.tracing.context import current_trace
-from tracegrad.tracing.implicit import STATIC_WRAPPERS, TRACE_HOOKS, Implicit, user_function
+from tracegrad.tracing.implicit import STATIC_WRAPPERS, TRACE_HOOKS, Implicit, named_values
 from tracegrad.tracing.location import user_line_text, user_location
 from tracegrad.tracing.tracer import Tracer
 
@@ -60,7 +60,7 @@ REFUSED = frozenset("shuffle permuted seed set_state get_state bytes spawn".spli
 class Draw(Implicit):
     """``generator.method(*args, **kwargs)``, called again on every call of the Function."""
 
-    generator: Any
+    generator: Any  # a Generator/RandomState, or a Named one read at each call
     method: str
     args: tuple
     kwargs: dict
@@ -68,8 +68,26 @@ class Draw(Implicit):
     fresh = True
 
     def produce(self) -> np.ndarray:
-        out = np.asarray(getattr(self.generator, self.method)(*self.args, **self.kwargs))
+        generator = resolve(self.generator)
+        out = np.asarray(getattr(generator, self.method)(*self.args, **self.kwargs))
         return out if out.dtype == self.type.dtype.numpy else out.astype(self.type.dtype.numpy)
+
+
+@dataclass(frozen=True, eq=False)
+class Named:
+    """The generator a global (``holder[name]``) or a closure cell (name None) holds: read
+    at each call, so rebinding the name to a new generator is seen, as in eager numpy."""
+
+    holder: Any
+    name: str | None
+
+
+def resolve(generator: Any) -> Any:
+    if isinstance(generator, Named):
+        generator = _read(generator.holder, generator.name)
+    if isinstance(generator, RecordingGenerator):  # read while another thread traces
+        generator = generator._generator
+    return generator
 
 
 def _refuse(what: str, why: str) -> UnsupportedError:
@@ -99,7 +117,7 @@ def record(generator: Any, method: str, args: tuple, kwargs: dict) -> Any:
         raise _refuse(label, "changes or reads the generator's state or writes in place")
     if _has_tracer(args) or _has_tracer(kwargs.values()):
         return _with_traced_parameters(generator, method, args, kwargs, label)
-    sample = np.asarray(getattr(_scratch(generator), method)(*args, **kwargs))
+    sample = np.asarray(getattr(_scratch(resolve(generator)), method)(*args, **kwargs))
     if sample.dtype == object or sample.dtype.kind not in "biuf":
         raise _refuse(label, f"returns {sample.dtype} values tracegrad cannot trace")
     type_ = TensorType(DType.from_numpy(sample.dtype), sample.shape)
@@ -129,7 +147,7 @@ def _with_traced_parameters(
     a, c = (_float64(params.get(n, d)) for n, d in names)
     if size is None:
         size = np.broadcast_shapes(a.shape, c.shape)
-    if isinstance(generator, np.random.Generator) and standard == "random_sample":
+    if isinstance(resolve(generator), np.random.Generator) and standard == "random_sample":
         standard = "random"
     z = record(generator, standard, (), {"size": size})
     if method == "normal":
@@ -146,16 +164,17 @@ class RecordingGenerator:
     """Stands for a ``Generator``/``RandomState`` while a function is traced: its samplers
     record draws; outside a trace (another thread) everything goes to the generator."""
 
-    __slots__ = ("_generator",)
+    __slots__ = ("_generator", "_source")
 
-    def __init__(self, generator: Any) -> None:
+    def __init__(self, generator: Any, source: Named | None = None) -> None:
         self._generator = generator
+        self._source = source  # where the generator was read, when it was read by name
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._generator, name)
         if name not in SAMPLERS and name not in REFUSED:
             return attr
-        generator = self._generator
+        generator = self._source or self._generator
 
         def sampler(*args: Any, **kwargs: Any) -> Any:
             if current_trace() is None:
@@ -224,20 +243,7 @@ def _module_patched() -> Iterator[None]:
 
 def _generator_holders(fn: Any) -> list[tuple[Any, Any]]:
     """(holder, name-or-None) of the generators ``fn`` reads from globals or closure cells."""
-    fn = user_function(fn)
-    if fn is None:
-        return []
-    found: list[tuple[Any, Any]] = []
-    for cell in fn.__closure__ or ():
-        with contextlib.suppress(ValueError):
-            if isinstance(cell.cell_contents, _RECORDABLE):
-                found.append((cell, None))
-    names = set(fn.__code__.co_names)
-    for const in fn.__code__.co_consts:
-        names.update(getattr(const, "co_names", ()))
-    globals_ = fn.__globals__
-    found += [(globals_, n) for n in names if isinstance(globals_.get(n), _RECORDABLE)]
-    return found
+    return [(h, n) for h, n, v in named_values(fn) if isinstance(v, _RECORDABLE)]
 
 
 def _read(holder: Any, name: str | None) -> Any:
@@ -267,7 +273,8 @@ def _generators_recorded(fn: Any) -> Iterator[None]:
                 real = _read(holder, name)
                 if not isinstance(real, _GENERATOR_TYPES):
                     continue
-                entry = _SWAPS[key] = [holder, name, real, RecordingGenerator(real), 0]
+                recorder = RecordingGenerator(real, Named(holder, name))
+                entry = _SWAPS[key] = [holder, name, real, recorder, 0]
                 _write(holder, name, entry[3])
             entry[4] += 1
             keys.append(key)

@@ -113,22 +113,42 @@ def user_function(fn: Any) -> Any:
     return fn if hasattr(fn, "__code__") else None
 
 
+def named_values(fn: Any, depth: int = 3) -> list[tuple[Any, str | None, Any]]:
+    """(holder, name, value) for what ``fn`` reads by name: its closure cells (name None)
+    and the module globals its code names, and, ``depth`` calls deep, the same for the user
+    functions it calls by name (helpers that read a global)."""
+    found: list[tuple[Any, str | None, Any]] = []
+    seen: set[int] = set()
+    todo = [(user_function(fn), depth)]
+    while todo:
+        f, left = todo.pop()
+        if f is None or id(f.__code__) in seen:
+            continue
+        seen.add(id(f.__code__))
+        start = len(found)
+        for cell in f.__closure__ or ():
+            with contextlib.suppress(ValueError):  # an empty cell
+                found.append((cell, None, cell.cell_contents))
+        globals_ = f.__globals__
+        found += [
+            (globals_, n, globals_[n]) for n in _code_names(f.__code__, set()) if n in globals_
+        ]
+        if left > 0:
+            todo += [(_helper(v), left - 1) for _, _, v in found[start:] if callable(v)]
+    return found
+
+
+def _helper(value: Any) -> Any:
+    """A user's Python function worth following (not numpy's or tracegrad's own)."""
+    fn = user_function(value)
+    module = getattr(fn, "__module__", None) or ""
+    return None if module.split(".")[0] in ("numpy", "tracegrad") else fn
+
+
 def captured_arrays(fn: Any) -> dict[int, Captured]:
-    """The float ndarrays ``fn`` reads by name from its globals or closure cells, by ``id``."""
-    fn = user_function(fn)
+    """The float ndarrays ``fn`` reads by name from globals or closure cells, by ``id``."""
     found: dict[int, Captured] = {}
-    if fn is None:
-        return found
-    code = fn.__code__
-    holders: list[tuple[Any, str | None, Any]] = []
-    for cell in fn.__closure__ or ():
-        with contextlib.suppress(ValueError):  # an empty cell
-            holders.append((cell, None, cell.cell_contents))
-    globals_ = fn.__globals__
-    for name in _code_names(code, set()):
-        if name in globals_:
-            holders.append((globals_, name, globals_[name]))
-    for holder, name, value in holders:
+    for holder, name, value in named_values(fn):
         if type(value) is np.ndarray and value.dtype.kind == "f":
             type_ = TensorType(DType.from_numpy(value.dtype), value.shape)
             found.setdefault(id(value), Captured(holder, name, type_))
