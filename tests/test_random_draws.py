@@ -247,3 +247,15 @@ def test_a_helper_drawing_from_a_module_generator():
     got = [f(np.zeros(2)) for _ in range(2)]
     RNG = np.random.default_rng(4)
     _same(got, [_noise(2) for _ in range(2)])
+
+
+def test_seeding_inside_the_function_is_replayed_on_every_call():
+    def f(x):
+        np.random.seed(3)
+        return x + np.random.randn(2)
+
+    jitted = tracegrad.jit(f)
+    np.random.seed(0)
+    got = [(jitted(np.zeros(2)), np.random.rand()) for _ in range(2)]
+    np.random.seed(0)
+    _same(got, [(f(np.zeros(2)), np.random.rand()) for _ in range(2)])

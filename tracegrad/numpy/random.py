@@ -20,8 +20,9 @@ and ``uniform(low, high)`` with traced parameters draw ``standard_normal``/``ran
 time and compute ``loc + scale * z`` / ``low + (high - low) * u`` in the graph: numpy computes
 exactly these (one standard draw per element, then the same two float64 operations), so
 results stay bit-identical, and gradients flow into the parameters. Any other sampler with a
-traced argument, and ``shuffle``, ``seed``, ``set_state``, ``get_state``, ``bytes``, ``out=``,
-raise ``UnsupportedError`` naming the line.
+traced argument, and ``shuffle``, ``get_state``, ``bytes``, ``out=``, raise
+``UnsupportedError`` naming the line; ``seed``/``set_state`` are replayed at call time, in
+order with the draws.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from tracegrad.ir import forksafe
 from tracegrad.ir.dtypes import DType
 from tracegrad.ir.errors import UnsupportedError
 from tracegrad.ir.types import TensorType
@@ -53,7 +55,9 @@ SAMPLERS = frozenset(
     "zipf".split()
 )
 # they change or expose the state, or write into an argument: no call-time equivalent
-REFUSED = frozenset("shuffle permuted seed set_state get_state bytes spawn".split())
+REFUSED = frozenset("shuffle permuted get_state bytes spawn".split())
+# they set the state: replayed at call time, in order with the draws, as an empty input
+EFFECTS = frozenset(("seed", "set_state"))
 
 
 @dataclass(frozen=True, eq=False)
@@ -69,7 +73,10 @@ class Draw(Implicit):
 
     def produce(self) -> np.ndarray:
         generator = resolve(self.generator)
-        out = np.asarray(getattr(generator, self.method)(*self.args, **self.kwargs))
+        out = getattr(generator, self.method)(*self.args, **self.kwargs)
+        if self.method in EFFECTS:
+            return np.empty(0)
+        out = np.asarray(out)
         return out if out.dtype == self.type.dtype.numpy else out.astype(self.type.dtype.numpy)
 
 
@@ -117,6 +124,9 @@ def record(generator: Any, method: str, args: tuple, kwargs: dict) -> Any:
         raise _refuse(label, "changes or reads the generator's state or writes in place")
     if _has_tracer(args) or _has_tracer(kwargs.values()):
         return _with_traced_parameters(generator, method, args, kwargs, label)
+    if method in EFFECTS:  # np.random.seed(0) inside the function: reseed on every call
+        _input(Draw(generator, method, args, dict(kwargs), TensorType(DType.FLOAT64, (0,))))
+        return None
     sample = np.asarray(getattr(_scratch(resolve(generator)), method)(*args, **kwargs))
     if sample.dtype == object or sample.dtype.kind not in "biuf":
         raise _refuse(label, f"returns {sample.dtype} values tracegrad cannot trace")
@@ -172,7 +182,7 @@ class RecordingGenerator:
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._generator, name)
-        if name not in SAMPLERS and name not in REFUSED:
+        if name not in SAMPLERS and name not in REFUSED and name not in EFFECTS:
             return attr
         generator = self._source or self._generator
 
@@ -199,8 +209,10 @@ _RECORDABLE = (*_GENERATOR_TYPES, RecordingGenerator)  # a recorder: another thr
 # ---- np.random's module functions, swapped while any thread traces ---------------------------
 
 _GLOBAL = np.random.mtrand._rand  # the RandomState behind np.random.<name>
-_ORIGINALS = {n: getattr(np.random, n) for n in sorted(SAMPLERS | REFUSED) if hasattr(np.random, n)}
-_PATCH_LOCK = threading.Lock()
+_ORIGINALS = {
+    n: getattr(np.random, n) for n in sorted(SAMPLERS | REFUSED | EFFECTS) if hasattr(np.random, n)
+}
+_PATCH_LOCK = forksafe.reset_in_child(threading.Lock())
 _patch_count = 0
 
 
