@@ -97,8 +97,12 @@ def test_a_helper_reading_a_global_is_followed():
         BIAS = saved
 
 
-def test_make_ir_shows_captured_arrays_as_constants():
+def test_make_ir_shows_captured_arrays_as_constants_of_their_current_values():
     weights = np.array([2.0, 3.0])
-    function = tracegrad.make_ir(lambda x: x * weights)(np.ones(2))
-    assert len(function.params) == 1
-    assert "const" in [v.op.value for v in function.order]
+    build = tracegrad.make_ir(lambda x: x * weights)
+    for expected in ([2.0, 3.0], [-1.0, 0.5]):
+        weights[:] = expected
+        function = build(np.ones(2))
+        assert len(function.params) == 1
+        consts = [v.attr("data").array for v in function.order if v.op.value == "const"]
+        assert any(c.tolist() == expected for c in consts)
