@@ -30,6 +30,7 @@ from tracegrad.ir.executable import Executable, HotPaths
 from tracegrad.ir.passes import optimize as run_pipeline
 from tracegrad.ir.value import Function
 from tracegrad.signature import as_array, leaf_key
+from tracegrad.tracing.implicit import fold_captured, wrap_static
 from tracegrad.tracing.trace import Traced, call, is_leaf, trace
 from tracegrad.tracing.tracer import Tracer
 
@@ -79,8 +80,10 @@ class Jitted:
         static = []
         dynamic = []
         for i, a in enumerate(args):
-            (static if i in self.static_argnums or _big_int(a) else dynamic).append((i, a))
-        static_kw = {k: v for k, v in kwargs.items() if k in self.static_argnames or _big_int(v)}
+            (static if i in self.static_argnums or _auto_static(a) else dynamic).append((i, a))
+        static_kw = {
+            k: v for k, v in kwargs.items() if k in self.static_argnames or _auto_static(v)
+        }
         dynamic_kw = {k: v for k, v in kwargs.items() if k not in static_kw}
         key_static = (
             tuple((i, _static_key(a)) for i, a in static),
@@ -99,6 +102,11 @@ class Jitted:
         leaves, in_tree = tree.flatten(([a for _, a in dynamic], dynamic_kw), is_leaf=is_leaf)
         key = (in_tree, tuple(leaf_key(x) for x in leaves), key_static)
         spec = self._cache.get(key)
+        if spec is not None and spec.traced.closure and spec.traced.stale:
+            with self._lock:  # a captured name holds another dtype or shape now
+                if self._cache.get(key) is spec:
+                    del self._cache[key]
+            spec = None
         if spec is None:
             spec = self._trace_once(key, dynamic, static, static_kw, dynamic_kw)
         return spec, leaves
@@ -119,7 +127,7 @@ class Jitted:
                     started = time.perf_counter()
                     traced = self._trace(dynamic, static, static_kw, dynamic_kw)
                     spec = Specialization(traced, trace_s=time.perf_counter() - started)
-                    if not spec.traced.closure:  # closures over outer tracers are per-trace
+                    if not spec.traced.per_trace:  # closures over outer tracers are per-trace
                         with self._lock:
                             spec = self._cache.setdefault(key, spec)
                 return spec
@@ -137,11 +145,13 @@ class Jitted:
             for i, a in zip(positions, dyn_args, strict=True):
                 full[i] = a
             for i, a in static:
-                full[i] = a
-            return self.fun(*full, **static_kw, **dyn_kw)
+                full[i] = wrap_static(a)  # a Generator records its draws
+            kw = {k: wrap_static(v) for k, v in static_kw.items()}
+            return self.fun(*full, **kw, **dyn_kw)
 
         self.trace_count += 1
-        return trace(flat_fun, ([a for _, a in dynamic], dynamic_kw), name=self.fun.__name__)
+        args = ([a for _, a in dynamic], dynamic_kw)
+        return trace(flat_fun, args, name=self.fun.__name__, user_fn=self.fun)
 
     def _executable(self, spec: Specialization) -> Executable:
         if spec.executable is None:
@@ -175,7 +185,7 @@ class Jitted:
         outs = call(spec.traced, leaves, lambda function, inputs: self._run(spec, inputs))
         if not kwargs and not self.static_argnums and outs and not isinstance(outs[0], Tracer):
             key = _fast_key(args)
-            if key is not None and not spec.traced.closure:
+            if key is not None and not spec.traced.per_trace:
                 # one-argument keys live apart: no collision with tuples
                 table, slot = (self._fast_one, key[0]) if len(args) == 1 else (self._fast, key)
                 if slot not in table:
@@ -186,11 +196,17 @@ class Jitted:
         """The fast path for ``key`` from the executable's hot paths, rebuilt when it tiers
         up (possibly on a background thread), when the native entry is installed too."""
         executable = self._executable(spec)
-        table[slot] = _make_fast_path(spec, executable, executable.hot)
+        implicit = spec.traced.closure  # implicit inputs only (per_trace ones are not cached)
+
+        def make(hot: HotPaths) -> Callable[..., Any]:
+            fast = _make_fast_path(spec, executable, hot)
+            return _with_implicit(fast, implicit, table, slot, self) if implicit else fast
+
+        table[slot] = make(executable.hot)
 
         def tiered(hot: HotPaths) -> None:
-            table[slot] = _make_fast_path(spec, executable, hot)
-            if hot.entry is not None:
+            table[slot] = make(hot)
+            if hot.entry is not None and not implicit:  # a native entry runs no Python
                 self._install_entry(hot.entry, spec, key)
 
         executable.on_tier_up(tiered)
@@ -334,6 +350,15 @@ def _fast_key(args: tuple) -> tuple | None:
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
+def _auto_static(value: Any) -> bool:
+    """Arguments jit keys by value without being asked: big ints and random generators
+    (whose draws become implicit inputs, see tracegrad.numpy.random)."""
+    return _big_int(value) or isinstance(value, _GENERATORS)
+
+
+_GENERATORS = (np.random.Generator, np.random.RandomState)
+
+
 def _big_int(value: Any) -> bool:
     """A Python int outside int64. numpy gives it no int64 form (``x + 2**63`` is uint64 or
     an OverflowError, ``float_array * 2**63`` is exact), so jit specializes on its value
@@ -367,6 +392,24 @@ def _make_fast_path(
         ]
         outs = fast_call(*arrays)
         return outs[0] if single else tree.unflatten(out_tree, outs)
+
+    return run
+
+
+def _with_implicit(
+    fast: Callable[..., Any], implicit: tuple, table: dict, slot: Any, jitted: Jitted
+) -> Callable[..., Any]:
+    """The fast path of a Function with implicit inputs (random draws, captured arrays):
+    produce them after the arguments, in order. When a captured name now holds another
+    dtype or shape, this path is dropped and the general path traces again."""
+    rereads = tuple(c for c in implicit if not c.fresh)
+
+    def run(*args: Any) -> Any:
+        for c in rereads:
+            if c.stale():
+                table.pop(slot, None)
+                return jitted._call_slow(args, {})
+        return fast(*args, *[c.produce() for c in implicit])
 
     return run
 
@@ -426,7 +469,9 @@ def jit(
 def make_ir(
     fun: Callable[..., Any], static_argnums: int | Sequence[int] = ()
 ) -> Callable[..., Function]:
-    """``make_ir(f)(*example_args)`` returns the traced (unoptimized) Function.
+    """``make_ir(f)(*example_args)`` returns the traced (unoptimized) Function. Arrays ``f``
+    reads from its globals or closure (inputs read at each call under ``jit``) appear as
+    constants of their current values; random draws are params after the arguments.
 
     >>> import numpy as np, tracegrad
     >>> print(tracegrad.make_ir(lambda x: np.exp(-x))(np.zeros(3)).count_ops())
@@ -436,6 +481,6 @@ def make_ir(
 
     def build(*args: Any, **kwargs: Any) -> Function:
         spec, _ = jitted._specialize(args, kwargs)
-        return spec.traced.function
+        return fold_captured(spec.traced.function, spec.traced.closure)
 
     return build

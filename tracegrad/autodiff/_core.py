@@ -53,7 +53,7 @@ def optimize_forward(function: Function) -> Function:
 def trace_forward(f: Callable[..., Any], args: tuple, kwargs: dict) -> Traced:
     """Trace ``f(*args, **kwargs)``; the leaves of ``args`` come first among the params."""
     name = getattr(f, "__name__", "f")
-    traced = trace(lambda a, k: f(*a, **k), (tuple(args), kwargs), name=name)
+    traced = trace(lambda a, k: f(*a, **k), (tuple(args), kwargs), name=name, user_fn=f)
     return Traced(
         optimize_forward(traced.function),
         traced.in_tree,
@@ -77,13 +77,17 @@ def cached_call(
     key = (kind, in_tree, tuple(leaf_key(x) for x in leaves))
     per_f = _per_function(f)
     derivative = per_f.get(key) if per_f is not None else None
+    if derivative is not None and derivative.traced.closure and derivative.traced.stale:
+        derivative = None  # a captured name holds another dtype or shape now: trace again
     if derivative is None:
         with _building(per_f, key):  # threads arriving at once: one traces, the rest wait
-            derivative = per_f.get(key) if per_f is not None else None
-            if derivative is None:
+            found = per_f.get(key) if per_f is not None else None
+            if found is not None and not (found.traced.closure and found.traced.stale):
+                derivative = found
+            else:
                 traced = trace_forward(f, args, kwargs)
                 derivative = build(traced, leaves)
-                if per_f is not None and not traced.closure:  # closures are per-trace
+                if per_f is not None and not traced.per_trace:  # closures are per-trace
                     per_f[key] = derivative
     outs = call(derivative.traced, list(leaves) + list(extra), execute)
     return derivative.finish(outs)

@@ -197,6 +197,12 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> Any:
     [2.0, 20.0]
     """
     traced = trace_forward(f, primals, {})
+    if any(getattr(c, "fresh", False) for c in traced.closure):
+        raise UnsupportedError(
+            f"vjp of {traced.function.name}, which draws random numbers: vjp_fn runs the "
+            "forward pass again and would draw new ones. Use grad or value_and_grad, or "
+            "draw outside and pass the values in."
+        )
     fn = traced.function
     leaves, _ = tree.flatten((tuple(primals), {}), is_leaf=is_leaf)
     outs = call(traced, leaves, execute)

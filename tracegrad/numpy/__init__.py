@@ -78,3 +78,6 @@ def round(a: Any, decimals: int = 0) -> Any:  # noqa: A001
 
 around = round
 linalg = type("linalg", (), {"norm": staticmethod(norm)})
+
+# numpy's samplers record draws while a function is traced (importing registers the hooks)
+from tracegrad.numpy import random  # noqa: E402, F401

@@ -20,6 +20,7 @@ from tracegrad.ir.dtypes import DType, promote_weak
 from tracegrad.ir.errors import TracegradError
 from tracegrad.ir.value import Function, Value
 from tracegrad.tracing.context import current_trace, pop_trace, push_trace
+from tracegrad.tracing.implicit import captured_for
 from tracegrad.tracing.location import user_line_text, user_location
 from tracegrad.tracing.tracer import Tracer
 
@@ -48,6 +49,9 @@ def unwrap(x: Any) -> Any:
     """Tracers (nested in lists/tuples too) -> Values of the current trace."""
     if isinstance(x, Tracer):
         return x.value_in(current_trace())
+    if type(x) is np.ndarray:
+        captured = captured_for(x)  # a global or closure array: read at call time
+        return x if captured is None else current_trace().add_implicit(captured)  # type: ignore[union-attr]
     if isinstance(x, list):
         return [unwrap(i) for i in x]
     if isinstance(x, tuple):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 from tracegrad.ir.errors import TracegradError
 from tracegrad.ir.types import TensorType
@@ -20,8 +21,10 @@ class Trace:
     id: int
     level: int
     params: list[Value] = field(default_factory=list)
-    lifted_outer: list[object] = field(default_factory=list)  # outer Tracers, in param order
-    _lifted: dict[int, Value] = field(default_factory=dict)
+    # what the params after the arguments stand for, in order: outer Tracers (closures) and
+    # implicit inputs (random draws, captured arrays; see tracing.implicit)
+    lifted_outer: list[object] = field(default_factory=list)
+    _lifted: dict[object, Value] = field(default_factory=dict)
     active: bool = True
 
     def new_param(self, type: TensorType, name: str = "") -> Value:
@@ -37,6 +40,18 @@ class Trace:
             found = self.new_param(outer_value.type, f"closure{len(self.lifted_outer)}")
             self._lifted[key] = found
             self.lifted_outer.append(outer_tracer)
+        return found
+
+    def add_implicit(self, implicit: Any) -> Value:
+        """The param of this trace standing for an implicit input (one per ``key`` unless
+        the key is None: every random draw is an input of its own)."""
+        key = implicit.key
+        found = self._lifted.get(("implicit", key)) if key is not None else None
+        if found is None:
+            found = self.new_param(implicit.type, f"implicit{len(self.lifted_outer)}")
+            if key is not None:
+                self._lifted[("implicit", key)] = found
+            self.lifted_outer.append(implicit)
         return found
 
 

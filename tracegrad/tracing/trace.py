@@ -24,6 +24,7 @@ from tracegrad.ir.substitute import inline
 from tracegrad.ir.types import TensorType
 from tracegrad.ir.value import Function, Value
 from tracegrad.tracing.context import current_trace, pop_trace, push_trace
+from tracegrad.tracing.implicit import Implicit, hooks
 from tracegrad.tracing.location import user_location
 from tracegrad.tracing.tracer import CONCRETIZED, Tracer
 
@@ -39,7 +40,18 @@ class Traced:
     in_tree: tree.TreeDef
     out_tree: tree.TreeDef
     out_weak: tuple[bool, ...]
-    closure: tuple[Tracer, ...]
+    closure: tuple[Any, ...]  # outer Tracers and implicit inputs (tracing.implicit)
+
+    @property
+    def per_trace(self) -> bool:
+        """Whether this is tied to the enclosing trace (it lifted outer Tracers): then it
+        must not be cached across calls. Implicit inputs do not tie it."""
+        return any(isinstance(c, Tracer) for c in self.closure)
+
+    @property
+    def stale(self) -> bool:
+        """Whether a captured array changed dtype or shape since tracing: trace again."""
+        return any(isinstance(c, Implicit) and c.stale() for c in self.closure)
 
 
 def is_leaf(x: Any) -> bool:
@@ -64,9 +76,20 @@ def abstract_type(x: Any) -> tuple[TensorType, bool]:
     )
 
 
-def trace(fn: Callable[..., Any], args: Sequence[Any], name: str | None = None) -> Traced:
-    """Trace ``fn(*args)``; every leaf of ``args`` becomes a parameter."""
+def trace(
+    fn: Callable[..., Any],
+    args: Sequence[Any],
+    name: str | None = None,
+    user_fn: Callable[..., Any] | None = None,
+) -> Traced:
+    """Trace ``fn(*args)``; every leaf of ``args`` becomes a parameter. ``user_fn`` is the
+    user's function ``fn`` calls: the arrays it captures become implicit inputs."""
     leaves, in_tree = tree.flatten(tuple(args), is_leaf=is_leaf)
+    with hooks(user_fn):
+        return _trace(fn, leaves, in_tree, name)
+
+
+def _trace(fn: Callable[..., Any], leaves: list, in_tree: tree.TreeDef, name: str | None) -> Traced:
     current = push_trace()
     # tracing allocates many long-lived objects: the cyclic GC would rescan them over and
     # over (about half the time of a 10^4-op trace); there are no cycles to collect here
@@ -122,15 +145,28 @@ Runner = Callable[[Function, list[Any]], list[np.ndarray]]
 
 
 def call(traced: Traced, leaves: Sequence[Any], run: Runner) -> list[Any]:
-    """Run ``traced`` on argument leaves (plus its closure): inline or execute."""
-    inputs = list(leaves) + list(traced.closure)
-    if any(isinstance(x, Tracer) for x in inputs):
-        trace_ = current_trace()
-        values = [x.value_in(trace_) if isinstance(x, Tracer) else b.to_value(x) for x in inputs]
+    """Run ``traced`` on argument leaves (plus its closure): inline into the current trace
+    when a Tracer is among them (or an implicit input is, under a trace: the draw belongs to
+    the enclosing function's calls), else execute, producing the implicit inputs now."""
+    closure = traced.closure
+    trace_ = current_trace()
+    implicit = any(isinstance(c, Implicit) for c in closure)
+    if (implicit and trace_ is not None) or any(isinstance(x, Tracer) for x in (*leaves, *closure)):
+        values = [_inline_input(x, trace_) for x in (*leaves, *closure)]
         values = [_match(v, p) for v, p in zip(values, traced.function.params, strict=True)]
         outs = inline(traced.function, values)
         return [Tracer(v, trace_, w) for v, w in zip(outs, traced.out_weak, strict=True)]  # type: ignore[arg-type]
-    return run(traced.function, inputs)
+    if implicit:
+        closure = tuple(c.produce() if isinstance(c, Implicit) else c for c in closure)
+    return run(traced.function, [*leaves, *closure])
+
+
+def _inline_input(x: Any, trace_: Any) -> Value:
+    if isinstance(x, Tracer):
+        return x.value_in(trace_)
+    if isinstance(x, Implicit):
+        return trace_.add_implicit(x)  # type: ignore[no-any-return]
+    return b.to_value(x)
 
 
 def _match(value: Value, param: Value) -> Value:
