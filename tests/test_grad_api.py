@@ -229,3 +229,14 @@ def test_default_backend_agrees(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TRACEGRAD_BACKEND")
     np.testing.assert_allclose(tg.grad(cube_sum)(X), D1)
     np.testing.assert_allclose(tg.jit(tg.grad(cube_sum))(X), D1)
+
+
+def test_grad_accepts_one_element_outputs_like_autograd() -> None:
+    """#14 item 7: a (1,) or (1, 1) output is differentiated as its one element."""
+    x = np.arange(3.0)
+    np.testing.assert_array_equal(tg.grad(lambda x: np.sum(x**2, keepdims=True))(x), 2 * x)
+    value, g = tg.value_and_grad(lambda x: (x[:1] * 3.0).reshape(1, 1))(x)
+    assert value.shape == (1, 1)
+    np.testing.assert_array_equal(g, [3.0, 0.0, 0.0])
+    with pytest.raises(TypeError, match=r"one element.*shape \(3,\)"):
+        tg.grad(lambda x: x * 2)(x)

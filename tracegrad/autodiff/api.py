@@ -84,16 +84,18 @@ def _build_grad(traced: Traced, leaves: list, argnums: Argnums, has_aux: bool) -
     require_float_args(traced, nums, "grad")
     main = _main_tree(traced, has_aux, "grad")
     out = fn.outputs[0]
-    if main.kind != "leaf" or out.shape != ():
+    # a scalar, or one element in any shape ((1,), (1, 1)): autograd accepts those too
+    one_element = all(d == 1 for d in out.shape)
+    if main.kind != "leaf" or not one_element:
         shape = format_shape(out.shape) if main.kind == "leaf" else f"a {main.kind}"
         raise TypeError(
-            f"grad requires f to return a scalar (shape ()), but {fn.name} returned shape {shape}; "
-            "use jacobian or vjp for non-scalar outputs"
+            f"grad requires f to return a scalar (shape (), or one element), but {fn.name} "
+            f"returned shape {shape}; use jacobian or vjp for non-scalar outputs"
         )
     if not out.dtype.is_float:
         raise TypeError(f"grad requires a float output, but {fn.name} returned {out.dtype.value}")
     wrt = _wrt(traced, nums)
-    grads = backward([out], [b.full((), 1, out.dtype)], wrt)
+    grads = backward([out], [b.full(out.shape, 1, out.dtype)], wrt)
     ranges = arg_leaf_ranges(traced.in_tree)
     weak = tuple(abstract_type(leaves[j])[1] for i in nums for j in ranges[i])
     d_fn = make_function(f"grad_{fn.name}", fn.params, fn.outputs + tuple(grads))
