@@ -149,3 +149,24 @@ def test_add_at_accumulates_repeated_indices_like_numpy() -> None:
     want = m.copy()
     np.add.at(want, ([0, 0, 2], [1, 1, 0]), 1.0)
     np.testing.assert_array_equal(g, want)
+
+
+def test_sequences_mixing_traced_values_and_constants_build_arrays() -> None:
+    """#15: nested lists of traced scalars and constants, where numpy dispatches to us
+    (np.concatenate's list items, tracegrad.numpy functions); numpy's dtypes: a Python float
+    in a list is float64, not weak."""
+    import tracegrad.numpy as tnp
+
+    x = np.arange(1.0, 4.0, dtype=np.float32)
+    got = tracegrad.jit(lambda x: np.concatenate([x, [x[0] * 2, 1.0]]))(x)
+    want = np.concatenate([x, [x[0] * 2, 1.0]])
+    assert got.dtype == want.dtype == np.float64
+    np.testing.assert_array_equal(got, want)
+    total = tracegrad.jit(lambda x: tnp.sum([[x[0], 2.0], [x[1] * 2, x[2]]]))(x)
+    assert float(total) == 1.0 + 2.0 + 4.0 + 3.0
+    g = tracegrad.grad(lambda x: tnp.sum(tnp.asarray([x[0] * x[1], x[2]]) ** 2))(
+        np.arange(1.0, 4.0)
+    )
+    np.testing.assert_allclose(g, [2 * 2.0 * 2.0, 2 * 2.0 * 1.0, 2 * 3.0])
+    with pytest.raises(tracegrad.DTypeError, match="ragged"):
+        tracegrad.jit(lambda x: tnp.sum([x[0], [1.0, 2.0]]))(x)

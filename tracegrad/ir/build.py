@@ -58,6 +58,8 @@ def to_value(x: Operand, dtype: DType | None = None) -> Value:
     if isinstance(x, Value):
         return x if dtype is None else cast(x, dtype)
     if isinstance(x, (list, tuple)):
+        if _holds_value(x):
+            return _stack_sequence(x, dtype)
         x = _array_from_sequence(x)
     if isinstance(x, np.ndarray) and x.dtype == object:
         raise DTypeError("tracegrad does not support object arrays")
@@ -82,6 +84,29 @@ def _scalar_const(x: bool | int | float, dtype: DType | None) -> Value:
         found = const(np.asarray(x, dtype=None if dtype is None else dtype.numpy))
         _SCALAR_CONSTS[key] = found
     return found
+
+
+def _holds_value(seq: list | tuple) -> bool:
+    return any(
+        isinstance(s, Value) or (isinstance(s, (list, tuple)) and _holds_value(s)) for s in seq
+    )
+
+
+def _stack_sequence(seq: list | tuple, dtype: DType | None) -> Value:
+    """``np.array(seq)`` for a nested sequence mixing Values and constants: the items as numpy
+    builds them (Python scalars are float64/int64/bool, not weak), stacked along a new first
+    axis; items of different shapes are ragged, as in numpy."""
+    items = [
+        _stack_sequence(s, None) if isinstance(s, (list, tuple)) and _holds_value(s)
+        else s if isinstance(s, Value) else to_value(np.asarray(s))
+        for s in seq
+    ]  # fmt: skip
+    shapes = {tuple(v.shape) for v in items}
+    if len(shapes) != 1:
+        raise DTypeError(f"cannot make an array from a ragged sequence: item shapes {shapes}")
+    kind = dtype or result_dtype(*items)
+    rows = [apply(Op.RESHAPE, [cast(v, kind)], shape=(1, *v.shape)) for v in items]
+    return rows[0] if len(rows) == 1 else apply(Op.CONCATENATE, rows, axis=0)
 
 
 def _array_from_sequence(seq: list | tuple) -> np.ndarray:
@@ -116,6 +141,8 @@ def result_dtype(*xs: Operand) -> DType:
 
 def _strong_dtype(x: Any) -> DType:
     if isinstance(x, (list, tuple)):
+        if _holds_value(x):
+            return _stack_sequence(x, None).dtype
         x = _array_from_sequence(x)
     return DType.from_numpy(np.asarray(x).dtype)
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as _np
 
+from tracegrad.ir import build as _b
 from tracegrad.numpy._composites import (
     clip,
     einsum,
@@ -26,6 +27,9 @@ from tracegrad.numpy._composites import (
     softplus,
     tensordot,
 )  # fmt: skip
+from tracegrad.numpy._core import dtype_arg as _dtype_arg
+from tracegrad.numpy._core import has_tracer as _has_tracer
+from tracegrad.numpy._core import traced as _traced
 from tracegrad.numpy._elementwise import *  # noqa: F403
 from tracegrad.numpy._elementwise import abs, absolute  # noqa: F401
 from tracegrad.numpy._rearrange import *  # noqa: F403
@@ -39,10 +43,24 @@ arange, linspace, eye, identity = _np.arange, _np.linspace, _np.eye, _np.identit
 
 
 def asarray(a: Any, dtype: Any = None) -> Any:
-    """numpy.asarray that also accepts traced values (returned as they are, or cast)."""
+    """numpy.asarray that also accepts traced values (returned as they are, or cast) and
+    nested lists mixing traced values and constants (stacked, with numpy's dtypes).
+
+    >>> import numpy as np, tracegrad, tracegrad.numpy as tnp
+    >>> tracegrad.jit(lambda x: tnp.asarray([[x, 1.0], [2.0, x * 3]]))(2.0)
+    array([[2., 1.],
+           [2., 6.]])
+    """
     if hasattr(a, "value") and hasattr(a, "trace"):
         return a if dtype is None else astype(a, dtype)  # noqa: F405
+    if isinstance(a, (list, tuple)) and _has_tracer(a):
+        return _from_sequence(a, dtype)
     return _np.asarray(a, dtype=dtype)
+
+
+@_traced
+def _from_sequence(a: Any, dtype: Any = None) -> Any:
+    return _b.to_value(list(a), _dtype_arg(dtype))
 
 
 array = asarray
