@@ -29,6 +29,7 @@ from tracegrad.ir import forksafe
 from tracegrad.ir.executable import Executable, HotPaths
 from tracegrad.ir.passes import optimize as run_pipeline
 from tracegrad.ir.value import Function
+from tracegrad.methods import bind_method
 from tracegrad.signature import as_array, leaf_key
 from tracegrad.tracing.implicit import fold_captured, wrap_static
 from tracegrad.tracing.trace import Traced, call, is_leaf, trace
@@ -163,6 +164,10 @@ class Jitted:
                     backend = get_backend(self.backend)
                     spec.executable = backend.compile(spec.optimized, spent_s=spent_s)
         return spec.executable
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        """On a method: bound to ``instance`` (see ``tracegrad.methods``)."""
+        return self if instance is None else bind_method(self, instance)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         # the fast paths exist only without kwargs and static arguments (see _call_slow)
