@@ -27,7 +27,19 @@ from tracegrad.numpy._composites import (
     tensordot,
 )  # fmt: skip
 from tracegrad.numpy._elementwise import *  # noqa: F403
-from tracegrad.numpy._elementwise import abs, absolute  # noqa: F401
+from tracegrad.numpy._elementwise import abs, absolute, round  # noqa: F401
+from tracegrad.numpy._mathfuncs import (
+    arccos,
+    arccosh,
+    arcsin,
+    arcsinh,
+    arctanh,
+    cbrt,
+    hypot,
+    logaddexp,
+    logaddexp2,
+    sinc,
+)  # fmt: skip
 from tracegrad.numpy._structural import *  # noqa: F403
 from tracegrad.numpy._structural import all, any, max, min, sum  # noqa: F401
 
@@ -68,11 +80,4 @@ def atleast_1d(a: Any) -> Any:
     return reshape(a, (1,)) if ndim(a) == 0 else a  # noqa: F405
 
 
-def round(a: Any, decimals: int = 0) -> Any:  # noqa: A001
-    from tracegrad.ir.errors import UnsupportedError
-
-    raise UnsupportedError("numpy.round is not supported on traced values yet")
-
-
-around = round
 linalg = type("linalg", (), {"norm": staticmethod(norm)})
