@@ -41,9 +41,19 @@ def copysign(x: Any, y: Any) -> Value:
     return b.binary(Op.COPYSIGN, x, y)
 
 
+def _nan_where(cond: Value, dtype: DType) -> Value:
+    """NaN where cond holds, else 1, as a factor: NaN also in the derivative there."""
+    return b.cast(b.where(cond, float("nan"), 1.0), dtype)
+
+
 def _sqrt_one_minus_square(x: Value) -> Value:
-    # (1 - x)(1 + x): 1 - x is exact near 1 (Sterbenz), so the small root keeps its digits
-    return b.sqrt(b.mul(b.sub(1.0, x), b.add(1.0, x)))
+    """sqrt((1 - x)(1 + x)): 1 - x is exact near 1 (Sterbenz), so the small root keeps its
+    digits (1.5 ulp for arcsin; sqrt(1 - x) * sqrt(1 + x) measures 2.4). At x = +-1 the
+    split form (also 0 there) is selected: its derivative is -+inf, where the product's
+    chain rule gives inf * 0 = NaN."""
+    lo, hi = b.sub(1.0, x), b.add(1.0, x)
+    edge = b.eq(b.unary(Op.ABS, x), 1.0)
+    return b.where(edge, b.mul(b.sqrt(lo), b.sqrt(hi)), b.sqrt(b.mul(lo, hi)))
 
 
 @traced(elementwise=True)
@@ -84,8 +94,11 @@ def arccosh(x: Any) -> Any:
     v = as_float(x)
     big = b.gt(b.unary(Op.ABS, v), _BIG)  # log(2x) is NaN for x < -2**28, as it should be
     t = b.sub(b.where(big, 1.0, v), 1.0)
-    near = b.unary(Op.LOG1P, b.add(t, b.sqrt(b.mul(t, b.add(t, 2.0)))))
-    return b.where(big, _log_twice(v), near)
+    t2 = b.add(t, 2.0)  # at t = 0 the split root (also 0) gives the derivative +inf, not NaN
+    root = b.where(b.eq(t, 0.0), b.mul(b.sqrt(t), b.sqrt(t2)), b.sqrt(b.mul(t, t2)))
+    near = b.unary(Op.LOG1P, b.add(t, root))
+    # NaN below 1, its derivative too
+    return b.mul(b.where(big, _log_twice(v), near), _nan_where(b.lt(v, 1.0), v.dtype))
 
 
 @traced(elementwise=True)
@@ -96,8 +109,13 @@ def arctanh(x: Any) -> Any:
     a = copysign(v, 1.0)
     twice = b.add(a, a)
     inner = b.add(twice, b.div(b.mul(twice, a), b.sub(1.0, a)))
-    # beyond 1 the sum can round to a finite value (float32 at 2**28 gives 0), not NaN
-    half_log = b.where(b.gt(a, 1.0), float("nan"), b.mul(b.unary(Op.LOG1P, inner), 0.5))
+    half_log = b.mul(b.unary(Op.LOG1P, inner), 0.5)
+    # at 1: the same inf from 0.5 (log1p(a) - log1p(-a)), whose derivative is inf, not NaN
+    edge = b.mul(b.sub(b.unary(Op.LOG1P, a), b.unary(Op.LOG1P, b.neg(a))), 0.5)
+    half_log = b.where(b.eq(a, 1.0), edge, half_log)
+    # beyond 1 the sum can round to a finite value (float32 at 2**28 gives 0): times NaN
+    # there (not a select, so the derivative is NaN too, as for the other functions)
+    half_log = b.mul(half_log, _nan_where(b.gt(a, 1.0), v.dtype))
     return copysign(half_log, v)
 
 
