@@ -203,6 +203,7 @@ def test_isclose_arguments(kw: dict) -> None:
     _same(tracegrad.jit(lambda p, q: np.isclose(p, q, **kw))(a, c), np.isclose(a, c, **kw))
     ints = np.array([1, 2, 3])
     _same(tracegrad.jit(lambda p: np.isclose(p, ints))(a[:3]), np.isclose(a[:3], ints))
+    _same(tracegrad.jit(lambda p, q: np.isclose(p, b=q, rtol=0.0))(a, c), np.isclose(a, c, 0.0))
 
 
 def test_python_scalars_keep_float32() -> None:

@@ -35,9 +35,13 @@ from tracegrad.numpy._mathfuncs import (
     arcsinh,
     arctanh,
     cbrt,
+    deg2rad,
+    degrees,
     hypot,
     logaddexp,
     logaddexp2,
+    rad2deg,
+    radians,
     sinc,
 )  # fmt: skip
 from tracegrad.numpy._structural import *  # noqa: F403

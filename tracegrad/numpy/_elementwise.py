@@ -3,7 +3,6 @@ names (generated from the rows), plus the composites below."""
 
 from __future__ import annotations
 
-import math as _math
 from typing import Any
 
 import numpy as _np
@@ -15,7 +14,7 @@ from tracegrad.ir.ops import Op
 from tracegrad.ir.prims import PRIMS
 from tracegrad.ir.value import Value
 from tracegrad.numpy._core import traced
-from tracegrad.numpy._mathfuncs import as_float, floats
+from tracegrad.numpy._mathfuncs import floats
 
 
 def _unary(op: Op, name: str, doc: str) -> Any:
@@ -198,32 +197,7 @@ def cosh(x: Any) -> Any:
     return b.mul(b.add(b.exp(x), b.exp(b.neg(x))), 0.5)
 
 
-# ---- rounding, angles, special values (issue 15) ---------------------------------------------
-# deg2rad is numpy's x * (pi/180) and rad2deg x * (180/pi), with the constant computed in the
-# operand's precision as numpy's loops do (float32: float32(180) / float32(pi), which is not
-# float32(180 / pi)).
-_TO_RADIANS = {DType.FLOAT64: _math.pi / 180.0, DType.FLOAT32: float(_np.float32(_math.pi / 180.0))}
-_TO_DEGREES = {
-    DType.FLOAT64: 180.0 / _math.pi,
-    DType.FLOAT32: float(_np.float32(180.0) / _np.float32(_math.pi)),
-}
-
-
-@traced(elementwise=True)
-def deg2rad(x: Any) -> Any:
-    """Degrees to radians: x * (pi / 180), bitwise numpy's."""
-    v = as_float(x)
-    return b.mul(v, _TO_RADIANS[v.dtype])
-
-
-@traced(elementwise=True)
-def rad2deg(x: Any) -> Any:
-    """Radians to degrees: x * (180 / pi), bitwise numpy's."""
-    v = as_float(x)
-    return b.mul(v, _TO_DEGREES[v.dtype])
-
-
-radians, degrees = deg2rad, rad2deg
+# ---- rounding and special values (issue 15) -------------------------------------------------
 
 
 @traced
@@ -273,16 +247,19 @@ def nan_to_num(
 
 
 @traced
-def isclose(a: Any, b_: Any, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False):
+def isclose(a: Any, b: Any, rtol: Any = 1e-05, atol: Any = 1e-08, equal_nan: bool = False):
     """numpy.isclose: |a - b| <= atol + rtol * |b| where b is finite, or a == b; with
     equal_nan also where both are NaN (b is made float first, as numpy does)."""
-    y = b.to_value(b_) if not b.is_weak(b_) else float(b_)
+    return _isclose(a, b, rtol, atol, equal_nan)  # (``b`` is numpy's name; the builder's too)
+
+
+def _isclose(a: Any, y: Any, rtol: Any, atol: Any, equal_nan: bool) -> Value:
+    y = b.to_value(y) if not b.is_weak(y) else float(y)
     if isinstance(y, Value) and not y.dtype.is_float:
         y = b.cast(y, b.result_dtype(y, 1.0))
     x = b.to_value(a)
-    close = b.binary(
-        Op.LE, b.unary(Op.ABS, b.sub(x, y)), b.add(atol, b.mul(rtol, b.unary(Op.ABS, y)))
-    )
+    tolerance = b.add(atol, b.mul(rtol, b.unary(Op.ABS, y)))
+    close = b.binary(Op.LE, b.unary(Op.ABS, b.sub(x, y)), tolerance)
     out = b.binary(Op.LOGICAL_OR, b.binary(Op.LOGICAL_AND, close, isfinite.builder(y)), b.eq(x, y))
     if equal_nan:
         both = b.binary(Op.LOGICAL_AND, b.ne(x, x), b.ne(y, y))

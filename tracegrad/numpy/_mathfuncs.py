@@ -1,5 +1,5 @@
-"""numpy's inverse trigonometric and hyperbolic functions, hypot, logaddexp(2), cbrt and sinc
-as composites of primitive rows (their gradients come from the rows' VJPs).
+"""numpy's inverse trigonometric and hyperbolic functions, hypot, logaddexp(2), cbrt, sinc and
+the angle conversions as composites of primitive rows (their gradients come from the rows' VJPs).
 
 Each is written in a form that keeps the rows' accuracy (measured error bounds, in ulp of the
 result against a long-double reference, are in ``tests/test_ufunc_composites.py`` and
@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import math
 from typing import Any
+
+import numpy as np
 
 from tracegrad.ir import build as b
 from tracegrad.ir.dtypes import DType
@@ -177,3 +179,30 @@ def sinc(x: Any) -> Any:
     v = as_float(x)
     y = b.mul(b.where(b.eq(v, 0.0), 1.0e-20, v), math.pi)
     return b.div(b.unary(Op.SIN, y), y)
+
+
+# deg2rad is numpy's x * (pi/180) and rad2deg x * (180/pi), with the constant computed in the
+# operand's precision as numpy's loops do (float32: float32(180) / float32(pi), which is not
+# float32(180 / pi)).
+_TO_RADIANS = {DType.FLOAT64: math.pi / 180.0, DType.FLOAT32: float(np.float32(math.pi / 180.0))}
+_TO_DEGREES = {
+    DType.FLOAT64: 180.0 / math.pi,
+    DType.FLOAT32: float(np.float32(180.0) / np.float32(math.pi)),
+}
+
+
+@traced(elementwise=True)
+def deg2rad(x: Any) -> Any:
+    """Degrees to radians: x * (pi / 180), bitwise numpy's."""
+    v = as_float(x)
+    return b.mul(v, _TO_RADIANS[v.dtype])
+
+
+@traced(elementwise=True)
+def rad2deg(x: Any) -> Any:
+    """Radians to degrees: x * (180 / pi), bitwise numpy's."""
+    v = as_float(x)
+    return b.mul(v, _TO_DEGREES[v.dtype])
+
+
+radians, degrees = deg2rad, rad2deg
