@@ -180,3 +180,38 @@ def test_domain_edges_and_outside() -> None:
     outside["arccosh"] = [0.5, -2.0]
     for name, points in outside.items():
         assert np.isnan(_grads(name, np.array(points))[0]).all(), name
+
+
+def _unary_text(op: str) -> str:
+    return f'func @p(%0: f64[2] "x") -> (f64[2]) {{\n  %1 = {op} %0 : f64[2]\n  return %1\n}}'
+
+
+def _binary_text(op: str) -> str:
+    return (
+        f'func @p(%0: f64[2] "x", %1: f64[2] "y") -> (f64[2]) {{\n'
+        f"  %2 = {op} %0, %1 : f64[2]\n  return %2\n}}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "bad", "good", "reason"),
+    [
+        (_unary_text("trunc"), [[0.5, 2.00001]], [[0.5, 2.5]], "trunc near a jump"),
+        (_unary_text("rint"), [[0.2, 2.50001]], [[0.2, 2.2]], "rint near a jump"),
+        (_binary_text("copysign"), [[1.0, 1e-6], [1.0, 1.0]], [[1.0, -2.0], [1.0, -1.0]],
+         "copysign near a sign change"),
+        (_binary_text("copysign"), [[1.0, 2.0], [1.0, 1e-7]], [[1.0, 2.0], [-1.0, 1.0]],
+         "copysign near a sign change"),
+        (_binary_text("fmod"), [[3.0, 1.0], [1.5, 0.7]], [[3.2, 1.0], [1.5, 0.7]],
+         "fmod near a jump"),
+    ],
+)  # fmt: skip
+def test_fuzzer_knows_the_new_rows_jumps(text: str, bad: list, good: list, reason: str) -> None:
+    """Random-program gradient checks skip points next to the new rows' jumps and kinks
+    (tracegrad.testing.domain), and check the rest."""
+    from tracegrad.ir.parser import parse_function
+    from tracegrad.testing.domain import outside_differentiable_domain
+
+    f = parse_function(text)
+    assert outside_differentiable_domain(f, [np.array(x) for x in bad]) == reason
+    assert outside_differentiable_domain(f, [np.array(x) for x in good]) is None
