@@ -31,6 +31,8 @@ class Op(enum.Enum):
     ABS = "abs"
     SIGN = "sign"
     FLOOR = "floor"
+    TRUNC = "trunc"
+    RINT = "rint"
     LOGICAL_NOT = "logical_not"
     CAST = "cast"
     # binary elementwise
@@ -42,6 +44,8 @@ class Op(enum.Enum):
     MOD = "mod"
     POW = "pow"
     ATAN2 = "atan2"
+    COPYSIGN = "copysign"
+    FMOD = "fmod"
     MAXIMUM = "maximum"
     MINIMUM = "minimum"
     EQ = "eq"

@@ -31,7 +31,23 @@ from tracegrad.numpy._core import dtype_arg as _dtype_arg
 from tracegrad.numpy._core import has_tracer as _has_tracer
 from tracegrad.numpy._core import traced as _traced
 from tracegrad.numpy._elementwise import *  # noqa: F403
-from tracegrad.numpy._elementwise import abs, absolute  # noqa: F401
+from tracegrad.numpy._elementwise import abs, absolute, round  # noqa: F401
+from tracegrad.numpy._mathfuncs import (
+    arccos,
+    arccosh,
+    arcsin,
+    arcsinh,
+    arctanh,
+    cbrt,
+    deg2rad,
+    degrees,
+    hypot,
+    logaddexp,
+    logaddexp2,
+    rad2deg,
+    radians,
+    sinc,
+)  # fmt: skip
 from tracegrad.numpy._rearrange import *  # noqa: F403
 from tracegrad.numpy._statistics import *  # noqa: F403
 from tracegrad.numpy._structural import *  # noqa: F403
@@ -88,13 +104,6 @@ def atleast_1d(a: Any) -> Any:
     return reshape(a, (1,)) if ndim(a) == 0 else a  # noqa: F405
 
 
-def round(a: Any, decimals: int = 0) -> Any:  # noqa: A001
-    from tracegrad.ir.errors import UnsupportedError
-
-    raise UnsupportedError("numpy.round is not supported on traced values yet")
-
-
-around = round
 linalg = type("linalg", (), {"norm": staticmethod(norm)})
 
 # numpy's samplers record draws while a function is traced (importing registers the hooks)

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as _np
+
 from tracegrad.ir import build as b
 from tracegrad.ir.dtypes import DType
 from tracegrad.ir.errors import DTypeError
 from tracegrad.ir.ops import Op
 from tracegrad.ir.prims import PRIMS
+from tracegrad.ir.value import Value
 from tracegrad.numpy._core import traced
+from tracegrad.numpy._mathfuncs import floats
 
 
 def _unary(op: Op, name: str, doc: str) -> Any:
@@ -191,3 +195,93 @@ def sinh(x: Any) -> Any:
 def cosh(x: Any) -> Any:
     """Hyperbolic cosine, (e^x + e^-x) / 2."""
     return b.mul(b.add(b.exp(x), b.exp(b.neg(x))), 0.5)
+
+
+# ---- rounding and special values (issue 15) -------------------------------------------------
+
+
+@traced
+def fix(x: Any) -> Any:
+    """Round toward zero (numpy.fix; equal to trunc, integers and bools unchanged)."""
+    return b.unary(Op.TRUNC, x)
+
+
+@traced
+def round(a: Any, decimals: int = 0) -> Any:  # noqa: A001
+    """numpy.round: rint(a * 10**d) / 10**d (d >= 0) or rint(a / 10**-d) * 10**-d, in a's
+    precision, as numpy computes it; integers are unchanged for d >= 0 and rounded (halves to
+    even) through float64 for d < 0."""
+    value = b.to_value(a)
+    if not isinstance(decimals, int):
+        raise DTypeError("round: decimals must be a Python int (a static argument)")
+    if not value.dtype.is_float:
+        if decimals >= 0 or value.dtype.is_bool:
+            return value if value.dtype.is_int else b.unary(Op.RINT, value)
+        scaled = round.builder(b.cast(value, DType.FLOAT64), decimals)
+        return b.cast(scaled, value.dtype)
+    factor = b.to_value(_np.asarray(10.0 ** abs(decimals), dtype=value.dtype.numpy))
+    if decimals >= 0:
+        return b.div(b.unary(Op.RINT, b.mul(value, factor)), factor)
+    return b.mul(b.unary(Op.RINT, b.div(value, factor)), factor)
+
+
+around = round
+
+
+@traced
+def nan_to_num(
+    x: Any, copy: bool = True, nan: float = 0.0, posinf: Any = None, neginf: Any = None
+) -> Any:
+    """NaN -> nan, +inf -> posinf (default: the largest finite value), -inf -> neginf
+    (default: the most negative); integers and bools unchanged. The gradient is 1 where x is
+    kept and 0 where it is replaced."""
+    value = b.to_value(x)
+    if not value.dtype.is_float:
+        return value
+    big = float(_np.finfo(value.dtype.numpy).max)
+    hi = big if posinf is None else posinf
+    lo = -big if neginf is None else neginf
+    out = b.where(b.eq(value, float("inf")), hi, value)
+    out = b.where(b.eq(value, float("-inf")), lo, out)
+    return b.where(b.ne(value, value), nan, out)
+
+
+@traced
+def isclose(a: Any, b: Any, rtol: Any = 1e-05, atol: Any = 1e-08, equal_nan: bool = False):
+    """numpy.isclose: |a - b| <= atol + rtol * |b| where b is finite, or a == b; with
+    equal_nan also where both are NaN (b is made float first, as numpy does)."""
+    return _isclose(a, b, rtol, atol, equal_nan)  # (``b`` is numpy's name; the builder's too)
+
+
+def _isclose(a: Any, y: Any, rtol: Any, atol: Any, equal_nan: bool) -> Value:
+    y = b.to_value(y) if not b.is_weak(y) else float(y)
+    if isinstance(y, Value) and not y.dtype.is_float:
+        y = b.cast(y, b.result_dtype(y, 1.0))
+    x = b.to_value(a)
+    tolerance = b.add(atol, b.mul(rtol, b.unary(Op.ABS, y)))
+    close = b.binary(Op.LE, b.unary(Op.ABS, b.sub(x, y)), tolerance)
+    out = b.binary(Op.LOGICAL_OR, b.binary(Op.LOGICAL_AND, close, isfinite.builder(y)), b.eq(x, y))
+    if equal_nan:
+        both = b.binary(Op.LOGICAL_AND, b.ne(x, x), b.ne(y, y))
+        out = b.binary(Op.LOGICAL_OR, out, both)
+    return out
+
+
+@traced(elementwise=True)
+def heaviside(x1: Any, x2: Any) -> Any:
+    """0 where x1 < 0, x2 where x1 == 0, 1 where x1 > 0, NaN where x1 is NaN. The gradient is
+    0 in x1 (a step) and flows to x2 where x1 == 0."""
+    x, h = floats(x1, x2)
+    inner = b.where(b.eq(x, 0.0), h, x)  # NaN stays NaN
+    return b.where(b.lt(x, 0.0), 0.0, b.where(b.gt(x, 0.0), 1.0, inner))
+
+
+@traced(elementwise=True)
+def signbit(x: Any) -> Any:
+    """True where the sign bit is set (-0.0 and NaNs with the sign bit included)."""
+    value = b.to_value(x)
+    if value.dtype.is_bool:
+        return b.full(value.shape, False, DType.BOOL)
+    if not value.dtype.is_float:
+        return b.lt(value, 0)
+    return b.lt(b.binary(Op.COPYSIGN, 1.0, value), 0.0)

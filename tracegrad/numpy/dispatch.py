@@ -19,7 +19,9 @@ from tracegrad.tracing.tracer import Tracer
 _COMPOSITE_UFUNC_NAMES = [
     "fmax", "fmin", "logical_xor", "positive", "exp2", "log2", "log10", "sinh", "cosh", "ceil",
     "square", "reciprocal", "isnan", "isinf", "isfinite", "matmul", "bitwise_and", "bitwise_or",
-    "bitwise_xor", "invert",
+    "bitwise_xor", "invert", "arcsin", "arccos", "arcsinh", "arccosh", "arctanh", "hypot",
+    "logaddexp", "logaddexp2", "cbrt", "heaviside", "deg2rad", "rad2deg", "radians", "degrees",
+    "signbit",
 ]  # fmt: skip
 _ROW_UFUNC_NAMES = [
     name
@@ -43,7 +45,7 @@ _FUNCTION_NAMES = [
     "squeeze", "ravel", "broadcast_to", "concatenate", "stack", "hstack", "vstack", "pad",
     "take", "take_along_axis", "dot", "outer", "inner", "vdot", "tensordot", "einsum", "where",
     "clip", "zeros_like", "ones_like", "full_like", "shape", "ndim", "size", "copy",
-    "atleast_1d", "round", "around",
+    "atleast_1d", "round", "around", "fix", "sinc", "nan_to_num", "isclose",
     # rearranging (numpy/_rearrange.py)
     "array_split", "atleast_2d", "atleast_3d", "column_stack", "diag", "diagflat", "diagonal",
     "diff", "dsplit", "dstack", "flip", "fliplr", "flipud", "hsplit", "kron", "meshgrid",

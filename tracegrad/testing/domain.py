@@ -65,6 +65,20 @@ def _off_integers(k: int) -> Check:
     return lambda a: bool(np.all(np.abs(a[k] - np.round(a[k])) > KINK_MARGIN))
 
 
+def _off_half_integers(a: list[np.ndarray]) -> bool:
+    return bool(np.all(np.abs(np.abs(a[0] - np.floor(a[0])) - 0.5) > KINK_MARGIN))
+
+
+def _signs_clear(a: list[np.ndarray]) -> bool:
+    # |x| has its kink at x = 0, the sign of y jumps at y = 0
+    return _away_from_zero(0, KINK_MARGIN)(a) and _away_from_zero(1, KINK_MARGIN)(a)
+
+
+def _quotient_off_integers(a: list[np.ndarray]) -> bool:
+    with np.errstate(all="ignore"):
+        return _off_integers(0)([a[0] / a[1]]) and _away_from_zero(1, POLE_MARGIN)(a)
+
+
 def _no_near_ties(a: list[np.ndarray]) -> bool:
     flat = np.sort(np.asarray(a[0], dtype=np.float64).reshape(-1))
     return _clear(np.diff(flat))
@@ -79,6 +93,10 @@ SMOOTH_WHERE: dict[Op, tuple[str, Check]] = {
     Op.SIGN: ("sign near its jump", _away_from_zero(0, KINK_MARGIN)),
     Op.TAN: ("tan near a pole", lambda a: bool(np.all(np.abs(np.cos(a[0])) > POLE_MARGIN))),
     Op.FLOOR: ("floor near a jump", _off_integers(0)),
+    Op.TRUNC: ("trunc near a jump", _off_integers(0)),
+    Op.RINT: ("rint near a jump", _off_half_integers),
+    Op.COPYSIGN: ("copysign near a sign change", _signs_clear),
+    Op.FMOD: ("fmod near a jump", _quotient_off_integers),
     # d/dy x**y = x**y log x needs x > 0 (a constant exponent needs no d/dy: see below)
     Op.POW: ("pow with a base near or below 0", _above(0)),
     Op.MAXIMUM: ("maximum near a tie", _apart),

@@ -91,4 +91,6 @@ CASES: dict[Op, PrimCase] = {
     Op.MOD: PrimCase((Domain(0.1, 0.9), Domain(1.1, 2.0))),
     Op.ATAN2: PrimCase((Domain(0.2, 2.0, both_signs=True), Domain(0.2, 2.0, both_signs=True))),
     Op.WHERE: PrimCase(covered_by="where"),
+    Op.COPYSIGN: PrimCase((Domain(0.2, 2.0, both_signs=True), Domain(0.2, 2.0, both_signs=True))),
+    Op.FMOD: PrimCase((Domain(0.1, 0.9, both_signs=True), Domain(1.1, 2.0, both_signs=True))),
 }

@@ -96,6 +96,11 @@ def _floordiv(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.floor_divide(a, b)
 
 
+def _fmod(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):  # numpy warns, then gives 0 / NaN
+        return np.fmod(a, b)
+
+
 def _cast(a: np.ndarray, *, dtype: DType) -> np.ndarray:
     return a.astype(dtype.numpy)
 
@@ -151,6 +156,10 @@ _row(Op.SIGN, _unary(Op.SIGN, NUMERIC), np.sign, NONDIFF, _S, Scalar(Emitter.SIG
      "Sign (-1, 0, 1; NaN stays NaN).")
 _row(Op.FLOOR, _unary(Op.FLOOR, NUMERIC), np.floor, NONDIFF, Promotion.BOOL_IDENTITY,
      Scalar(Emitter.FLOOR), ("floor",), "Round down.")
+_row(Op.TRUNC, _unary(Op.TRUNC, NUMERIC), np.trunc, NONDIFF, Promotion.BOOL_IDENTITY,
+     Scalar(Emitter.INTRINSIC, ("trunc",)), ("trunc",), "Round toward zero.")
+_row(Op.RINT, _unary(Op.RINT, FLOATS), np.rint, NONDIFF, _F, Scalar(Emitter.INTRINSIC, ("rint",)),
+     ("rint",), "Round to the nearest integer, halves to even.")
 _row(Op.LOGICAL_NOT, _unary(Op.LOGICAL_NOT, (DType.BOOL,)), np.logical_not, NONDIFF,
      Promotion.TRUTH, Scalar(Emitter.NOT), ("logical_not",), "Elementwise not.", infix="~")
 register(
@@ -175,6 +184,10 @@ _row(Op.POW, _binary(Op.POW, NUMERIC), np.power, vj.vjp_pow, Promotion.BOOL_TO_I
      _math("pow"), ("power",), "x ** y.", "**")
 _row(Op.ATAN2, _binary(Op.ATAN2, FLOATS), np.arctan2, vj.vjp_atan2, _F, _math("atan2", 1.0),
      ("arctan2",), "Elementwise arc tangent of y/x in the quadrant of (x, y).")
+_row(Op.COPYSIGN, _binary(Op.COPYSIGN, FLOATS), np.copysign, vj.vjp_copysign, _F,
+     Scalar(Emitter.INTRINSIC, ("copysign",)), ("copysign",), "|x| with the sign bit of y.")
+_row(Op.FMOD, _binary(Op.FMOD, NUMERIC), _fmod, vj.vjp_fmod, Promotion.BOOL_TO_INT,
+     Scalar(Emitter.FMOD), ("fmod",), "C's remainder: x - trunc(x / y) * y, the sign of x.")
 _row(Op.MAXIMUM, _binary(Op.MAXIMUM, ALL), np.maximum, vj.vjp_maximum, _S, Scalar(Emitter.MINMAX),
      ("maximum",), "Elementwise maximum; NaN propagates.")
 _row(Op.MINIMUM, _binary(Op.MINIMUM, ALL), np.minimum, vj.vjp_minimum, _S, Scalar(Emitter.MINMAX),

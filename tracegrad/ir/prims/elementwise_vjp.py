@@ -128,6 +128,19 @@ def vjp_atan2(ct: Any, out: Any, attrs: dict) -> tuple:
     return (b.div(b.mul(ct, x), r2), b.neg(b.div(b.mul(ct, y), r2)))
 
 
+def vjp_copysign(ct: Any, out: Any, attrs: dict) -> tuple:
+    b = _b()  # d/dx = +-1 by the two sign bits (never 0, also at x = 0); d/dy = 0
+    x, y = out.operands
+    flips = b.mul(b.binary(Op.COPYSIGN, 1.0, x), b.binary(Op.COPYSIGN, 1.0, y))
+    return (b.mul(ct, flips), None)
+
+
+def vjp_fmod(ct: Any, out: Any, attrs: dict) -> tuple:
+    b = _b()  # fmod(x, y) = x - trunc(x / y) * y
+    x, y = out.operands
+    return (ct, b.neg(b.mul(ct, b.unary(Op.TRUNC, b.div(x, y)))))
+
+
 def _chooser_vjp(strict: Op) -> Any:
     """maximum/minimum: the winner gets ct, ties give ct/2 to each side (JAX's choice)."""
 

@@ -74,6 +74,8 @@ class Emitter(enum.Enum):
     COMPARE = "compare"
     LOGICAL = "logical"
     WHERE = "where"
+    INTRINSIC = "intrinsic"  # float: the LLVM intrinsic args[0]; int operands pass through
+    FMOD = "fmod"  # C fmod: frem; integer remainder truncates, 0 for a zero divisor
 
 
 @dataclass(frozen=True)

@@ -238,6 +238,27 @@ def _float_divmod(b: KernelBuilder, v: Value, dt: DType, a: list[str], uses: set
     return b.emit(f"select i1 {yzero}, {ty} {quot}, {ty} {res}")
 
 
+def _intrinsic_row(b: KernelBuilder, v: Value, dt: DType, a: list[str], uses: set) -> str:
+    """trunc, rint, copysign: one LLVM intrinsic on floats (rint rounds in the default
+    mode, halves to even, as numpy's rint); integer trunc is the identity."""
+    if not dt.is_float:
+        return a[0]
+    return _intrinsic(b, PRIMS[v.op].scalar.args[0], REG_TYPE[dt], a)  # type: ignore[union-attr]
+
+
+def _fmod(b: KernelBuilder, v: Value, dt: DType, a: list[str], uses: set) -> str:
+    """C fmod (``frem``); integers: ``srem`` with the divisor 1 where it is 0 or where the
+    quotient overflows (INT_MIN, -1), both of which numpy answers with 0."""
+    ty, (x, y) = REG_TYPE[dt], a
+    if dt.is_float:
+        return b.emit(f"frem {ty} {x}, {y}")
+    zero = b.emit(f"icmp eq {ty} {y}, 0")
+    minus1 = b.emit(f"icmp eq {ty} {y}, -1")
+    bad = b.emit(f"or i1 {zero}, {minus1}")
+    safe = b.emit(f"select i1 {bad}, {ty} 1, {ty} {y}")
+    return b.emit(f"srem {ty} {x}, {safe}")
+
+
 def _divmod(b: KernelBuilder, v: Value, dt: DType, a: list[str], uses: set) -> str:
     return (_float_divmod if dt.is_float else _int_divmod)(b, v, dt, a, uses)
 
@@ -297,4 +318,6 @@ EMITTERS: dict[Emitter, Callable[..., str]] = {
     Emitter.COMPARE: _compare,
     Emitter.LOGICAL: _logical,
     Emitter.WHERE: _where,
+    Emitter.INTRINSIC: _intrinsic_row,
+    Emitter.FMOD: _fmod,
 }
