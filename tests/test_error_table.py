@@ -83,6 +83,10 @@ CASES: dict[str, Callable[[], list[Callable[[], Any]]]] = {
     ],
     "complex, float16, object or string arrays; ragged lists": _dtype_cases,
     "an unsupported numpy function": lambda: _through_jit_and_grad(np.fft.fft, np.ones(4)),
+    "`np.matrix` or a masked array as an argument": lambda: [
+        *_through_jit_and_grad(lambda x: x * 2, np.matrix([[1.0, 2.0]])),
+        *_through_jit_and_grad(lambda x: x * 2, np.ma.masked_array([1.0, 2.0], mask=[0, 1])),
+    ],
 }
 
 # rows about the user's own code name the user's line
@@ -94,6 +98,7 @@ def test_every_row_has_cases() -> None:
 
 
 @pytest.mark.parametrize("row", sorted(CASES))
+@pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
 def test_row_raises_the_documented_class(row: str) -> None:
     documented = getattr(errors, _table_rows()[row])
     cases = CASES[row]()

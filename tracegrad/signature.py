@@ -15,9 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from tracegrad.ir.errors import DTypeError
 from tracegrad.tracing.tracer import Tracer
 
-__all__ = ["as_array", "leaf_key"]
+__all__ = ["as_array", "leaf_key", "refuse_subclass"]
 
 
 def leaf_key(x: Any) -> Any:
@@ -32,7 +33,19 @@ def leaf_key(x: Any) -> Any:
         return kind
     if isinstance(x, np.generic):
         return (x.dtype, ())
+    if isinstance(x, np.ndarray):
+        refuse_subclass(x)
     return (kind, getattr(x, "dtype", None), getattr(x, "shape", None))
+
+
+def refuse_subclass(x: np.ndarray) -> None:
+    """ndarray subclasses carry meaning a plain array loses (a mask, matrix products): say
+    so instead of converting silently."""
+    raise DTypeError(
+        f"{type(x).__module__}.{type(x).__name__} (an ndarray subclass) is not supported by "
+        "tracegrad: its semantics (a mask, matrix products) would be lost; pass np.asarray(x) "
+        "if a plain array is what you mean"
+    )
 
 
 def as_array(x: Any, dtype: np.dtype) -> np.ndarray:
