@@ -113,3 +113,16 @@ def test_row_raises_the_documented_class(row: str) -> None:
 
 def test_shape_error_is_a_value_error() -> None:
     assert issubclass(errors.ShapeError, ValueError)  # as the table says: except ValueError works
+
+
+def test_indexing_a_constant_table_by_a_traced_int_says_what_to_write() -> None:
+    """#14 item 7: numpy converts a traced index to an array; the error names the fix, and
+    the fix works."""
+    import tracegrad.numpy as tnp
+
+    table = np.arange(5.0) * 10
+    with pytest.raises(
+        errors.ConcretizationError, match=r"tracegrad\.numpy\.asarray\(table\)\[i\]"
+    ):
+        tracegrad.jit(lambda i: table[i])(2)
+    assert float(tracegrad.jit(lambda i: tnp.asarray(table)[i])(2)) == 20.0

@@ -30,6 +30,7 @@ from tracegrad.numpy._composites import (
 from tracegrad.numpy._core import dtype_arg as _dtype_arg
 from tracegrad.numpy._core import has_tracer as _has_tracer
 from tracegrad.numpy._core import traced as _traced
+from tracegrad.numpy._core import wrap as _wrap
 from tracegrad.numpy._elementwise import *  # noqa: F403
 from tracegrad.numpy._elementwise import abs, absolute, round  # noqa: F401
 from tracegrad.numpy._mathfuncs import (
@@ -52,6 +53,7 @@ from tracegrad.numpy._rearrange import *  # noqa: F403
 from tracegrad.numpy._statistics import *  # noqa: F403
 from tracegrad.numpy._structural import *  # noqa: F403
 from tracegrad.numpy._structural import all, any, max, min, sum  # noqa: F401
+from tracegrad.tracing.context import current_trace as _current_trace
 
 # creation functions with static sizes return numpy arrays (constants in traced code)
 zeros, ones, full, empty = _np.zeros, _np.ones, _np.full, _np.zeros
@@ -60,7 +62,9 @@ arange, linspace, eye, identity = _np.arange, _np.linspace, _np.eye, _np.identit
 
 def asarray(a: Any, dtype: Any = None) -> Any:
     """numpy.asarray that also accepts traced values (returned as they are, or cast) and
-    nested lists mixing traced values and constants (stacked, with numpy's dtypes).
+    nested lists mixing traced values and constants (stacked, with numpy's dtypes). While a
+    function is traced, a concrete array becomes a traced constant (as ``jnp.asarray``), so
+    ``tnp.asarray(table)[i]`` works with a traced ``i``.
 
     >>> import numpy as np, tracegrad, tracegrad.numpy as tnp
     >>> tracegrad.jit(lambda x: tnp.asarray([[x, 1.0], [2.0, x * 3]]))(2.0)
@@ -71,6 +75,8 @@ def asarray(a: Any, dtype: Any = None) -> Any:
         return a if dtype is None else astype(a, dtype)  # noqa: F405
     if isinstance(a, (list, tuple)) and _has_tracer(a):
         return _from_sequence(a, dtype)
+    if _current_trace() is not None:  # while tracing: a traced constant, so table[i] traces
+        return _wrap(_b.to_value(_np.asarray(a, dtype=dtype)))
     return _np.asarray(a, dtype=dtype)
 
 

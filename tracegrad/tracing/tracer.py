@@ -136,7 +136,9 @@ class Tracer:
             "np.asarray(x)/np.array(x) on a traced value: drop the call (traced values "
             "already act as arrays) or use tracegrad.numpy.asarray. Filling a numpy array "
             "(out = np.zeros(3); out[0] = x): build it with np.zeros_like(x) instead, or use "
-            "np.stack."
+            "np.stack. Indexing a numpy array by a traced value (table[i]): write "
+            "tracegrad.numpy.asarray(table)[i]. A list of traced values given to a numpy "
+            "function (np.sum([a, b])): use tracegrad.numpy.asarray([a, b])."
         )
 
     # ---- numpy protocols ----------------------------------------------------------------
