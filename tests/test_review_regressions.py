@@ -35,6 +35,7 @@ def test_static_arguments_keyed_by_type_and_bits() -> None:
     assert nan.trace_count == 1
 
 
+@pytest.mark.filterwarnings("ignore::tracegrad.InPlaceArgumentWarning")  # x += 1 on purpose
 def test_unary_plus_is_a_new_array() -> None:
     def f(x):
         y = +x

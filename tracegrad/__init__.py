@@ -25,7 +25,7 @@ from tracegrad.tensor.function import function
 from tracegrad.tensor.inputs import In
 from tracegrad.tensor.printing import pp
 from tracegrad.tensor.shared import shared
-from tracegrad.tracing.tracer import install_numpy
+from tracegrad.tracing.tracer import InPlaceArgumentWarning, install_numpy
 
 # Tracers forward numpy calls to tracegrad.numpy, which is built on them: wired up here, the
 # one module that sees both, so that tracing never imports the namespace (no import cycle)
@@ -42,5 +42,5 @@ __all__ = [
     "ConcretizationError", "DTypeError", "Jitted", "ShapeError", "TracegradError",
     "TracerBoolError", "UnsupportedError", "__version__", "grad", "hessian", "jacobian", "jit",
     "jvp", "make_ir", "numpy", "stop_gradient", "value_and_grad", "vjp",
-    "function", "pp", "printing", "tensor", "In", "shared",
+    "function", "pp", "printing", "tensor", "In", "InPlaceArgumentWarning", "shared",
 ]  # fmt: skip

@@ -10,11 +10,13 @@ raises ``TracerBoolError`` naming the user's line.
 from __future__ import annotations
 
 import threading
+import warnings
 from typing import Any
 
 import numpy as np
 
 from tracegrad.ir.errors import ConcretizationError, TracegradError, TracerBoolError
+from tracegrad.ir.ops import Op
 from tracegrad.ir.types import format_shape
 from tracegrad.ir.value import Value
 from tracegrad.tracing.context import Trace, is_active
@@ -159,6 +161,8 @@ class Tracer:
     def _rebind(self, result: Tracer) -> None:
         if result.trace is not self.trace:
             raise TracegradError("in-place update of a value from an enclosing trace")
+        if self.trace is not None and self.value.op is Op.PARAM:
+            _warn_argument_update()
         self.value = result.value
 
     # ---- methods ------------------------------------------------------------------------
@@ -238,6 +242,24 @@ def _binary(name: str, reflected: bool = False):  # type: ignore[no-untyped-def]
         return fn(other, self) if reflected else fn(self, other)
 
     return method
+
+
+class InPlaceArgumentWarning(UserWarning):
+    """An in-place update (``x += 1``, ``x[i] = v``) of a traced function's argument: numpy
+    changes the caller's array, a traced function cannot (it returns new arrays)."""
+
+
+def _warn_argument_update() -> None:
+    location = user_location()
+    filename, _, line = (location or "<unknown>:0").rpartition(":")
+    warnings.warn_explicit(  # once per line (Python's default filter)
+        f"in-place update of an argument at {user_line_text(location)}: under "
+        "tracegrad.jit/grad the caller's array does not change (with numpy it would); "
+        "return the new value instead",
+        InPlaceArgumentWarning,
+        filename,
+        int(line) if line.isdigit() else 0,
+    )
 
 
 def _inplace(name: str):  # type: ignore[no-untyped-def]
