@@ -40,3 +40,9 @@ def test_local_updates_and_symbolic_variables_do_not_warn() -> None:
         warnings.simplefilter("error", tracegrad.InPlaceArgumentWarning)
         np.testing.assert_array_equal(tracegrad.jit(local)(np.zeros(2)), [2.0, 1.0])
         tracegrad.grad(lambda x: np.sum(local(x)))(np.zeros(2))
+
+
+def test_add_at_into_an_argument_warns_like_any_inplace_update() -> None:
+    with pytest.warns(tracegrad.InPlaceArgumentWarning):
+        got = tracegrad.jit(lambda m: (np.add.at(m, [0, 0], 1.0), m)[1])(np.zeros(2))
+    np.testing.assert_array_equal(got, [2.0, 0.0])

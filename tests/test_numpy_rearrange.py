@@ -133,6 +133,7 @@ def test_ufunc_methods(f: Callable) -> None:
         check_grads(lambda a: np.sum(f(a) * 0.7), (A,), order=1, modes=("rev",))
 
 
+@pytest.mark.filterwarnings("ignore::tracegrad.InPlaceArgumentWarning")  # add.at into an argument
 def test_add_at_accumulates_repeated_indices_like_numpy() -> None:
     def f(x: np.ndarray, v: np.ndarray) -> np.ndarray:
         y = x * 1.0

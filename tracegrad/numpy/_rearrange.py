@@ -75,7 +75,7 @@ def rot90(m: Any, k: int = 1, axes: tuple[int, int] = (0, 1)) -> Any:
         return m
     if k == 2:
         return flip(flip(m, axes[0]), axes[1])
-    perm = list(range(np.ndim(m) if not hasattr(m, "ndim") else m.ndim))
+    perm = list(range(np.ndim(m)))
     perm[axes[0]], perm[axes[1]] = perm[axes[1]], perm[axes[0]]
     from tracegrad.numpy._structural import transpose
 

@@ -66,10 +66,7 @@ def _add_at(ufunc: np.ufunc, a: Any, indices: Any, b: Any = None) -> None:
     if not isinstance(a, Tracer):
         raise UnsupportedError(f"numpy.{ufunc.__name__}.at into a concrete array of traced values")
     update = b if ufunc is np.add else tnp.negative(b)
-    result = tnp.add_at(a, indices, update)
-    if result.trace is not a.trace:
-        raise UnsupportedError(f"numpy.{ufunc.__name__}.at into a value of an enclosing trace")
-    a.value = result.value  # numpy mutates a: the tracer now stands for the new array
+    a.rebind(tnp.add_at(a, indices, update))  # numpy mutates a: so does the tracer
 
 
 def dispatch_ufunc(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> Any:

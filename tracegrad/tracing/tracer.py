@@ -156,9 +156,11 @@ class Tracer:
 
     def __setitem__(self, index: Any, update: Any) -> None:
         result = tnp.setitem(self, index, update)
-        self._rebind(result)
+        self.rebind(result)
 
-    def _rebind(self, result: Tracer) -> None:
+    def rebind(self, result: Tracer) -> None:
+        """Make this Tracer stand for ``result``: numpy's in-place updates (``x += 1``,
+        ``x[i] = v``, ``np.add.at(x, i, v)``) on a traced array."""
         if result.trace is not self.trace:
             raise TracegradError("in-place update of a value from an enclosing trace")
         if self.trace is not None and self.value.op is Op.PARAM:
@@ -272,7 +274,7 @@ def _inplace(name: str):  # type: ignore[no-untyped-def]
                     "with casting rule 'same_kind'"
                 )
             result = tnp.astype(result, self.dtype)
-        self._rebind(result)
+        self.rebind(result)
         return self
 
     return method
