@@ -81,3 +81,18 @@ def test_gradient_through_a_jitted_method_and_a_training_step() -> None:
 def test_the_jitted_function_itself_is_still_reachable() -> None:
     assert isinstance(MLP.__call__, tracegrad.Jitted)
     assert "jitted method __call__" in repr(_model().__call__)
+
+
+def test_an_inplace_change_of_a_list_attribute_retraces() -> None:
+    class Scaled:
+        def __init__(self) -> None:
+            self.factors = [2.0]
+
+        @tracegrad.jit
+        def __call__(self, x: np.ndarray) -> np.ndarray:
+            return x * self.factors[0]
+
+    model = Scaled()
+    np.testing.assert_array_equal(model(np.ones(2)), [2.0, 2.0])
+    model.factors[0] = 3.0  # eager code would see it: so must the jitted method
+    np.testing.assert_array_equal(model(np.ones(2)), [3.0, 3.0])

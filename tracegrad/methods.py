@@ -62,10 +62,16 @@ def split_instance(instance: Any) -> tuple[dict[str, np.ndarray], InstanceKey]:
 
 
 def _key_of(value: Any) -> Any:
+    """A static attribute's key: its value, through lists, tuples and dicts (an in-place
+    change of a list attribute retraces too); other unhashable objects by identity."""
+    if isinstance(value, list | tuple):
+        return (type(value), tuple(_key_of(v) for v in value))
+    if isinstance(value, dict):
+        return (dict, tuple(sorted(((repr(k), _key_of(v)) for k, v in value.items()))))
     try:
         hash(value)
     except TypeError:
-        return ("id", id(value))  # unhashable static attribute: the same object, not its value
+        return ("id", id(value))  # the same object; a change inside it is not seen
     return (type(value), value)
 
 
