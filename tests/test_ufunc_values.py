@@ -227,7 +227,8 @@ def test_size_zero_and_zero_d(name: str) -> None:
             want = np.asarray(getattr(np, name)(*[arg] * arity))
         got = np.asarray(_jit(name)(*[arg] * arity))
         assert got.shape == want.shape and got.dtype == want.dtype, (name, arg)
-        if want.dtype.kind in "fb" and name not in UNARY_ULP and name not in ALL_BINARY[:3]:
+        transcendental = name in UNARY_ULP or name == "sinc" or name in ALL_BINARY[:3]
+        if want.dtype.kind in "fb" and not transcendental:  # numpy's sin/log bits vary by CPU
             _same(got, want)
         else:
             np.testing.assert_allclose(got, want, rtol=1e-15)
