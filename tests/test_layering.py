@@ -231,6 +231,13 @@ KNOWN_DEFERRED_CYCLES: frozenset[frozenset[str]] = frozenset(
                 "tracegrad.ir.prims.structural",
                 "tracegrad.ir.prims.structural_vjp",
                 "tracegrad.ir.prims.table",
+                # the higher-order rows run their bodies (the interpreter) and their VJP rules
+                # inline bodies (substitute, rebuild): the same knot as the builders'
+                "tracegrad.ir.prims.control",
+                "tracegrad.ir.prims.control_vjp",
+                "tracegrad.ir.interpreter",
+                "tracegrad.ir.rebuild",
+                "tracegrad.ir.substitute",
             }
         ),
         frozenset(

@@ -97,18 +97,36 @@ def _constants() -> Function:
     return Function("constants", (), tuple(const(a) for a in arrays))
 
 
+def _control() -> Function:
+    """Loops and branches, nested, and their gradient (a recording while loop, reverse scans):
+    sub-Functions print as func blocks and parse back."""
+    import tracegrad
+
+    def f(x):
+        def body(c):
+            k, v = c
+            v = tracegrad.cond(v.sum() > 0, lambda v: v * 0.5, lambda v: v - 1.0, v)
+            return k + 1, v
+
+        _, v = tracegrad.while_loop(lambda c: c[0] < 3, body, (0, x))
+        out = tracegrad.scan(lambda c, x: (c + x * v.sum(), c), 0.0, x)[0]
+        return tracegrad.cond(x[0] > 0, lambda y: y * 2.0, lambda y: y, out)
+
+    return tracegrad.make_ir(tracegrad.value_and_grad(f))(np.array([1.0, -2.0]))
+
+
 def test_every_op_kind_is_covered() -> None:
-    graphs = [_elementwise(), _structural(), _constants()]
+    graphs = [_elementwise(), _structural(), _constants(), _control()]
     seen = {v.op for g in graphs for v in g.order}
     assert seen == set(Op)
 
 
-@pytest.mark.parametrize("build", [_elementwise, _structural, _constants])
+@pytest.mark.parametrize("build", [_elementwise, _structural, _constants, _control])
 def test_catalogue_verifies(build) -> None:
     verify(build())
 
 
-@pytest.mark.parametrize("build", [_elementwise, _structural, _constants])
+@pytest.mark.parametrize("build", [_elementwise, _structural, _constants, _control])
 def test_roundtrip_identical_values(build) -> None:
     roundtrip(build())
 

@@ -9,6 +9,7 @@
 from tracegrad import numpy, tensor
 from tracegrad.autodiff import grad, hessian, jacobian, jvp, stop_gradient, value_and_grad, vjp
 from tracegrad.backend import register_backend
+from tracegrad.control import cond, fori_loop, scan, while_loop
 from tracegrad.ir.errors import (
     ConcretizationError,
     DTypeError,
@@ -43,4 +44,5 @@ __all__ = [
     "TracerBoolError", "UnsupportedError", "__version__", "grad", "hessian", "jacobian", "jit",
     "jvp", "make_ir", "numpy", "stop_gradient", "value_and_grad", "vjp",
     "function", "pp", "printing", "tensor", "In", "InPlaceArgumentWarning", "shared",
+    "cond", "fori_loop", "scan", "while_loop",
 ]  # fmt: skip

@@ -10,6 +10,7 @@ from bench.workloads import (
     grad_cost,
     graph_scale,
     logistic,
+    loops,
     mlp,
     overhead,
     reduction,
@@ -26,5 +27,6 @@ WORKLOADS: dict[str, ModuleType] = {
         graph_scale,
         compile_time,
         grad_cost,
+        loops,
     )
 }

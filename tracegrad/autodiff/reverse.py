@@ -34,7 +34,8 @@ from tracegrad.autodiff.composites import composite_vjp
 from tracegrad.ir import build as b
 from tracegrad.ir.errors import TracegradError
 from tracegrad.ir.ops import Op
-from tracegrad.ir.prims import ELEMENTWISE, NONDIFF, PRIMS
+from tracegrad.ir.prims import ELEMENTWISE, HIGHER_ORDER, NONDIFF, PRIMS
+from tracegrad.ir.prims.control import OUTPUT, group_attrs, group_key, output_types
 
 # strip_stop_gradients is re-exported: the execution paths import it from here
 from tracegrad.ir.rebuild import strip_stop_gradients as strip_stop_gradients
@@ -84,17 +85,50 @@ def _walk(
     for out, ct in zip(outputs, cotangents, strict=True):
         if ct is not None and id(out) in needed and out.dtype.is_float:
             _accumulate(cts, out, _check(ct, out, out))
+    groups = _groups(order)
     for v in reversed(order):
-        ct = cts.get(id(v))
-        if ct is None or v.op in (Op.PARAM, Op.CONST):
-            continue
-        pairs = composite_vjp(v, ct)  # a whole stable sigmoid/softplus, or op by op
-        if pairs is None:
-            pairs = list(zip(v.operands, _apply_rule(v, ct), strict=True))
+        if v.op in HIGHER_ORDER:
+            pairs = _group_pairs(v, groups, cts)
+        else:
+            ct = cts.get(id(v))
+            if ct is None or v.op in (Op.PARAM, Op.CONST):
+                continue
+            pairs = composite_vjp(v, ct)  # a whole stable sigmoid/softplus, or op by op
+            if pairs is None:
+                pairs = list(zip(v.operands, _apply_rule(v, ct), strict=True))
         for operand, operand_ct in pairs:
             if operand_ct is not None and id(operand) in needed and operand.dtype.is_float:
                 _accumulate(cts, operand, _check(operand_ct, operand, v))
     return [cts.get(id(w)) for w in wrt]
+
+
+def _groups(order: Sequence[Value]) -> dict[tuple, list[Value]]:
+    """The outputs of each loop/branch group present in ``order``, earliest first."""
+    groups: dict[tuple, list[Value]] = {}
+    for v in order:
+        if v.op in HIGHER_ORDER:
+            groups.setdefault(group_key(v), []).append(v)
+    return groups
+
+
+def _group_pairs(
+    v: Value, groups: dict[tuple, list[Value]], cts: dict[int, Value]
+) -> list[tuple[Value, Value | None]]:
+    """A loop or branch is differentiated once for all its outputs: at its earliest output in
+    the order, which the walk reaches after every user of every output."""
+    members = groups[group_key(v)]
+    if members[0] is not v:
+        return []
+    attrs = group_attrs(v)
+    count = len(output_types(v.op, [o.type for o in v.operands], attrs))
+    group_cts: list[Value | None] = [None] * count
+    for member in members:
+        group_cts[member.attr(OUTPUT)] = cts.get(id(member))
+    if all(ct is None for ct in group_cts):
+        return []
+    rule = PRIMS[v.op].vjp
+    operand_cts = rule(group_cts, v, attrs, backward)  # type: ignore[operator]
+    return list(zip(v.operands, operand_cts, strict=True))
 
 
 def _depends_on(order: Sequence[Value], wrt: Sequence[Value]) -> set[int]:

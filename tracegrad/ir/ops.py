@@ -79,3 +79,7 @@ class Op(enum.Enum):
     MATMUL = "matmul"
     # identity whose VJP is zero (autodiff's stop_gradient; the backend lowers it to nothing)
     STOP_GRADIENT = "stop_gradient"
+    # higher-order: sub-Functions in attributes, one Value per output (ir/prims/control.py)
+    COND = "cond"
+    WHILE = "while"
+    SCAN = "scan"

@@ -58,9 +58,12 @@ _NAN_BITS = {DType.FLOAT64: (np.uint64, np.float64), DType.FLOAT32: (np.uint32, 
 
 
 def parse_function(text: str) -> Function:
-    """The Function printed as ``text`` (one ``func``, nothing after it)."""
+    """The Function printed as ``text``: its last ``func``; the ones before it are the
+    sub-Functions of its loops and branches, which attributes name ``@label``."""
     parser = _Parser(text)
     function = parser.function()
+    while parser.peek()[1] == "func" and parser.peek(1)[1] == "@":
+        function = parser.function()
     parser.expect("eof")
     return function
 
@@ -99,6 +102,7 @@ class _Parser:
         self.text = text
         self.tokens = _tokenize(text)
         self.pos = 0
+        self.functions: dict[str, Function] = {}  # by label: what ``@label`` attributes name
 
     # ---- token helpers ------------------------------------------------------------------
 
@@ -130,6 +134,7 @@ class _Parser:
         self.expect("ident", "func")
         self.expect("punct", "@")
         name = self.accept("ident") or self.expect("string")
+        real = self.accept("string")  # after a label made unique: the Function's own name
         env: dict[int, Value] = {}
         params = self.params(env)
         self.expect("arrow")
@@ -145,8 +150,11 @@ class _Parser:
         self.expect("punct", "}")
         if [o.type for o in outputs] != result_types:
             raise self.fail("returned types differ from the declared result types", ret)
-        fname = json.loads(name[1]) if name[0] == "string" else name[1]
-        return Function(fname, tuple(params), tuple(outputs))
+        label = json.loads(name[1]) if name[0] == "string" else name[1]
+        fname = json.loads(real[1]) if real is not None else label
+        function = Function(fname, tuple(params), tuple(outputs))
+        self.functions[label] = function
+        return function
 
     def params(self, env: dict[int, Value]) -> list[Value]:
         self.expect("punct", "(")
@@ -268,6 +276,13 @@ class _Parser:
         kind, text = token[0], token[1]
         if kind == "punct" and text == "(":
             return self.tuple_value()
+        if kind == "punct" and text == "@":
+            self.pos += 1
+            label = self.accept("ident") or self.expect("string")
+            key = json.loads(label[1]) if label[0] == "string" else label[1]
+            if key not in self.functions:
+                raise self.fail(f"no func @{key} before this use", label)
+            return self.functions[key]
         if kind in ("float", "int", "string", "dimstr") or kind == "ident":
             self.pos += 1
             return self.atom(token)

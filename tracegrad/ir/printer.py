@@ -20,6 +20,8 @@ Syntax (``%N`` is the Value's position in ``Function.order``)::
   shortest text that parses back to the same bits (float32 included), plus ``inf``, ``-inf``,
   ``-0.0`` and ``nan``; a NaN with any other bit pattern prints ``nan(0x7ff4000000000000)``
   (the raw bits), so no payload is lost.
+- Loops and branches (``while``, ``scan``, ``cond``) carry sub-Functions: they print first, as
+  ``func`` blocks of their own, and attributes name them ``@label``.
 - Value locations (``Value.loc``) are not printed: they are not part of a Value's identity.
 
 >>> from tracegrad.ir import build as b
@@ -37,6 +39,7 @@ func @f(%0: f64[] "x") -> (f64[]) {
 
 from __future__ import annotations
 
+import contextvars
 import json
 import math
 import re
@@ -63,8 +66,53 @@ def numbering_of(f: Function) -> Numbering:
 
 
 def print_function(f: Function) -> str:
-    """The SSA text of ``f``."""
-    return "\n".join(text for _, text in function_lines(f))
+    """The SSA text of ``f``: the sub-Functions its loops and branches carry come first, each
+    once (innermost first), under unique labels that attributes refer to as ``@label``."""
+    subs = subfunctions(f)
+    if not subs:
+        return "\n".join(text for _, text in function_lines(f))
+    labels = _labels([*subs, f])
+    token = _LABELS.set(labels)
+    try:
+        blocks = [function_lines(g) for g in [*subs, f]]
+    finally:
+        _LABELS.reset(token)
+    return "\n\n".join("\n".join(text for _, text in block) for block in blocks)
+
+
+def subfunctions(f: Function) -> list[Function]:
+    """Every Function nested in ``f``'s attributes, transitively, innermost first."""
+    found: list[Function] = []
+    seen: set[int] = set()
+
+    def visit(g: Function) -> None:
+        for v in g.order:
+            for _, a in v.attrs:
+                for item in a if isinstance(a, tuple) else (a,):
+                    if isinstance(item, Function) and id(item) not in seen:
+                        seen.add(id(item))
+                        visit(item)
+                        found.append(item)
+
+    visit(f)
+    return found
+
+
+def _labels(functions: list[Function]) -> dict[int, str]:
+    labels: dict[int, str] = {}
+    used: set[str] = set()
+    for g in functions:
+        label, k = g.name, 1
+        while label in used:
+            label, k = f"{g.name}.{k}", k + 1
+        used.add(label)
+        labels[id(g)] = label
+    return labels
+
+
+_LABELS: contextvars.ContextVar[dict[int, str] | None] = contextvars.ContextVar(
+    "labels", default=None
+)
 
 
 def function_lines(f: Function) -> list[tuple[Value | None, str]]:
@@ -89,7 +137,10 @@ def function_lines(f: Function) -> list[tuple[Value | None, str]]:
 def _header(f: Function, numbering: Numbering) -> str:
     params = ", ".join(_param_decl(p, i, numbering) for i, p in enumerate(f.params))
     results = ", ".join(format_type(o.type) for o in f.outputs)
-    return f"func @{_name(f.name)}({params}) -> ({results}) {{"
+    label = (_LABELS.get() or {}).get(id(f), f.name)
+    # a label made unique by a suffix is followed by the Function's own name
+    real = "" if label == f.name else " " + json.dumps(f.name, ensure_ascii=False)
+    return f"func @{_name(label)}{real}({params}) -> ({results}) {{"
 
 
 def _name(name: str) -> str:
@@ -178,6 +229,8 @@ def format_attr(a: Any) -> str:
     if isinstance(a, tuple):
         inner = ",".join(format_attr(x) for x in a)
         return f"({inner},)" if len(a) == 1 else f"({inner})"
+    if isinstance(a, Function):
+        return "@" + _name((_LABELS.get() or {}).get(id(a), a.name))
     return f"<unprintable {type(a).__name__} {a!r}>"
 
 

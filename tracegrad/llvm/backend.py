@@ -26,6 +26,7 @@ import numpy as np
 from tracegrad.ir.dim_classes import canonical_dims
 from tracegrad.ir.executable import HotPaths, fresh, plain_paths
 from tracegrad.ir.interpreter import evaluate
+from tracegrad.ir.prims import HIGHER_ORDER
 from tracegrad.ir.types import Dim
 from tracegrad.ir.value import Function, Value
 from tracegrad.llvm.codegen.symbolic import concretize
@@ -69,8 +70,17 @@ def _param_dims_only(function: Function) -> bool:
     arguments: the Function compiles once with runtime extents. (Derived dims, such as a
     concatenation's, are re-inferred per concrete shape by SymbolicExecutable.)"""
     bound = {d for p in function.params for d in p.shape if isinstance(d, Dim)}
-    if not all(isinstance(d, int) or d in bound for v in function.order for d in v.shape):
-        return False
+
+    def known(v: Value) -> bool:
+        return all(isinstance(d, int) or d in bound for d in v.shape)
+
+    for v in function.order:
+        if v.op in HIGHER_ORDER:
+            # a recording while loop's buffers have an extent only its run knows; they are
+            # read by other loops only (checked below), which take extents from the arrays
+            continue
+        if not known(v) or not all(known(o) for o in v.operands):
+            return False
     return _dims_independent(function)
 
 

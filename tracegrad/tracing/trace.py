@@ -54,14 +54,24 @@ class Traced:
         return any(isinstance(c, Implicit) and c.stale() for c in self.closure)
 
 
+@dataclass(frozen=True)
+class Abstract:
+    """A stand-in argument of a known type: loop bodies and branches are traced on these."""
+
+    type: TensorType
+    weak: bool = False
+
+
 def is_leaf(x: Any) -> bool:
-    return isinstance(x, (Tracer, np.ndarray, np.generic))
+    return isinstance(x, (Tracer, np.ndarray, np.generic, Abstract))
 
 
 def abstract_type(x: Any) -> tuple[TensorType, bool]:
     """The TensorType of an argument leaf and whether it is weak (a Python scalar)."""
     if isinstance(x, Tracer):
         return x.value.type, x.weak
+    if isinstance(x, Abstract):
+        return x.type, x.weak
     if isinstance(x, (bool, int, float)) and not isinstance(x, np.generic):
         return TensorType(python_scalar_dtype(x), ()), True
     if isinstance(x, (np.ndarray, np.generic)):
@@ -159,6 +169,11 @@ def call(traced: Traced, leaves: Sequence[Any], run: Runner) -> list[Any]:
     if implicit:
         closure = tuple(c.produce() if isinstance(c, Implicit) else c for c in closure)
     return run(traced.function, [*leaves, *closure])
+
+
+def closure_values(traced: Traced, trace_: Any) -> list[Value]:
+    """The Values, in ``trace_``, that ``traced``'s closure params stand for."""
+    return [_inline_input(x, trace_) for x in traced.closure]
 
 
 def _inline_input(x: Any, trace_: Any) -> Value:

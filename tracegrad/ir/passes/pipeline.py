@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from tracegrad.ir.passes.control import control_flow, map_subfunctions
 from tracegrad.ir.rewrite import Rule, rewrite
 from tracegrad.ir.rules import CANONICAL, EXACT, FOLD, INEXACT, STABILIZE
 from tracegrad.ir.value import Function
@@ -17,8 +18,12 @@ Pass = Callable[[Function], Function]
 
 
 def _rules_pass(name: str, rules: tuple[Rule, ...], doc: str) -> Pass:
-    def run(function: Function) -> Function:
+    def one(function: Function) -> Function:
         return rewrite(function, rules)[0]
+
+    def run(function: Function) -> Function:
+        # loop bodies and branches first: stabilization and algebra apply inside them too
+        return one(map_subfunctions(function, one))
 
     run.__name__ = run.__qualname__ = name
     run.__doc__ = doc
@@ -67,4 +72,5 @@ DEFAULT_PIPELINE: tuple[Stage, ...] = (
     Stage("inexact_algebra", inexact_algebra, 3),
     Stage("stabilize", stabilize, 0),
     Stage("simplify", simplify, 1),
+    Stage("control_flow", control_flow, 0),
 )

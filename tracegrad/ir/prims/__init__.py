@@ -1,6 +1,6 @@
 """The primitive table. Importing this package registers every row."""
 
-from tracegrad.ir.prims import elementwise, structural  # noqa: F401  (registers rows)
+from tracegrad.ir.prims import control, elementwise, structural  # noqa: F401  (registers rows)
 from tracegrad.ir.prims.table import (
     NONDIFF,
     PRIMS,
@@ -15,9 +15,9 @@ from tracegrad.ir.prims.table import (
 )
 
 __all__ = [
-    "BINARY_ELEMENTWISE", "COMPARISONS", "ELEMENTWISE", "NONDIFF", "PRIMS", "REDUCTIONS",
-    "UNARY_ELEMENTWISE", "Batching", "Emitter", "Lowering", "MathRoutine", "Prim", "Promotion",
-    "Scalar",
+    "BINARY_ELEMENTWISE", "COMPARISONS", "ELEMENTWISE", "HIGHER_ORDER", "NONDIFF", "PRIMS",
+    "REDUCTIONS", "UNARY_ELEMENTWISE", "Batching", "Emitter", "Lowering", "MathRoutine", "Prim",
+    "Promotion", "Scalar",
 ]  # fmt: skip
 
 
@@ -27,3 +27,4 @@ BINARY_ELEMENTWISE = ops_where(lambda p: p.is_elementwise and p.arity == 2)
 ELEMENTWISE = ops_where(lambda p: p.is_elementwise)
 REDUCTIONS = ops_where(lambda p: p.batching is Batching.AXES)
 COMPARISONS = ops_where(lambda p: p.scalar is not None and p.scalar.emitter is Emitter.COMPARE)
+HIGHER_ORDER = ops_where(lambda p: p.is_higher_order)

@@ -28,7 +28,7 @@ from tracegrad.ir.types import TensorType
 TypeRule = Callable[[tuple[TensorType, ...], dict[str, Any]], TensorType]
 NumpyImpl = Callable[..., np.ndarray]
 # vjp(ct, out, attrs) -> one cotangent (or None for a symbolic zero) per operand of ``out``
-VjpRule = Callable[..., tuple[Any, ...]]
+VjpRule = Callable[..., Any]  # a tuple; higher-order rows' rules return a list
 
 
 class Lowering(enum.Enum):
@@ -41,6 +41,7 @@ class Lowering(enum.Enum):
     MOVEMENT = "movement"  # index arithmetic only (broadcast, reshape, slice...)
     INDEXED = "indexed"  # data-dependent indices (gather, scatter-add)
     CONTRACTION = "contraction"  # BLAS
+    CONTROL = "control"  # loops and branches: sub-Functions run per iteration (prims.control)
 
 
 class Promotion(enum.Enum):
@@ -135,10 +136,17 @@ class Prim:
     infix: str | None = None  # Theano-style operator for pp, e.g. "+"
     numpy_names: tuple[str, ...] = ()  # tracegrad.numpy functions (and numpy ufuncs) = op
     doc: str = ""
+    # attributes holding sub-Functions (loop bodies, branches): the verifier checks them, the
+    # printer prints them, passes optimize them; such rows have several outputs (``output``)
+    subfunctions: tuple[str, ...] = ()
 
     @property
     def is_elementwise(self) -> bool:
         return self.lowering is Lowering.ELEMENTWISE
+
+    @property
+    def is_higher_order(self) -> bool:
+        return bool(self.subfunctions)
 
 
 PRIMS: dict[Op, Prim] = {}

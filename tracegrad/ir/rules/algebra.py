@@ -29,7 +29,9 @@ from tracegrad.ir.types import Dim
 from tracegrad.ir.value import Function, Value, const
 
 FOLD_LIMIT = 64  # fold only results with at most this many elements (keep big broadcasts)
-_NEVER_FOLD = frozenset({Op.CONST, Op.PARAM, Op.BROADCAST})
+# loops and branches are never run by the optimizer: a constant while loop may not terminate
+# (the control-flow pass folds constant predicates and trip counts instead)
+_NEVER_FOLD = frozenset({Op.CONST, Op.PARAM, Op.BROADCAST, Op.COND, Op.WHILE, Op.SCAN})
 
 
 def _foldable(v: Value) -> bool:

@@ -11,7 +11,8 @@ for ``tracegrad.ir.passes.explain``.
    shape are merged into one multi-output loop kernel; every lowerable reduction is a
    reduction kernel; MATMUL calls BLAS through numpy; every other op (reshape, concatenate,
    gather, cumsum, integer pow, max over an empty axis...) is an interpreter step that runs
-   the numpy reference implementation of that node.
+   the numpy reference implementation of that node; a loop or branch is one interpreter step
+   for all its outputs (its bodies run through the interpreter, once per iteration).
 
 >>> from tracegrad.ir import build as b
 >>> from tracegrad.ir.value import param, Function
@@ -30,7 +31,8 @@ from collections.abc import Container, Sequence
 from dataclasses import dataclass, field
 
 from tracegrad.ir.ops import Op
-from tracegrad.ir.prims import ELEMENTWISE
+from tracegrad.ir.prims import ELEMENTWISE, HIGHER_ORDER
+from tracegrad.ir.prims.control import group_key
 from tracegrad.ir.printer import format_type, numbering_of
 from tracegrad.ir.rebuild import strip_stop_gradients
 from tracegrad.ir.value import Function, Value, users
@@ -151,6 +153,7 @@ def plan(function: Function) -> Plan:
     mat, cost = materialized(fn)
     inline_ids = frozenset(id(v) for v in fn.order if fusible(v) and id(v) not in mat)
     result = Plan(fn)
+    groups = _groups(fn)
     for v in fn.order:
         if v.op in (Op.PARAM, Op.CONST):
             continue
@@ -165,9 +168,22 @@ def plan(function: Function) -> Plan:
                 for o in v.operands
             )
             result.steps.append(MatmulStep(v, views))
+        elif v.op in HIGHER_ORDER:
+            # a loop or branch runs once for all its outputs: one step at its first output
+            members = groups[group_key(v)]
+            if members[0] is v:
+                result.steps.append(InterpretStep(Function(v.op.value, v.operands, tuple(members))))
         else:
             result.steps.append(InterpretStep(Function(v.op.value, v.operands, (v,))))
     return result
+
+
+def _groups(fn: Function) -> dict[tuple, list[Value]]:
+    found: dict[tuple, list[Value]] = {}
+    for v in fn.order:
+        if v.op in HIGHER_ORDER:
+            found.setdefault(group_key(v), []).append(v)
+    return found
 
 
 def _add_root(result: Plan, v: Value, inline_ids: frozenset[int], ops: int) -> None:
