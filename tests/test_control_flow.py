@@ -260,3 +260,53 @@ def test_random_draw_inside_a_body_is_an_error_not_a_frozen_draw() -> None:
 
     with pytest.raises(tracegrad.TracegradError, match="draws random numbers"):
         tracegrad.jit(f)(np.zeros(2))
+
+
+# ---- the optimizer and the plan -----------------------------------------------------------
+
+
+def _loop_groups(function) -> set:
+    from tracegrad.ir.prims.control import group_key
+
+    return {group_key(v) for v in function.order if v.op in (Op.SCAN, Op.WHILE, Op.COND)}
+
+
+@pytest.mark.parametrize("kind", ["scan", "while"])
+def test_value_and_grad_runs_the_forward_loop_once(kind: str) -> None:
+    from tracegrad.ir.passes import optimize
+
+    def f(x):
+        if kind == "scan":
+            return fori_loop(0, 5, lambda i, v: np.sin(v) * 1.1, x).sum()
+        return while_loop(lambda v: v.sum() < 50.0, lambda v: v * 1.3 + 0.1, x).sum()
+
+    raw = tracegrad.make_ir(tracegrad.value_and_grad(f))(np.array([1.0, 2.0]))
+    assert len(_loop_groups(raw)) == 3  # forward, its recording twin, backward
+    assert len(_loop_groups(optimize(raw))) == 2  # the twin serves the value too
+    value, grad = tracegrad.jit(tracegrad.value_and_grad(f))(np.array([1.0, 2.0]))
+    assert float(value) == pytest.approx(f(np.array([1.0, 2.0])), rel=1e-15)
+
+
+def test_stabilization_runs_inside_loop_bodies() -> None:
+    # log(1 / (1 + exp(-z))) inside a scan body: stabilized, the value and the gradient stay
+    # finite at z = -800 (the unstabilized spelling gives -inf and NaN)
+    def f(z):
+        step = lambda c, zi: (c + np.log(1.0 / (1.0 + np.exp(-zi))), None)  # noqa: E731
+        return scan(step, 0.0, z)[0]
+
+    z = np.array([-800.0, 3.0, 800.0])
+    value = float(tracegrad.jit(f)(z))
+    assert value == pytest.approx(-800.0 - np.log1p(np.exp(-3.0)), rel=1e-12)
+    grad = tracegrad.grad(f)(z)
+    np.testing.assert_allclose(grad, [1.0, 1.0 / (1.0 + np.exp(3.0)), 0.0], atol=1e-15)
+
+
+def test_a_loop_is_one_plan_step_for_all_its_outputs() -> None:
+    from tracegrad.llvm.plan.kernels import InterpretStep, plan
+
+    def f(x):
+        return scan(lambda c, x: ((c[0] + x, c[1] * x), c[0]), (0.0, 1.0), x)
+
+    function = tracegrad.make_ir(f)(np.arange(1.0, 4.0))
+    steps = [s for s in plan(function).steps if isinstance(s, InterpretStep)]
+    assert len(steps) == 1 and len(steps[0].function.outputs) == 3
