@@ -36,6 +36,7 @@ from tracegrad.llvm.codegen.elementwise import KernelText
 from tracegrad.llvm.machine import engine
 from tracegrad.llvm.plan import entry
 from tracegrad.llvm.plan.kernels import InterpretStep, KernelGroup, MatmulStep, plan
+from tracegrad.llvm.plan.loops import native_loop
 from tracegrad.llvm.plan.module import build_module, lower_groups
 from tracegrad.llvm.plan.runs import (
     InterpretRun,
@@ -198,7 +199,11 @@ class PlanExecutable:
                 for v in step.function.params + step.function.outputs:
                     self._slot(v)
                 lone = lone_reshape(step.function)
-                runs.append((ReshapeRun if lone else InterpretRun)(step.function, slots))
+                native = None if lone else native_loop(step.function, slots)
+                if native is not None:
+                    runs.append(native)
+                else:
+                    runs.append((ReshapeRun if lone else InterpretRun)(step.function, slots))
             elif isinstance(step, MatmulStep):
                 operands = [
                     o.operands[0] if perm is not None else o

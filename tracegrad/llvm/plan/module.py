@@ -133,9 +133,10 @@ def arg_specs(kt: KernelText) -> list[callpath.ArgSpec]:
     return specs
 
 
-def build_module(kernels: list[KernelText]) -> ModuleText:
-    """The kernels' module (bodies, entries, math); wrappers come later, see below."""
-    parts: list[str] = []
+def build_module(kernels: list[KernelText], extra: str = "") -> ModuleText:
+    """The kernels' module (bodies, entries, math); wrappers come later, see below. ``extra``:
+    more functions calling the kernels by their placeholder names (a native loop's driver)."""
+    parts: list[str] = [extra] if extra else []
     uses: set[tuple[str, str]] = set()
     for kt in kernels:
         parts.append(kt.text)
