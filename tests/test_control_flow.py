@@ -310,3 +310,25 @@ def test_a_loop_is_one_plan_step_for_all_its_outputs() -> None:
     function = tracegrad.make_ir(f)(np.arange(1.0, 4.0))
     steps = [s for s in plan(function).steps if isinstance(s, InterpretStep)]
     assert len(steps) == 1 and len(steps[0].function.outputs) == 3
+
+
+def test_dead_carries_go_and_invariant_work_is_hoisted() -> None:
+    from tracegrad.ir.passes import optimize
+
+    def f(x, w):
+        def body(c, xi):
+            total, unused, counter = c
+            return (total + xi * np.exp(w) * counter, unused * 2.0, counter + 1.0), None
+
+        return scan(body, (0.0, 1.0, 1.0), x)[0][0]
+
+    x, w = np.arange(1.0, 5.0), 0.5
+    g = optimize(tracegrad.make_ir(f)(x, w))
+    (loop,) = [v for v in g.order if v.op is Op.SCAN]
+    body = loop.attr("body")
+    assert loop.attr("num_carry") == 2  # `unused` is dead; `counter` feeds `total`
+    assert Op.EXP not in [v.op for v in body.order]  # exp(w) runs once, before the loop
+    expected = sum(xi * np.exp(w) * (i + 1) for i, xi in enumerate(x))
+    assert float(tracegrad.jit(f)(x, w)) == pytest.approx(expected, rel=1e-14)
+    gw = tracegrad.grad(f, argnums=1)(x, w)
+    assert float(gw) == pytest.approx(expected, rel=1e-12)  # d/dw exp(w) = exp(w)

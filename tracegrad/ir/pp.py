@@ -187,6 +187,10 @@ def _structural_template(v: Value, args: list[Value]) -> list[Piece]:
 
 
 def _attr_text(a: Any) -> str:
+    if isinstance(a, Function):  # a loop body or branch: named, not printed inline
+        return f"@{a.name}"
+    if isinstance(a, tuple) and a and all(isinstance(x, Function) for x in a):
+        return "(" + ", ".join(_attr_text(x) for x in a) + ")"
     if isinstance(a, tuple):
         return format_shape(a) if len(a) != 1 else f"({_attr_text(a[0])},)"
     if isinstance(a, float):

@@ -1,8 +1,9 @@
 """The optimization pipeline: ``optimize(function, opt_level)`` runs ``DEFAULT_PIPELINE``.
 
-Levels: 0 = canonicalize + stabilize (stability is never left to an opt level); 1 and 2
-(default) = + constant folding, exact algebra and simplification; 3 = + rules that are not
-bit-exact. No pass forms kernels: the backend's planner does that, once. ``explain(function)``
+Levels: 0 = canonicalize + stabilize + control flow (stability is never left to an opt level;
+every rule set also runs inside loop bodies and branches); 1 and 2 (default) = + constant
+folding, exact algebra, simplification and loop slimming (dead carries, invariant hoisting);
+3 = + rules that are not bit-exact. No pass forms kernels: the backend's planner does that, once. ``explain(function)``
 returns the IR after each pass with the rule-fire counts (and, given ``planner=``, the
 backend's kernels); ``TRACEGRAD_DUMP_PASSES=1`` prints the same to stderr during ``optimize``;
 ``verify=True`` (or ``TRACEGRAD_VERIFY_PASSES=1``) runs the IR verifier after every pass.
@@ -22,6 +23,8 @@ fold_constants   2 ops  fold_constants x2
 exact_algebra    1 ops  pow_one x1
 stabilize        1 ops
 simplify         1 ops
+control_flow     1 ops
+slim_loops       1 ops
 """
 
 from tracegrad.ir.passes.driver import Explanation, Planner, StageReport, explain, optimize

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from tracegrad.ir.passes.control import control_flow, map_subfunctions
+from tracegrad.ir.passes.slim_loops import slim_loops
 from tracegrad.ir.rewrite import Rule, rewrite
 from tracegrad.ir.rules import CANONICAL, EXACT, FOLD, INEXACT, STABILIZE
 from tracegrad.ir.value import Function
@@ -73,4 +74,5 @@ DEFAULT_PIPELINE: tuple[Stage, ...] = (
     Stage("stabilize", stabilize, 0),
     Stage("simplify", simplify, 1),
     Stage("control_flow", control_flow, 0),
+    Stage("slim_loops", slim_loops, 1),
 )

@@ -245,6 +245,9 @@ def describe(function: Function) -> list[str]:
             lines.append(f"kernel {step.roots[0].op.value} -> {writes(step.roots)}")
         elif isinstance(step, MatmulStep):
             lines.append(f"blas   matmul -> {writes([step.value])}")
+        elif step.function.outputs[0].op in HIGHER_ORDER:  # native or numpy: plan.loops
+            outputs = step.function.outputs
+            lines.append(f"loop   {outputs[0].op.value} -> {writes(outputs)}")
         else:
             outputs = step.function.outputs
             lines.append(f"numpy  {outputs[0].op.value} -> {writes(outputs)}")
