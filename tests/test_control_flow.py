@@ -332,3 +332,41 @@ def test_dead_carries_go_and_invariant_work_is_hoisted() -> None:
     assert float(tracegrad.jit(f)(x, w)) == pytest.approx(expected, rel=1e-14)
     gw = tracegrad.grad(f, argnums=1)(x, w)
     assert float(gw) == pytest.approx(expected, rel=1e-12)  # d/dw exp(w) = exp(w)
+
+
+def _recorded_lengths(function) -> list[int]:
+    """Leading extents of the carries every recording scan stores, in all nested bodies."""
+    from tracegrad.ir.printer import subfunctions
+
+    found = []
+    for g in [function, *subfunctions(function)]:
+        for v in g.order:
+            body = v.attr("body") if v.op is Op.SCAN else None
+            if body is not None and body.name.endswith("_fwd"):
+                n_carry = v.attr("num_carry")
+                if v.attr("output") >= len(body.outputs) - n_carry:
+                    found.append(v.shape[0])
+    return found
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("checkpoint", [True, 5, 1])
+def test_checkpointed_scan_same_gradient_bounded_residuals(reverse: bool, checkpoint) -> None:
+    from tracegrad.ir.passes import optimize
+
+    weights = np.arange(23.0)
+
+    def f(xs, checkpoint):
+        step = lambda c, x: (np.sin(c) * x + 0.1 * c, c * x)  # noqa: E731
+        c, ys = scan(step, 0.3, xs, checkpoint=checkpoint, reverse=reverse)
+        return c + (ys * weights).sum()
+
+    xs = np.linspace(0.5, 1.5, 23)
+    plain = tracegrad.grad(lambda x: f(x, None))(xs)
+    checkpointed = tracegrad.grad(lambda x: f(x, checkpoint))
+    np.testing.assert_allclose(checkpointed(xs), plain, rtol=1e-13)
+    np.testing.assert_allclose(plain, fd_grad(lambda x: f(x, None), xs), rtol=1e-6)
+    lengths = _recorded_lengths(optimize(tracegrad.make_ir(checkpointed)(xs)))
+    k = 5 if checkpoint is True else checkpoint
+    expected_max = 23 if k == 1 else max(23 // k, k, 23 % k)
+    assert lengths and max(lengths) == expected_max  # never all 23 carries at once (k > 1)

@@ -3,10 +3,11 @@
 Levels: 0 = canonicalize + stabilize + control flow (stability is never left to an opt level;
 every rule set also runs inside loop bodies and branches); 1 and 2 (default) = + constant
 folding, exact algebra, simplification and loop slimming (dead carries, invariant hoisting);
-3 = + rules that are not bit-exact. No pass forms kernels: the backend's planner does that, once. ``explain(function)``
-returns the IR after each pass with the rule-fire counts (and, given ``planner=``, the
-backend's kernels); ``TRACEGRAD_DUMP_PASSES=1`` prints the same to stderr during ``optimize``;
-``verify=True`` (or ``TRACEGRAD_VERIFY_PASSES=1``) runs the IR verifier after every pass.
+3 = + rules that are not bit-exact. No pass forms kernels: the backend's planner does that,
+once. ``explain(function)`` returns the IR after each pass with the rule-fire counts (and,
+given ``planner=``, the backend's kernels); ``TRACEGRAD_DUMP_PASSES=1`` prints the same to
+stderr during ``optimize``; ``verify=True`` (or ``TRACEGRAD_VERIFY_PASSES=1``) runs the IR
+verifier after every pass.
 
 >>> from tracegrad.ir import build as b
 >>> from tracegrad.ir.pp import pp
