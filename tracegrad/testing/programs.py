@@ -6,6 +6,8 @@ program is valid by construction and shrinks to fewer ops and smaller shapes. In
 mode partial operations are wrapped so no NaN or inf can arise from finite inputs in
 [-3, 3] (log(|x| + 1), sqrt(|x| + 0.5), a / (1 + b*b), exp(clip(x, -10, 10)),
 pow(|a| + 1, clip(b, -3, 3))): any NaN is then a bug. ``raw`` mode keeps the true ops.
+Some ops are loops: a ``scan`` of a random elementwise body over 1 to 3 iterations, or a
+``cond`` between two random bodies.
 
 >>> from hypothesis import given, settings
 >>> @settings(max_examples=5, derandomize=True, database=None)
@@ -130,6 +132,46 @@ def _structural(draw: Any, kind: str, x: Value) -> Value:
     return bs.matmul(matrix, bs.transpose(matrix))
 
 
+CONTROL_KINDS = ("scan", "cond")
+
+
+def _body_chain(draw: Any, x: Value, c: Value, safe: bool) -> Value:
+    """1 to 3 random elementwise ops from ``x`` (and ``c``), keeping ``x``'s type."""
+    v = x
+    for _ in range(draw(st.integers(1, 3))):
+        if draw(st.booleans()):
+            kind = draw(st.sampled_from(UNARY_KINDS))
+            v = _safe_unary(kind, v) if safe else b.unary(_UNARY[kind], v)
+        else:
+            other = c if draw(st.booleans()) else x
+            v = _binary(draw(st.sampled_from(BINARY_KINDS)), v, other, safe)
+    return b.cast(v, x.dtype) if v.dtype is not x.dtype else v
+
+
+def _control(draw: Any, kind: str, x: Value, live: list[Value], safe: bool) -> list[Value]:
+    """A scan of a random body over 1 to 3 iterations (carry ``x``, a live value as const)
+    or a cond between two random bodies; returns the new values."""
+    from tracegrad.ir.prims.control import build_control
+
+    partners = [v for v in live if _broadcastable(v.shape, x.shape)]
+    partners = [v for v in partners if tuple(broadcast_shapes(v.shape, x.shape)) == tuple(x.shape)]
+    c = partners[draw(st.integers(0, len(partners) - 1))]
+    trace = new_trace_id()
+    pc, px = param(0, c.type, "c", trace), param(1, x.type, "x", trace)
+    if kind == "scan":
+        new = _body_chain(draw, px, pc, safe)
+        body = Function("loop_body", (pc, px), (new, b.mul(new, 0.5)))
+        length, reverse = draw(st.integers(1, 3)), draw(st.booleans())
+        carry, ys = build_control(Op.SCAN, [c, x], body=body, length=length,
+                                  num_consts=1, num_carry=1, reverse=reverse)  # fmt: skip
+        return [carry, bs.sum(ys, 0)]
+    branches = tuple(
+        Function(f"branch{k}", (pc, px), (_body_chain(draw, px, pc, safe),)) for k in range(2)
+    )
+    pred = b.gt(bs.sum(x), 0.0)
+    return build_control(Op.COND, [pred, c, x], branches=branches)
+
+
 def _broadcastable(a: tuple, b_: tuple) -> bool:
     try:
         broadcast_shapes(a, b_)
@@ -146,8 +188,10 @@ def programs(
     dtypes: tuple[str, ...] = ("float64",),
     safe: bool = True,
     max_side: int = 4,
+    loops: bool = True,
 ) -> Program:
-    """Draw a random valid program (see the module docstring)."""
+    """Draw a random valid program (see the module docstring); ``loops``: some ops are scans or
+    conds over small random bodies."""
     n_inputs = draw(st.integers(1, max_inputs))
     input_shapes = draw(broadcastable_shapes(n_inputs, max_dims=3, max_side=max_side))
     dtype = DType(draw(st.sampled_from(dtypes)))
@@ -157,8 +201,12 @@ def programs(
     ]
     params = tuple(live)
     for _ in range(draw(st.integers(1, max_ops))):
-        group = draw(st.sampled_from(("unary", "binary", "binary", "structural")))
+        groups = ("unary", "binary", "binary", "structural", "control")
+        group = draw(st.sampled_from(groups if loops else groups[:-1]))
         x = live[draw(st.integers(0, len(live) - 1))]
+        if group == "control":
+            live.extend(_control(draw, draw(st.sampled_from(CONTROL_KINDS)), x, live, safe))
+            continue
         if group == "unary":
             kind = draw(st.sampled_from(UNARY_KINDS))
             new = _safe_unary(kind, x) if safe else b.unary(_UNARY[kind], x)
