@@ -85,3 +85,17 @@ def test_constructor_families_and_plurals() -> None:
     assert T.ltensor4("t").ndim == 4 and T.ftensor4().dtype == np.float32
     assert [s.dtype for s in T.iscalars(2)] == [np.int32, np.int32]
     assert T.vector("v", dtype="int64").dtype == np.int64
+
+
+def test_typed_constructors_are_theano_types() -> None:
+    x = T.dscalar("x")
+    assert x.type is T.dscalar and repr(T.dscalar) == "TensorType(float64, scalar)"
+    assert T.TensorType("float64", ()) is T.dscalar
+    assert repr(T.fmatrix) == "TensorType(float32, matrix)"
+    assert (
+        repr(T.lcol) == "TensorType(int64, col)" and repr(T.dtensor3) == "TensorType(float64, 3D)"
+    )
+    assert repr(T.TensorType("int32", (True, False, True))) == (
+        "TensorType(int32, (True, False, True))"
+    )
+    assert T.matrix("m", dtype="float32").type is T.fmatrix

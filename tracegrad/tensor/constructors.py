@@ -10,51 +10,37 @@ int8), their plurals (``T.dmatrices('a', 'b')``) and ``T.TensorType(dtype, broad
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
-from tracegrad.ir.dtypes import DType
-from tracegrad.ir.errors import DTypeError
-from tracegrad.tensor.variables import Variable, tensor
-
-# the ``b`` family needs int8; it works as soon as the IR has that dtype
-_HAS_INT8 = any(d.numpy == np.dtype("int8") for d in DType)
+from tracegrad.tensor.variables import FLOATX, TensorType, Variable
 
 
-def _maker(ndim: int, default: str | None, pattern: tuple[bool, ...] | None = None) -> Any:
+def _maker(ndim: int, pattern: tuple[bool, ...] | None = None) -> Any:
     flags = pattern if pattern is not None else (False,) * ndim
 
     def make(name: str | None = None, dtype: Any = None) -> Variable:
-        if default == "int8" and dtype is None and not _HAS_INT8:
-            raise DTypeError(
-                "the b family (T.bscalar, T.bvector...) makes int8 variables, and tracegrad "
-                "has no int8 dtype yet; use the i (int32) or l (int64) family"
-            )
-        return tensor(dtype if dtype is not None else default, flags, name)
+        return TensorType(dtype if dtype is not None else FLOATX, flags)(name)
 
     return make
 
 
-scalar = _maker(0, None)
-vector = _maker(1, None)
-matrix = _maker(2, None)
-tensor3 = _maker(3, None)
-tensor4 = _maker(4, None)
-row = _maker(2, None, (True, False))
-col = _maker(2, None, (False, True))
+# generic constructors take a dtype (default float64, Theano's floatX)
+scalar, vector, matrix, tensor3, tensor4 = (_maker(n) for n in range(5))
+row, col = _maker(2, (True, False)), _maker(2, (False, True))
 
-dscalar, dvector, dmatrix, dtensor3 = (_maker(n, "float64") for n in range(4))
-fscalar, fvector, fmatrix, ftensor3 = (_maker(n, "float32") for n in range(4))
-iscalar, ivector, imatrix, itensor3 = (_maker(n, "int32") for n in range(4))
-lscalar, lvector, lmatrix, ltensor3 = (_maker(n, "int64") for n in range(4))
-bscalar, bvector, bmatrix, btensor3 = (_maker(n, "int8") for n in range(4))
-dtensor4, ftensor4, itensor4, ltensor4, btensor4 = (
-    _maker(4, d) for d in ("float64", "float32", "int32", "int64", "int8")
-)
-drow, dcol = _maker(2, "float64", (True, False)), _maker(2, "float64", (False, True))
-frow, fcol = _maker(2, "float32", (True, False)), _maker(2, "float32", (False, True))
+
+def _family(dtype: str) -> tuple[TensorType, ...]:
+    """scalar, vector, matrix, tensor3, tensor4, row, col types of one dtype (Theano's
+    ``T.dscalar`` is a type: calling it makes a variable)."""
+    ranks = [(False,) * n for n in range(5)]
+    return tuple(TensorType(dtype, b) for b in (*ranks, (True, False), (False, True)))
+
+
+dscalar, dvector, dmatrix, dtensor3, dtensor4, drow, dcol = _family("float64")
+fscalar, fvector, fmatrix, ftensor3, ftensor4, frow, fcol = _family("float32")
+iscalar, ivector, imatrix, itensor3, itensor4, irow, icol = _family("int32")
+lscalar, lvector, lmatrix, ltensor3, ltensor4, lrow, lcol = _family("int64")
+bscalar, bvector, bmatrix, btensor3, btensor4, brow, bcol = _family("int8")  # int8: see call
 
 
 def _plural(make: Any) -> Any:
@@ -75,35 +61,13 @@ lscalars, lvectors, lmatrices = _plural(lscalar), _plural(lvector), _plural(lmat
 bscalars, bvectors, bmatrices = _plural(bscalar), _plural(bvector), _plural(bmatrix)
 
 
-class TensorType:
-    """Theano's ``TensorType(dtype, broadcastable)``: call it with a name for a variable.
-
-    >>> import tracegrad.tensor as T
-    >>> T.TensorType('float64', (False, True))('x').shape[1]
-    1
-    """
-
-    def __init__(self, dtype: Any, broadcastable: Sequence[bool]) -> None:
-        self.dtype = str(np.dtype(dtype))
-        self.broadcastable = tuple(bool(b) for b in broadcastable)
-
-    @property
-    def ndim(self) -> int:
-        return len(self.broadcastable)
-
-    def __call__(self, name: str | None = None) -> Variable:
-        return tensor(self.dtype, self.broadcastable, name)
-
-    def __repr__(self) -> str:
-        return f"TensorType({self.dtype}, {self.broadcastable})"
-
-
 __all__ = [
-    "TensorType", "bmatrices", "bmatrix", "bscalar", "bscalars", "btensor3", "btensor4",
+    "bcol", "bmatrices", "bmatrix", "brow", "bscalar", "bscalars", "btensor3", "btensor4",
     "bvector", "bvectors", "col", "dcol", "dmatrices", "dmatrix", "drow", "dscalar", "dscalars",
     "dtensor3", "dtensor4", "dvector", "dvectors", "fcol", "fmatrices", "fmatrix", "frow",
-    "fscalar", "fscalars", "ftensor3", "ftensor4", "fvector", "fvectors", "imatrices", "imatrix",
-    "iscalar", "iscalars", "itensor3", "itensor4", "ivector", "ivectors", "lmatrices", "lmatrix",
-    "lscalar", "lscalars", "ltensor3", "ltensor4", "lvector", "lvectors", "matrices", "matrix",
-    "row", "scalar", "scalars", "tensor3", "tensor4", "vector", "vectors",
+    "fscalar", "fscalars", "ftensor3", "ftensor4", "fvector", "fvectors", "icol", "imatrices",
+    "imatrix", "irow", "iscalar", "iscalars", "itensor3", "itensor4", "ivector", "ivectors", "lcol",
+    "lmatrices", "lmatrix", "lrow", "lscalar", "lscalars", "ltensor3", "ltensor4", "lvector",
+    "lvectors", "matrices", "matrix", "row", "scalar", "scalars", "tensor3", "tensor4", "vector",
+    "vectors",
 ]  # fmt: skip

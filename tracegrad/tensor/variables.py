@@ -33,7 +33,7 @@ from tracegrad.ir import build_shape as bs
 from tracegrad.ir import forksafe
 from tracegrad.ir import types as ir_types
 from tracegrad.ir.dtypes import DType
-from tracegrad.ir.errors import UnsupportedError
+from tracegrad.ir.errors import DTypeError, UnsupportedError
 from tracegrad.ir.ops import Op
 from tracegrad.ir.types import Dim, DimLike, format_shape
 from tracegrad.ir.value import Value, new_trace_id, param
@@ -208,8 +208,10 @@ class Variable(Expression):
         return str(self.value.attr("name"))
 
     @property
-    def type(self) -> ir_types.TensorType:
-        return self.value.type
+    def type(self) -> TensorType:
+        """Theano's type of the variable: ``T.dscalar('x').type is T.dscalar``."""
+        flags = tuple(d == 1 for d in self.value.shape)
+        return TensorType(self.value.dtype.numpy, flags)
 
     def __repr__(self) -> str:
         return self.name or f"<{self.value.type}>"
@@ -273,6 +275,52 @@ def tensor(
     return Variable(value, None)  # type: ignore[arg-type]
 
 
+class TensorType:
+    """Theano's ``TensorType(dtype, broadcastable)``: call it with a name for a variable.
+    ``T.dscalar``, ``T.fmatrix``... are instances; types are equal when their dtype and
+    broadcastable flags are, and one object stands for each (``x.type is T.dscalar``).
+
+    >>> import tracegrad.tensor as T
+    >>> T.TensorType('float64', (False, True))('x').shape[1]
+    1
+    >>> T.dscalar('x').type, T.dscalar('x').type is T.dscalar
+    (TensorType(float64, scalar), True)
+    """
+
+    _canonical: dict[tuple[str, tuple[bool, ...]], TensorType] = {}
+
+    def __new__(cls, dtype: Any, broadcastable: Sequence[bool]) -> TensorType:
+        key = (str(np.dtype(dtype)), tuple(bool(b) for b in broadcastable))
+        with _names_lock:
+            found = cls._canonical.get(key)
+            if found is None:
+                found = cls._canonical[key] = super().__new__(cls)
+                found.dtype, found.broadcastable = key
+        return found
+
+    dtype: str
+    broadcastable: tuple[bool, ...]
+
+    @property
+    def ndim(self) -> int:
+        return len(self.broadcastable)
+
+    def __call__(self, name: str | None = None) -> Variable:
+        if self.dtype == "int8" and not any(d.numpy == np.dtype("int8") for d in DType):
+            raise DTypeError(
+                "int8 variables (the b family: T.bscalar, T.bvector...) need an int8 dtype, "
+                "which tracegrad does not have yet; use the i (int32) or l (int64) family"
+            )
+        return tensor(self.dtype, self.broadcastable, name)
+
+    def __repr__(self) -> str:
+        names = {(): "scalar", (False,): "vector", (False, False): "matrix"}
+        names |= {(True, False): "row", (False, True): "col"}
+        b = self.broadcastable
+        shape = names.get(b) or (str(b) if any(b) else f"{len(b)}D")
+        return f"TensorType({self.dtype}, {shape})"
+
+
 def fresh_param(type_: ir_types.TensorType, name: str) -> Value:
     """A new symbolic parameter (used for dummy cotangents and substitutions)."""
     return param(next(_indices), type_, name, SYMBOLIC_TRACE)
@@ -283,6 +331,6 @@ def is_param(value: Value) -> bool:
 
 
 __all__ = [
-    "DType", "DimScalar", "Expression", "SymbolicShape", "Variable", "is_symbolic", "symbolic",
-    "tensor", "value_of",
+    "DimScalar", "DType", "Expression", "is_symbolic", "symbolic", "SymbolicShape", "tensor",
+    "TensorType", "value_of", "Variable",
 ]  # fmt: skip
