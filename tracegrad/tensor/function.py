@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
@@ -53,6 +54,22 @@ from tracegrad.tensor.inputs import bind_arguments, input_specs
 from tracegrad.tensor.updates import UnusedInputError, check_unused, plan_updates
 from tracegrad.tensor.variables import symbolic, use_compiler, value_of
 from tracegrad.tracing.tracer import Tracer
+
+
+@dataclass(frozen=True)
+class Mode:
+    """Theano's compilation mode (``function(..., mode=theano.Mode(linker='vm'))``): accepted
+    so that Theano code runs; tracegrad always optimizes and compiles through its backend
+    (choose one with ``backend=``).
+
+    >>> import tracegrad as theano, tracegrad.tensor as T
+    >>> x = T.dscalar('x')
+    >>> theano.function([x], x + 1, mode=theano.Mode(linker='vm'))(1)
+    array(2.)
+    """
+
+    linker: str | None = None
+    optimizer: str | None = "default"
 
 
 class MissingInputError(TracegradError, ValueError):
@@ -345,6 +362,7 @@ def function(
     givens: Any = None,
     on_unused_input: str = "ignore",
     no_default_updates: Any = False,
+    mode: Mode | str | None = None,
 ) -> CompiledFunction:
     """Compile symbolic ``outputs`` (one expression, or a list) as a function of ``inputs``.
 
@@ -353,7 +371,8 @@ def function(
     floats may be downcast to a float32 input, arrays may not) and ``on_unused_input``
     (``"raise"``, ``"warn"`` or ``"ignore"``) are Theano's; so is ``no_default_updates``
     (True, or a list of random variables: their generators do not advance after a call, see
-    ``tracegrad.tensor.shared_randomstreams``). ``on_unused_input`` defaults to
+    ``tracegrad.tensor.shared_randomstreams``). ``mode`` (a ``Mode`` or a name such as
+    ``'FAST_RUN'``) is accepted and does not change anything. ``on_unused_input`` defaults to
     ``"ignore"``, not Theano's ``"raise"``: tracegrad's derivatives are simplified before the
     check, so an input Theano's graph still mentions may be gone here (the tutorial's
     ``function([W, V, x], T.Rop(T.dot(x, W), W, V))`` does not use ``W``).
@@ -364,12 +383,14 @@ def function(
     >>> tracegrad.function([x], x * 3)(2)
     array(6.)
     """
+    if mode is not None and not isinstance(mode, Mode | str):
+        raise TypeError(f"mode must be a tracegrad.Mode or a mode name, got {mode!r}")
     return CompiledFunction(
         inputs, outputs, name, backend, opt_level, allow_input_downcast, updates, givens,
         on_unused_input, no_default_updates,
     )  # fmt: skip
 
 
-__all__ = ["CompiledFunction", "MissingInputError", "UnusedInputError", "function"]
+__all__ = ["CompiledFunction", "MissingInputError", "Mode", "UnusedInputError", "function"]
 
 use_compiler(function)  # Expression.eval compiles with it

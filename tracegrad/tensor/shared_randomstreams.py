@@ -30,11 +30,14 @@ import numpy as np
 
 from tracegrad.ir import types as ir_types
 from tracegrad.ir.dtypes import DType
+from tracegrad.ir.errors import UnsupportedError
 from tracegrad.tensor.draws import Draw, RandomStateVariable, register_draw
 from tracegrad.tensor.variables import FLOATX, Expression, dims_of, fresh_param
 from tracegrad.tracing.tracer import Tracer
 
-__all__ = ["RandomStateVariable", "RandomStream", "RandomStreams", "RandomVariable"]
+__all__ = [
+    "MRG_RandomStreams", "RandomStateVariable", "RandomStream", "RandomStreams", "RandomVariable",
+]  # fmt: skip
 
 
 class RandomVariable(Expression):
@@ -51,12 +54,14 @@ class RandomStreams:
     def __init__(self, seed: int | None = None) -> None:
         self.default_instance_seed = seed
         self.gen_seedgen = np.random.RandomState(seed)
-        self.state_updates: list[RandomStateVariable] = []
+        # (generator, random variable) pairs, as Theano lists them (its copy_random_state
+        # recipe reads ``su[0]``)
+        self.state_updates: list[tuple[RandomStateVariable, RandomVariable]] = []
 
     def seed(self, seed: int | None = None) -> None:
         """Re-seed every generator of this stream, each with a seed drawn from ``seed``."""
         seedgen = np.random.RandomState(self.default_instance_seed if seed is None else seed)
-        for variable in self.state_updates:
+        for variable, _ in self.state_updates:
             variable.set_value(np.random.RandomState(int(seedgen.randint(2**30))), borrow=True)
 
     def uniform(
@@ -98,12 +103,13 @@ class RandomStreams:
     def _draw(self, method: str, args: tuple, size: tuple, dtype: Any) -> RandomVariable:
         seed = int(self.gen_seedgen.randint(2**30))  # Theano's seeding of each generator
         rng = RandomStateVariable(np.random.RandomState(seed), name=f"rng_{method}")
-        self.state_updates.append(rng)
         kind = np.dtype(dtype if dtype is not None else FLOATX)
         type_ = ir_types.TensorType(DType.from_numpy(kind), dims_of(size))
         value = fresh_param(type_, f"{method}_rv")
         register_draw(value, Draw(rng, method, args, kind))
-        return _random(value, rng)
+        out = _random(value, rng)
+        self.state_updates.append((rng, out))
+        return out
 
     def _affine(self, z: RandomVariable, shift: Any, scale: Any, dtype: Any) -> RandomVariable:
         out = shift + scale * z  # numpy computes low + (high - low) * u, loc + scale * z
@@ -113,6 +119,17 @@ class RandomStreams:
 
 
 RandomStream = RandomStreams  # PyTensor's name
+
+
+class MRG_RandomStreams:  # noqa: N801  (Theano's name)
+    """Theano's MRG31k3p streams (``theano.sandbox.rng_mrg``): not implemented; the name
+    exists so that code testing ``isinstance(rng, MRG_RandomStreams)`` runs."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        raise UnsupportedError(
+            "tracegrad has no MRG31k3p generator (MRG_RandomStreams); use RandomStreams, which "
+            "draws from numpy's RandomState as Theano's shared_randomstreams does"
+        )
 
 
 def _random(value: Any, rng: RandomStateVariable) -> RandomVariable:

@@ -214,7 +214,7 @@ class Variable(Expression):
         return TensorType(self.value.dtype.numpy, flags)
 
     def __repr__(self) -> str:
-        return self.name or f"<{self.value.type}>"
+        return self.name or f"<{self.type!r}>"  # Theano: <TensorType(int64, scalar)>
 
 
 def is_symbolic(x: Any) -> bool:
