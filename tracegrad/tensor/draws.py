@@ -108,24 +108,26 @@ class CallDraws:
             self._lengths.append(lengths)
 
     def sample(self, given: Sequence[Any]) -> tuple[list[np.ndarray], dict]:
-        """The draws' values for a call whose other inputs are ``given``, and the advanced
-        generators (by their variable) to commit after it."""
-        generators: dict[int, tuple[RandomStateVariable, np.random.RandomState]] = {}
+        """The draws' values for a call whose other inputs are ``given``. Each generator draws
+        in place; its state before the call is returned, for ``restore``."""
+        saved: dict[int, tuple[RandomStateVariable, np.random.RandomState, Any]] = {}
         values = []
         for draw, lengths in zip(self.draws, self._lengths, strict=True):
-            key = id(draw.rng)
-            if key not in generators:
-                generators[key] = (draw.rng, copy.deepcopy(draw.rng.storage))
+            generator = draw.rng.storage
+            if id(draw.rng) not in saved:
+                saved[id(draw.rng)] = (draw.rng, generator, generator.get_state())
             size = tuple(
                 n if isinstance(n, int) else int(np.shape(given[n[0]])[n[1]]) for n in lengths
             )
-            values.append(draw.sample(generators[key][1], size))
-        return values, generators
+            values.append(draw.sample(generator, size))
+        return values, saved
 
-    def commit(self, generators: dict) -> None:
-        for variable, advanced in generators.values():
-            if self.frozen is not True and variable not in self.frozen:
-                variable.storage = advanced
+    def restore(self, saved: dict, failed: bool = False) -> None:
+        """After a call: the generators keep their advanced states (Theano's default
+        update), except those of ``no_default_updates``, or all if the call ``failed``."""
+        for variable, generator, state in saved.values():
+            if failed or self.frozen is True or variable in self.frozen:
+                generator.set_state(state)
 
 
 def _frozen(no_default_updates: Any) -> Any:

@@ -211,17 +211,20 @@ class CompiledFunction:
             args = tuple(bind_arguments(self.specs, args, kwargs))
         if self.shared:
             args = (*args, *(v.storage for v in self.shared))
-        generators = None
-        if self._draws is not None:  # fresh numbers; the generators advance after the call
-            values, generators = self._draws.sample(args)
-            args = (*args, *values)
-        results = self._run(args)
+        if self._draws is None:
+            results = self._run(args)
+        else:  # fresh numbers; a failed call leaves the generators as they were
+            values, saved = self._draws.sample(args)
+            try:
+                results = self._run((*args, *values))
+            except BaseException:
+                self._draws.restore(saved, failed=True)
+                raise
+            self._draws.restore(saved)
         if self.updated:  # every output is computed before any shared value changes
             for variable, value in zip(self.updated, results[self.n_outputs :], strict=True):
                 variable.storage = np.asarray(value)
             results = results[: self.n_outputs]
-        if generators is not None:
-            self._draws.commit(generators)  # type: ignore[union-attr]
         return results[0] if self.single else results
 
     def _run(self, args: tuple) -> list[Any]:
@@ -317,8 +320,8 @@ class CompiledFunction:
 
         if self.shared or self.updated or len(self.specs) != len(self.function.params):
             raise pickle.PicklingError(
-                "a tracegrad.function over shared variables cannot be pickled yet; pickle "
-                "their values and build the function again on the other side"
+                "a tracegrad.function over shared variables or random streams cannot be "
+                "pickled yet; pickle their values and build the function again on the other side"
             )
         options = (self.backend.name, self.opt_level, self.allow_input_downcast)
         text = print_function(self.function)
