@@ -20,6 +20,7 @@ def _theano_generators(seed: int, count: int) -> list[np.random.RandomState]:
 
 
 def test_each_call_draws_the_next_numbers_of_the_variables_generator() -> None:
+    assert T.shared_randomstreams.RandomStreams is RandomStreams  # Theano's spelling
     srng = RandomStreams(seed=234)
     rv_u, rv_n = srng.uniform((2, 2)), srng.normal((3,), avg=1.0, std=2.0)
     f = function([], [rv_u, rv_n])

@@ -18,6 +18,7 @@ def test_shape_entries_are_symbolic_ints_with_the_call_time_lengths() -> None:
     assert (a, b, size, twice) == (3, 5, 15, 7)
     assert a.dtype == np.int64 and a.shape == ()
     assert x.ndim == 2 and len(x.shape) == 2
+    assert repr(x.shape[1]) == f"<length of dim {x.value.shape[1].name}>"  # x.1, or x#2.1...
     assert function([x], x.shape)(np.ones((4, 2))) == [4, 2]
     r = T.drow("r")  # static lengths stay ints
     assert r.shape[0] == 1 and isinstance(r.shape[0], int)

@@ -132,6 +132,9 @@ class DimScalar(Expression):
 
     dim: Dim
 
+    def __repr__(self) -> str:
+        return f"<length of dim {self.dim.name}>"
+
 
 class SymbolicShape(tuple):
     """``x.shape`` of a symbolic variable: ints and ``DimScalar`` lengths."""
