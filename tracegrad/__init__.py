@@ -22,7 +22,7 @@ from tracegrad.jit import Jitted, jit, make_ir
 from tracegrad.llvm.backend import LLVMBackend
 from tracegrad.numpy import dispatch as _numpy_dispatch
 from tracegrad.tensor import printing
-from tracegrad.tensor.function import function
+from tracegrad.tensor.function import Mode, function
 from tracegrad.tensor.inputs import In
 from tracegrad.tensor.printing import pp
 from tracegrad.tensor.shared import shared
@@ -43,6 +43,6 @@ __all__ = [
     "ConcretizationError", "DTypeError", "Jitted", "ShapeError", "TracegradError",
     "TracerBoolError", "UnsupportedError", "__version__", "grad", "hessian", "jacobian", "jit",
     "jvp", "make_ir", "numpy", "stop_gradient", "value_and_grad", "vjp",
-    "function", "pp", "printing", "tensor", "In", "InPlaceArgumentWarning", "shared",
+    "function", "pp", "printing", "tensor", "In", "InPlaceArgumentWarning", "Mode", "shared",
     "cond", "fori_loop", "scan", "while_loop",
 ]  # fmt: skip

@@ -1,11 +1,19 @@
 """The README's demo: ``python -m tracegrad.demo`` walks through Theano's tutorial "Derivatives
 in Theano" on tracegrad's Theano-style front end, printing each step (docs/tutorial.md has the
 same steps as doctests).
+
+``python -m tracegrad.demo --list`` lists the tutorial pages, and ``python -m tracegrad.demo
+<page>`` replays one: the page's doctests (docs/tutorial/<page>.md) run as an interactive
+session, each line printed with what it prints.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import doctest
+import pathlib
+import sys
+import traceback
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -94,7 +102,7 @@ def hessian_vector() -> None:
     show("function([x, v], T.Rop(gy, x, v))([4, 4], [2, 2])", hv([4, 4], [2, 2]))
 
 
-def main() -> None:
+def derivatives() -> None:
     np.set_printoptions(precision=8)
     print("Derivatives in tracegrad: Theano's tutorial with `import tracegrad.tensor as T`\n")
     for i, (title, fn) in enumerate(STEPS, 1):
@@ -103,5 +111,68 @@ def main() -> None:
         print()
 
 
+# page name -> (Theano's title, the page under docs/; None: the steps above)
+PAGES: dict[str, tuple[str, str | None]] = {
+    "adding": ("Baby Steps - Algebra", "tutorial/adding.md"),
+    "examples": ("More Examples", "tutorial/examples.md"),
+    "logistic_regression": (
+        "A Real Example: Logistic Regression",
+        "tutorial/logistic_regression.md",
+    ),
+    "derivatives": ("Derivatives in Theano", None),
+    "conditions": ("Conditions", "tutorial/conditions.md"),
+}
+
+
+def page_path(relative: str) -> pathlib.Path:
+    """A page of docs/: next to the package (a source checkout), else under the current
+    directory."""
+    for docs in (pathlib.Path(__file__).resolve().parents[1] / "docs", pathlib.Path("docs")):
+        if (docs / relative).is_file():
+            return docs / relative
+    raise SystemExit(f"tracegrad.demo: docs/{relative} not found; run from the repository root")
+
+
+def replay(text: str, name: str) -> None:
+    """Run a page's doctests in order as an interactive session: each example is printed
+    with its prompts, then run (expression values are echoed, as at the >>> prompt)."""
+    namespace: dict = {"__name__": f"tracegrad.demo.{name}"}
+    for part in doctest.DocTestParser().parse(text, name):
+        if isinstance(part, str):
+            for line in part.splitlines():
+                if line.startswith("##"):  # sections (the page title is printed first)
+                    print(f"\n== {line.lstrip('#').strip()} ==")
+            continue
+        lines = part.source.rstrip("\n").splitlines()
+        print("\n".join([f">>> {lines[0]}", *(f"... {line}" for line in lines[1:])]))
+        try:
+            exec(compile(part.source, f"<{name}>", "single"), namespace)  # noqa: S102
+        except Exception as error:  # an example that shows an error: print it, go on
+            print("Traceback (most recent call last):\n  ...")
+            print(traceback.format_exception_only(error)[-1], end="")
+
+
+def main(argv: Sequence[str] = ()) -> None:
+    """The demo for the command line ``argv``: no argument (or ``derivatives``) walks through
+    "Derivatives in Theano", ``--list`` lists the pages, a page name replays that page."""
+    args = list(argv)
+    if args in ([], ["derivatives"]):
+        derivatives()
+        return
+    if args == ["--list"]:
+        print("Theano's tutorial pages (python -m tracegrad.demo <page>):")
+        for page, (title, _) in PAGES.items():
+            print(f"  {page:<20} {title}")
+        return
+    if len(args) != 1 or args[0] not in PAGES:
+        raise SystemExit(
+            f"usage: python -m tracegrad.demo [--list | {' | '.join(PAGES)}]; got {args}"
+        )
+    title, relative = PAGES[args[0]]
+    assert relative is not None
+    print(f"{title}: Theano's tutorial page on tracegrad\n")
+    replay(page_path(relative).read_text(), args[0])
+
+
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

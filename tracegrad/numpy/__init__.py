@@ -91,7 +91,7 @@ float32, float64, int32, int64, bool_ = _np.float32, _np.float64, _np.int32, _np
 
 
 def shape(a: Any) -> tuple:
-    return _np.shape(a) if not hasattr(a, "value") else a.shape
+    return _np.shape(a) if not hasattr(a, "value") else a.value.shape  # dims, not T.shape
 
 
 def ndim(a: Any) -> int:

@@ -12,8 +12,9 @@ function accepts arrays of any length of the declared rank.
 array([2., 4., 6.])
 """
 
-from tracegrad.tensor import basic, gradient, variables
+from tracegrad.tensor import basic, constructors, gradient, shared_randomstreams, variables
 from tracegrad.tensor.basic import *  # noqa: F403
+from tracegrad.tensor.constructors import *  # noqa: F403
 from tracegrad.tensor.gradient import *  # noqa: F403
 from tracegrad.tensor.inputs import In
 from tracegrad.tensor.printing import pp
@@ -21,5 +22,6 @@ from tracegrad.tensor.shared import SharedVariable, shared
 from tracegrad.tensor.variables import *  # noqa: F403
 
 __all__ = [
-    *basic.__all__, *gradient.__all__, *variables.__all__, "In", "SharedVariable", "pp", "shared",
+    *basic.__all__, *constructors.__all__, *gradient.__all__, *variables.__all__, "In",
+    "SharedVariable", "pp", "shared", "shared_randomstreams",
 ]  # fmt: skip

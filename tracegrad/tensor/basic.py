@@ -15,7 +15,12 @@ from typing import Any
 import numpy as np
 
 from tracegrad import numpy as tnp
+from tracegrad.ir import build as b
+from tracegrad.ir import build_shape as bs
+from tracegrad.ir.dtypes import DType
 from tracegrad.ir.errors import UnsupportedError
+from tracegrad.tensor.variables import FLOATX, DimScalar, dims_of, reshape_dims, symbolic, value_of
+from tracegrad.tracing.tracer import Tracer
 
 # elementwise
 exp, log, log1p, expm1, sqrt, tanh = tnp.exp, tnp.log, tnp.log1p, tnp.expm1, tnp.sqrt, tnp.tanh
@@ -31,10 +36,60 @@ where = switch = tnp.where
 sum, prod, max, min = tnp.sum, tnp.prod, tnp.max, tnp.min  # noqa: A001
 argmax, argmin, cumsum = tnp.argmax, tnp.argmin, tnp.cumsum
 dot, tensordot, outer = tnp.dot, tnp.tensordot, tnp.outer
-reshape, transpose, concatenate, stack = tnp.reshape, tnp.transpose, tnp.concatenate, tnp.stack
+transpose, concatenate, stack = tnp.transpose, tnp.concatenate, tnp.stack
 zeros_like, ones_like = tnp.zeros_like, tnp.ones_like
-arange = tnp.arange  # static bounds (a symbolic length is the control-flow issue's)
 softmax, log_softmax, logsumexp = tnp.softmax, tnp.log_softmax, tnp.logsumexp
+
+
+def reshape(x: Any, newshape: Any, ndim: int | None = None) -> Any:
+    """``x`` with a new shape; the lengths may be symbolic (``(x.shape[0], -1)``)."""
+    if not isinstance(newshape, list | tuple):
+        newshape = (newshape,)
+    if ndim is not None and ndim != len(newshape):
+        raise ValueError(f"reshape: ndim={ndim} but the new shape has {len(newshape)} entries")
+    return tnp.reshape(x, reshape_dims(value_of(x), newshape))
+
+
+def _filled(shape: Any, fill: int, dtype: Any) -> Any:
+    shape = tuple(shape) if isinstance(shape, list | tuple) else (shape,)
+    kind = DType.from_numpy(np.dtype(dtype if dtype is not None else FLOATX))
+    return symbolic(b.full(dims_of(shape), fill, kind))
+
+
+def zeros(shape: Any, dtype: Any = None) -> Any:
+    """Zeros of a shape whose lengths may be symbolic (``T.zeros((x.shape[0],))``)."""
+    return _filled(shape, 0, dtype)
+
+
+def ones(shape: Any, dtype: Any = None) -> Any:
+    """Ones of a shape whose lengths may be symbolic."""
+    return _filled(shape, 1, dtype)
+
+
+def arange(start: Any, stop: Any = None, step: Any = None, dtype: Any = None) -> Any:
+    """numpy's ``arange``; ``T.arange(x.shape[0])`` (a symbolic length) gives 0, 1, ..., n-1.
+
+    >>> import numpy as np, tracegrad.tensor as T
+    >>> x = T.dvector('x')
+    >>> (x * T.arange(x.shape[0])).eval({x: np.ones(4)})
+    array([0., 1., 2., 3.])
+    """
+    bounds = (start, stop, step)
+    if not any(isinstance(a, Tracer) for a in bounds):
+        return tnp.arange(start, stop, step, dtype=dtype)
+    length = start if stop is None else stop
+    first = 0 if stop is None else start
+    if not isinstance(length, DimScalar) or not _is_int(first, 0) or not _is_int(step, 1, None):
+        raise UnsupportedError(
+            "T.arange with symbolic bounds supports arange(n) and arange(0, n, 1) where n is a "
+            "symbolic length (x.shape[k]); other symbolic bounds need the control-flow work"
+        )
+    counts = symbolic(bs.cumsum(b.full((length.dim,), 1, DType.INT64))) - 1
+    return counts if dtype is None else cast(counts, dtype)
+
+
+def _is_int(x: Any, *allowed: Any) -> bool:
+    return not isinstance(x, Tracer) and any(x is a or x == a for a in allowed)
 
 
 def sqr(x: Any) -> Any:
@@ -104,7 +159,7 @@ __all__ = [
     "categorical_crossentropy", "clip", "concatenate", "cos", "cumsum", "dot", "eq", "exp",
     "expm1", "fill", "flatten", "floor", "ge", "gt", "le", "log", "log1p", "log_softmax",
     "logsumexp", "lt", "max", "maximum", "mean", "min", "minimum", "neg", "neq", "nnet",
-    "ones_like", "outer", "pow", "prod", "relu", "reshape", "sgn", "sigmoid", "sin", "softmax",
-    "softplus", "sqr", "sqrt", "stack", "std", "sum", "switch", "tan", "tanh", "tensordot",
-    "transpose", "var", "where", "zeros_like",
+    "ones", "ones_like", "outer", "pow", "prod", "relu", "reshape", "sgn", "sigmoid", "sin",
+    "softmax", "softplus", "sqr", "sqrt", "stack", "std", "sum", "switch", "tan", "tanh",
+    "tensordot", "transpose", "var", "where", "zeros", "zeros_like",
 ]  # fmt: skip

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
@@ -48,10 +49,27 @@ from tracegrad.ir.value import Function, Value, param, topological_order
 from tracegrad.jit import optimize
 from tracegrad.tensor._dims import DimBinding
 from tracegrad.tensor._graph import substitute
+from tracegrad.tensor.draws import CallDraws
 from tracegrad.tensor.inputs import bind_arguments, input_specs
 from tracegrad.tensor.updates import UnusedInputError, check_unused, plan_updates
 from tracegrad.tensor.variables import symbolic, use_compiler, value_of
 from tracegrad.tracing.tracer import Tracer
+
+
+@dataclass(frozen=True)
+class Mode:
+    """Theano's compilation mode (``function(..., mode=theano.Mode(linker='vm'))``): accepted
+    so that Theano code runs; tracegrad always optimizes and compiles through its backend
+    (choose one with ``backend=``).
+
+    >>> import tracegrad as theano, tracegrad.tensor as T
+    >>> x = T.dscalar('x')
+    >>> theano.function([x], x + 1, mode=theano.Mode(linker='vm'))(1)
+    array(2.)
+    """
+
+    linker: str | None = None
+    optimizer: str | None = "default"
 
 
 class MissingInputError(TracegradError, ValueError):
@@ -111,8 +129,11 @@ class CompiledFunction:
         updates: Any = None,
         givens: Any = None,
         on_unused_input: str = "ignore",
+        no_default_updates: Any = False,
     ) -> None:
-        self._options = (name, backend, opt_level, allow_input_downcast, on_unused_input)
+        self._options = (
+            name, backend, opt_level, allow_input_downcast, on_unused_input, no_default_updates,
+        )  # fmt: skip
         self._sources = (list(inputs), outputs, updates, givens)
         self.single = outputs is not None and not isinstance(outputs, (list, tuple))
         out_items = [] if outputs is None else [outputs] if self.single else list(outputs)
@@ -121,7 +142,7 @@ class CompiledFunction:
         plan = plan_updates(explicit, [value_of(o, "output") for o in out_items], updates, givens)
         self.n_outputs = len(out_items)
         self.updated, self.shared = plan.updated, plan.shared
-        self.inputs = explicit + [v.value for v in plan.shared]
+        self.inputs = explicit + [v.value for v in plan.shared] + [v for v, _ in plan.draws]
         self.outputs = plan.outputs
         _check_inputs(self.inputs, self.outputs)
         check_unused(explicit, self.outputs, on_unused_input)
@@ -129,6 +150,7 @@ class CompiledFunction:
         self.backend = get_backend(backend)
         self.opt_level = opt_level
         self.function, self._binding = _build_ir(self.inputs, self.outputs, name)
+        self._draws = _call_draws(self, plan.draws, no_default_updates)
         self.optimized_function = optimize(self.function, opt_level)
         self.compile_count = 0
         self._kinds = [(p.dtype.numpy, p.ndim) for p in self.function.params]
@@ -189,7 +211,16 @@ class CompiledFunction:
             args = tuple(bind_arguments(self.specs, args, kwargs))
         if self.shared:
             args = (*args, *(v.storage for v in self.shared))
-        results = self._run(args)
+        if self._draws is None:
+            results = self._run(args)
+        else:  # fresh numbers; a failed call leaves the generators as they were
+            values, saved = self._draws.sample(args)
+            try:
+                results = self._run((*args, *values))
+            except BaseException:
+                self._draws.restore(saved, failed=True)
+                raise
+            self._draws.restore(saved)
         if self.updated:  # every output is computed before any shared value changes
             for variable, value in zip(self.updated, results[self.n_outputs :], strict=True):
                 variable.storage = np.asarray(value)
@@ -211,18 +242,19 @@ class CompiledFunction:
         run = self._executable if self._executable is not None else self._specialized(arrays)
         return [np.asarray(r) for r in run(arrays)]
 
-    def copy(self, swap: dict | None = None) -> CompiledFunction:
+    def copy(self, swap: dict | None = None, delete_updates: bool = False) -> CompiledFunction:
         """The same function compiled again; ``swap={old_shared: new_shared}`` makes the copy
-        read and update other shared variables (of the same types)."""
+        read and update other shared variables (of the same types), ``delete_updates=True``
+        makes a copy that updates nothing (random generators included)."""
         inputs, outputs, updates, givens = self._sources
         swap = dict(swap or {})
         pairs = list(updates.items()) if isinstance(updates, dict) else list(updates or [])
         moved = [(swap.get(target, target), expression) for target, expression in pairs]
         listed = list(givens.items()) if isinstance(givens, dict) else list(givens or [])
-        name, backend, opt_level, downcast, unused = self._options
+        name, backend, opt_level, downcast, unused, frozen = self._options
         return CompiledFunction(
-            inputs, outputs, name, backend, opt_level, downcast, moved,
-            listed + list(swap.items()), unused,
+            inputs, outputs, name, backend, opt_level, downcast, [] if delete_updates else moved,
+            listed + list(swap.items()), unused, True if delete_updates else frozen,
         )  # fmt: skip
 
     def _convert(self, args: Sequence[Any]) -> list[np.ndarray]:
@@ -288,8 +320,8 @@ class CompiledFunction:
 
         if self.shared or self.updated or len(self.specs) != len(self.function.params):
             raise pickle.PicklingError(
-                "a tracegrad.function over shared variables cannot be pickled yet; pickle "
-                "their values and build the function again on the other side"
+                "a tracegrad.function over shared variables or random streams cannot be "
+                "pickled yet; pickle their values and build the function again on the other side"
             )
         options = (self.backend.name, self.opt_level, self.allow_input_downcast)
         text = print_function(self.function)
@@ -298,6 +330,15 @@ class CompiledFunction:
     def __repr__(self) -> str:
         names = ", ".join(_label(p) for p in self.function.params)
         return f"<tracegrad.function {self.function.name}({names})>"
+
+
+def _call_draws(f: CompiledFunction, draws: list, no_default_updates: Any) -> CallDraws | None:
+    """How ``f`` fills its random draws, the last inputs (None without any)."""
+    if not draws:
+        return None
+    first = len(f.inputs) - len(draws)
+    shapes = [p.shape for p in f.function.params[first:]]
+    return CallDraws([d for _, d in draws], shapes, f._binding.where, first, no_default_updates)
 
 
 def _restore_function(token: str, text: str, single: bool, *options: Any) -> CompiledFunction:
@@ -323,13 +364,18 @@ def function(
     updates: Any = None,
     givens: Any = None,
     on_unused_input: str = "ignore",
+    no_default_updates: Any = False,
+    mode: Mode | str | None = None,
 ) -> CompiledFunction:
     """Compile symbolic ``outputs`` (one expression, or a list) as a function of ``inputs``.
 
     A single output returns a numpy array (0-d for scalars); a list returns a list.
     ``updates``, ``givens``, ``In`` inputs, ``allow_input_downcast`` (``None``: Python
     floats may be downcast to a float32 input, arrays may not) and ``on_unused_input``
-    (``"raise"``, ``"warn"`` or ``"ignore"``) are Theano's. ``on_unused_input`` defaults to
+    (``"raise"``, ``"warn"`` or ``"ignore"``) are Theano's; so is ``no_default_updates``
+    (True, or a list of random variables: their generators do not advance after a call, see
+    ``tracegrad.tensor.shared_randomstreams``). ``mode`` (a ``Mode`` or a name such as
+    ``'FAST_RUN'``) is accepted and does not change anything. ``on_unused_input`` defaults to
     ``"ignore"``, not Theano's ``"raise"``: tracegrad's derivatives are simplified before the
     check, so an input Theano's graph still mentions may be gone here (the tutorial's
     ``function([W, V, x], T.Rop(T.dot(x, W), W, V))`` does not use ``W``).
@@ -340,12 +386,14 @@ def function(
     >>> tracegrad.function([x], x * 3)(2)
     array(6.)
     """
+    if mode is not None and not isinstance(mode, Mode | str):
+        raise TypeError(f"mode must be a tracegrad.Mode or a mode name, got {mode!r}")
     return CompiledFunction(
         inputs, outputs, name, backend, opt_level, allow_input_downcast, updates, givens,
-        on_unused_input,
+        on_unused_input, no_default_updates,
     )  # fmt: skip
 
 
-__all__ = ["CompiledFunction", "MissingInputError", "UnusedInputError", "function"]
+__all__ = ["CompiledFunction", "MissingInputError", "Mode", "UnusedInputError", "function"]
 
 use_compiler(function)  # Expression.eval compiles with it

@@ -23,6 +23,7 @@ from tracegrad.ir.errors import TracegradError
 from tracegrad.ir.ops import Op
 from tracegrad.ir.value import Value, topological_order
 from tracegrad.tensor._graph import substitute
+from tracegrad.tensor.draws import Draw, draw_of
 from tracegrad.tensor.shared import SharedVariable, shared_of
 from tracegrad.tensor.variables import value_of
 
@@ -36,11 +37,13 @@ class UnusedInputError(TracegradError, ValueError):
 @dataclass(frozen=True)
 class UpdatePlan:
     """The Values to compute (outputs, then one per update), the shared variables updated
-    (in that order) and the shared variables read (implicit inputs, after the explicit)."""
+    (in that order), the shared variables read (implicit inputs, after the explicit) and the
+    random draws (implicit inputs after those, filled at each call)."""
 
     outputs: list[Value]
     updated: list[SharedVariable]
     shared: list[SharedVariable]
+    draws: list[tuple[Value, Draw]]
 
 
 def _pairs(items: Any) -> list[tuple[Any, Any]]:
@@ -94,12 +97,10 @@ def plan_updates(
     if replace:
         computed = substitute(computed, replace)
     given = {id(v) for v in explicit}
-    shared = [
-        found
-        for v in topological_order(computed)
-        if v.op is Op.PARAM and id(v) not in given and (found := shared_of(v)) is not None
-    ]
-    return UpdatePlan(computed, updated, shared)
+    params = [v for v in topological_order(computed) if v.op is Op.PARAM and id(v) not in given]
+    shared = [found for v in params if (found := shared_of(v)) is not None]
+    draws = [(v, found) for v in params if (found := draw_of(v)) is not None]
+    return UpdatePlan(computed, updated, shared, draws)
 
 
 def check_unused(explicit: Sequence[Value], computed: Sequence[Value], policy: str) -> None:

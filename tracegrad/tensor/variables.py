@@ -28,11 +28,14 @@ from typing import Any
 
 import numpy as np
 
+from tracegrad.ir import build as b
+from tracegrad.ir import build_shape as bs
 from tracegrad.ir import forksafe
 from tracegrad.ir import types as ir_types
 from tracegrad.ir.dtypes import DType
+from tracegrad.ir.errors import DTypeError, UnsupportedError
 from tracegrad.ir.ops import Op
-from tracegrad.ir.types import Dim, DimLike
+from tracegrad.ir.types import Dim, DimLike, format_shape
 from tracegrad.ir.value import Value, new_trace_id, param
 from tracegrad.numpy._core import dtype_arg
 from tracegrad.tracing.tracer import Tracer
@@ -75,7 +78,7 @@ class Expression(Tracer):
         ):
             raise ValueError(f"dimshuffle{pattern}: axes must be distinct, 0..{self.ndim - 1}")
         dropped = [a for a in range(self.ndim) if a not in kept]
-        if any(self.shape[a] != 1 for a in dropped):
+        if any(self.value.shape[a] != 1 for a in dropped):
             raise ValueError(f"dimshuffle{pattern} drops an axis whose length is not 1")
         out = tnp.squeeze(self, tuple(dropped)) if dropped else self
         order = sorted(kept)
@@ -85,10 +88,102 @@ class Expression(Tracer):
                 out = tnp.expand_dims(out, position)
         return out
 
+    @property
+    def shape(self) -> SymbolicShape:  # type: ignore[override]
+        """Theano's symbolic shape: a tuple of ints (static lengths) and ``DimScalar``
+        expressions (symbolic lengths), usable in arithmetic: ``x.sum() / x.shape[0]``."""
+        return SymbolicShape(self.value.shape)
+
+    @property
+    def size(self) -> Any:  # type: ignore[override]
+        """The number of elements: an int, or a symbolic int64 scalar."""
+        total: Any = 1
+        for n in self.shape:
+            total = total * n
+        return total
+
+    def reshape(self, *shape: Any, ndim: int | None = None, order: str = "C") -> Any:
+        """``x.reshape((x.shape[0], -1))``: the lengths may be ints or symbolic lengths."""
+        from tracegrad import numpy as tnp
+
+        if len(shape) == 1 and isinstance(shape[0], list | tuple):
+            shape = tuple(shape[0])
+        if ndim is not None and ndim != len(shape):
+            raise ValueError(f"reshape: ndim={ndim} but the new shape has {len(shape)} entries")
+        return tnp.reshape(self, reshape_dims(self.value, shape), order=order)
+
     def eval(self, inputs_to_values: dict | None = None) -> Any:
         """The value for these inputs (``{variable: value}``), compiled and run once."""
         given = dict(inputs_to_values or {})
         return _COMPILER.function(list(given), self)(*given.values())
+
+
+class DimScalar(Expression):
+    """The length of a symbolic dim as a symbolic int64 scalar (``x.shape[0]``): usable in
+    arithmetic like any expression, and as a length (``T.arange(x.shape[0])``, reshape).
+
+    >>> import numpy as np, tracegrad.tensor as T
+    >>> x = T.dmatrix('x')
+    >>> (x.sum() / x.shape[0]).eval({x: np.ones((4, 3))})
+    array(3.)
+    """
+
+    __slots__ = ("dim",)
+
+    dim: Dim
+
+    def __repr__(self) -> str:
+        return f"<length of dim {self.dim.name}>"
+
+
+class SymbolicShape(tuple):
+    """``x.shape`` of a symbolic variable: ints and ``DimScalar`` lengths."""
+
+    __slots__ = ()
+
+    def __new__(cls, dims: Sequence[DimLike]) -> SymbolicShape:
+        return super().__new__(cls, (dim_scalar(d) if isinstance(d, Dim) else d for d in dims))
+
+
+def dim_scalar(d: Dim) -> DimScalar:
+    """The symbolic length of dim ``d`` (computed at call time as a count of ones)."""
+    value = bs.sum(b.full((d,), 1, DType.INT64))
+    out = DimScalar(value, None)  # type: ignore[arg-type]
+    out.dim = d
+    return out
+
+
+def dims_of(shape: Sequence[Any]) -> tuple[Any, ...]:
+    """A shape for the numpy layer: symbolic lengths (``x.shape[0]``) become their dims."""
+    out = []
+    for n in shape:
+        if isinstance(n, DimScalar):
+            out.append(n.dim)
+        elif isinstance(n, Tracer):
+            raise TypeError(
+                "a length must be an int or the symbolic length of a dim (x.shape[k]); "
+                "a length computed from values is not supported"
+            )
+        else:
+            out.append(n)
+    return tuple(out)
+
+
+def reshape_dims(source: Value, shape: Sequence[Any]) -> tuple[Any, ...]:
+    """The new shape of a reshape of ``source``, its symbolic lengths as dims. Keeping as many
+    axes longer than 1 as before (``(x.shape[0], 1)``), the dims must stay in order: the
+    call-time checks take those dims of a reshape to be the same lengths."""
+    new = dims_of(shape)
+    if any(isinstance(d, Dim) for d in (*new, *source.shape)):
+        kept_in = [d for d in source.shape if d != 1]
+        kept_out = [d for d in new if d != 1]
+        if len(kept_in) == len(kept_out) and kept_in != kept_out:
+            raise UnsupportedError(
+                f"reshape from {format_shape(source.shape)} to {format_shape(new)}: with "
+                "symbolic lengths, a reshape that keeps the number of axes longer than 1 may only "
+                "add or drop length-1 axes"
+            )
+    return new
 
 
 class _Compiler:
@@ -116,11 +211,13 @@ class Variable(Expression):
         return str(self.value.attr("name"))
 
     @property
-    def type(self) -> ir_types.TensorType:
-        return self.value.type
+    def type(self) -> TensorType:
+        """Theano's type of the variable: ``T.dscalar('x').type is T.dscalar``."""
+        flags = tuple(d == 1 for d in self.value.shape)
+        return TensorType(self.value.dtype.numpy, flags)
 
     def __repr__(self) -> str:
-        return self.name or f"<{self.value.type}>"
+        return self.name or f"<{self.type!r}>"  # Theano: <TensorType(int64, scalar)>
 
 
 def is_symbolic(x: Any) -> bool:
@@ -140,8 +237,6 @@ def value_of(x: Any, what: str = "argument") -> Value:
             )
         return x.value
     if isinstance(x, (bool, int, float, np.ndarray, np.generic, list, tuple)):
-        from tracegrad.ir import build as b
-
         return b.to_value(x)
     raise TypeError(f"{what} must be a symbolic expression, got {type(x).__name__}")
 
@@ -183,69 +278,50 @@ def tensor(
     return Variable(value, None)  # type: ignore[arg-type]
 
 
-def _maker(ndim: int, default: str | None, pattern: tuple[bool, ...] | None = None) -> Any:
-    flags = pattern if pattern is not None else (False,) * ndim
-
-    def make(name: str | None = None, dtype: Any = None) -> Variable:
-        return tensor(dtype if dtype is not None else default, flags, name)
-
-    return make
-
-
-scalar = _maker(0, None)
-vector = _maker(1, None)
-matrix = _maker(2, None)
-tensor3 = _maker(3, None)
-tensor4 = _maker(4, None)
-row = _maker(2, None, (True, False))
-col = _maker(2, None, (False, True))
-
-dscalar, dvector, dmatrix, dtensor3 = (_maker(n, "float64") for n in range(4))
-fscalar, fvector, fmatrix, ftensor3 = (_maker(n, "float32") for n in range(4))
-iscalar, ivector, imatrix, itensor3 = (_maker(n, "int32") for n in range(4))
-lscalar, lvector, lmatrix, ltensor3 = (_maker(n, "int64") for n in range(4))
-drow, dcol = _maker(2, "float64", (True, False)), _maker(2, "float64", (False, True))
-frow, fcol = _maker(2, "float32", (True, False)), _maker(2, "float32", (False, True))
-
-
-def _plural(make: Any) -> Any:
-    def many(*names: str | int) -> tuple[Variable, ...]:
-        """Several variables at once: ``T.dmatrices('a', 'b')`` (or a count: ``(3)``)."""
-        if len(names) == 1 and isinstance(names[0], int):
-            return tuple(make() for _ in range(names[0]))
-        return tuple(make(str(n)) for n in names)
-
-    return many
-
-
-scalars, vectors, matrices = _plural(scalar), _plural(vector), _plural(matrix)
-dscalars, dvectors, dmatrices = _plural(dscalar), _plural(dvector), _plural(dmatrix)
-fscalars, fvectors, fmatrices = _plural(fscalar), _plural(fvector), _plural(fmatrix)
-iscalars, ivectors, imatrices = _plural(iscalar), _plural(ivector), _plural(imatrix)
-lscalars, lvectors, lmatrices = _plural(lscalar), _plural(lvector), _plural(lmatrix)
-
-
 class TensorType:
     """Theano's ``TensorType(dtype, broadcastable)``: call it with a name for a variable.
+    ``T.dscalar``, ``T.fmatrix``... are instances; types are equal when their dtype and
+    broadcastable flags are, and one object stands for each (``x.type is T.dscalar``).
 
     >>> import tracegrad.tensor as T
     >>> T.TensorType('float64', (False, True))('x').shape[1]
     1
+    >>> T.dscalar('x').type, T.dscalar('x').type is T.dscalar
+    (TensorType(float64, scalar), True)
     """
 
-    def __init__(self, dtype: Any, broadcastable: Sequence[bool]) -> None:
-        self.dtype = str(np.dtype(dtype))
-        self.broadcastable = tuple(bool(b) for b in broadcastable)
+    _canonical: dict[tuple[str, tuple[bool, ...]], TensorType] = {}
+
+    def __new__(cls, dtype: Any, broadcastable: Sequence[bool]) -> TensorType:
+        key = (str(np.dtype(dtype)), tuple(bool(b) for b in broadcastable))
+        with _names_lock:
+            found = cls._canonical.get(key)
+            if found is None:
+                found = cls._canonical[key] = super().__new__(cls)
+                found.dtype, found.broadcastable = key
+        return found
+
+    dtype: str
+    broadcastable: tuple[bool, ...]
 
     @property
     def ndim(self) -> int:
         return len(self.broadcastable)
 
     def __call__(self, name: str | None = None) -> Variable:
+        if self.dtype == "int8" and not any(d.numpy == np.dtype("int8") for d in DType):
+            raise DTypeError(
+                "int8 variables (the b family: T.bscalar, T.bvector...) need an int8 dtype, "
+                "which tracegrad does not have yet; use the i (int32) or l (int64) family"
+            )
         return tensor(self.dtype, self.broadcastable, name)
 
     def __repr__(self) -> str:
-        return f"TensorType({self.dtype}, {self.broadcastable})"
+        names = {(): "scalar", (False,): "vector", (False, False): "matrix"}
+        names |= {(True, False): "row", (False, True): "col"}
+        b = self.broadcastable
+        shape = names.get(b) or (str(b) if any(b) else f"{len(b)}D")
+        return f"TensorType({self.dtype}, {shape})"
 
 
 def fresh_param(type_: ir_types.TensorType, name: str) -> Value:
@@ -258,11 +334,6 @@ def is_param(value: Value) -> bool:
 
 
 __all__ = [
-    "DType", "Expression", "TensorType", "Variable", "col", "dcol", "dmatrices", "dmatrix",
-    "drow", "dscalar", "dscalars", "dtensor3", "dvector", "dvectors", "fcol", "fmatrices",
-    "fmatrix", "frow", "fscalar", "fscalars", "ftensor3", "fvector", "fvectors", "imatrices",
-    "imatrix", "is_symbolic", "iscalar", "iscalars", "itensor3", "ivector", "ivectors",
-    "lmatrices", "lmatrix", "lscalar", "lscalars", "ltensor3", "lvector", "lvectors",
-    "matrices", "matrix", "row", "scalar", "scalars", "symbolic", "tensor", "tensor3",
-    "tensor4", "value_of", "vector", "vectors",
+    "DimScalar", "DType", "Expression", "is_symbolic", "symbolic", "SymbolicShape", "tensor",
+    "TensorType", "value_of", "Variable",
 ]  # fmt: skip
