@@ -58,7 +58,7 @@ def test_demo_replays_a_page_as_a_session(capsys: pytest.CaptureFixture[str]) ->
 
 def test_demo_refuses_an_unknown_page() -> None:
     with pytest.raises(SystemExit, match="usage"):
-        demo.main(["loop"])
+        demo.main(["no_such_page"])
 
 
 def test_demo_lists_from_the_command_line() -> None:

@@ -9,7 +9,7 @@
 from tracegrad import numpy, tensor
 from tracegrad.autodiff import grad, hessian, jacobian, jvp, stop_gradient, value_and_grad, vjp
 from tracegrad.backend import register_backend
-from tracegrad.control import cond, fori_loop, scan, while_loop
+from tracegrad.control import cond, fori_loop, while_loop
 from tracegrad.ir.errors import (
     ConcretizationError,
     DTypeError,
@@ -25,6 +25,7 @@ from tracegrad.tensor import printing
 from tracegrad.tensor.function import Mode, function
 from tracegrad.tensor.inputs import In
 from tracegrad.tensor.printing import pp
+from tracegrad.tensor.scan import scan
 from tracegrad.tensor.shared import shared
 from tracegrad.tracing.tracer import InPlaceArgumentWarning, install_numpy
 

@@ -121,6 +121,7 @@ PAGES: dict[str, tuple[str, str | None]] = {
     ),
     "derivatives": ("Derivatives in Theano", None),
     "conditions": ("Conditions", "tutorial/conditions.md"),
+    "loop": ("Loop", "tutorial/loop.md"),
 }
 
 

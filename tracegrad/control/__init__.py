@@ -22,6 +22,6 @@ float32 arrays is a float32 carry).
 
 from tracegrad.control.bodies import LoopTypeError
 from tracegrad.control.branches import cond
-from tracegrad.control.loops import fori_loop, scan, while_loop
+from tracegrad.control.loops import fori_loop, scan, while_history, while_loop
 
-__all__ = ["LoopTypeError", "cond", "fori_loop", "scan", "while_loop"]
+__all__ = ["LoopTypeError", "cond", "fori_loop", "scan", "while_history", "while_loop"]

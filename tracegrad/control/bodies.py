@@ -44,7 +44,9 @@ def abstracts(leaves: Sequence[Any]) -> list[Abstract]:
 
 
 def trace_body(fn: Callable[..., Any], args: Sequence[Any], what: str) -> Traced:
-    traced = trace(fn, args, name=what, user_fn=fn)
+    current = current_trace()
+    symbolic = current is None or current.lifts_symbolic  # a loop over tracegrad.tensor values
+    traced = trace(fn, args, name=what, user_fn=fn, lifts_symbolic=symbolic)
     for c in traced.closure:
         if isinstance(c, Implicit) and c.key is None:
             raise TracegradError(
@@ -142,13 +144,24 @@ def settle(
     raise mismatch(what, "the carry types did not settle")  # pragma: no cover
 
 
-def as_tracers(values: Sequence[Value], weak: Sequence[bool]) -> list[Tracer]:
+def as_tracers(
+    values: Sequence[Value], weak: Sequence[bool], inputs: Sequence[Any] = ()
+) -> list[Tracer]:
+    """Tracers of the current trace; outside any trace (symbolic ``tracegrad.tensor`` inputs)
+    of the class of the first symbolic input, so results keep Theano's methods."""
     current = current_trace()
-    return [Tracer(v, current, w) for v, w in zip(values, weak, strict=True)]  # type: ignore[arg-type]
+    cls: type[Tracer] = Tracer
+    if current is None:
+        cls = next((type(x) for x in inputs if isinstance(x, Tracer)), Tracer)
+    return [cls(v, current, w) for v, w in zip(values, weak, strict=True)]  # type: ignore[arg-type]
 
 
 def in_trace(*trees: Any) -> bool:
-    return current_trace() is not None
+    """Under jit/grad, or given symbolic ``tracegrad.tensor`` variables: build a loop op (else
+    the loop runs as plain Python on concrete values)."""
+    if current_trace() is not None:
+        return True
+    return any(isinstance(x, Tracer) for t in trees for x in flatten_leaves(t)[0])
 
 
 def leaf_values(leaves: Sequence[Any], types: Sequence[Abstract]) -> list[Value]:

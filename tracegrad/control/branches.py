@@ -98,4 +98,4 @@ def cond(
         *[v for t in branches for v in closure_values(t, current)],
     ]
     outs = build_control(Op.COND, [pred.value_in(current), *operands_v], branches=tuple(functions))
-    return tree.unflatten(branches[0].out_tree, as_tracers(outs, weak))
+    return tree.unflatten(branches[0].out_tree, as_tracers(outs, weak, [pred, *leaves]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -25,12 +26,11 @@ from tracegrad.control.bodies import (
 from tracegrad.control.checkpointing import checkpointed_scan, segment_length
 from tracegrad.ir.errors import DTypeError, ShapeError
 from tracegrad.ir.ops import Op
-from tracegrad.ir.prims.control import build_control
+from tracegrad.ir.prims.control import RECORD_END, RECORD_NONE, TRIPS_DIM_PREFIX, build_control
 from tracegrad.ir.substitute import reorder_params
 from tracegrad.ir.types import TensorType
 from tracegrad.tracing.context import current_trace
 from tracegrad.tracing.trace import Abstract, abstract_type, closure_values
-from tracegrad.tracing.tracer import Tracer
 
 # ---- while_loop -----------------------------------------------------------------------------
 
@@ -51,11 +51,33 @@ def while_loop(
     >>> round(float(tracegrad.grad(newton_sqrt)(4.0)), 12)  # 1 / (2 sqrt(4))
     0.25
     """
-    if not in_trace():
+    if not in_trace(init_val):
         val = init_val
         while truth(cond_fun(val)):
             val = body_fun(val)
         return val
+    return _while(cond_fun, body_fun, init_val, RECORD_NONE)[0]
+
+
+_histories = itertools.count()
+
+
+def while_history(
+    cond_fun: Callable[[Any], Any], body_fun: Callable[[Any], Any], init_val: Any
+) -> tuple[Any, Any]:
+    """``while_loop`` that also returns every trip's new carry, stacked along a leading axis
+    whose length only the run knows (what Theano's ``scan`` returns). Traced only.
+
+    >>> import numpy as np, tracegrad
+    >>> f = lambda x: tracegrad.control.while_history(lambda v: v < 10.0, lambda v: v * 2.0, x)
+    >>> tracegrad.jit(f)(1.5)
+    (array(12.), array([ 3.,  6., 12.]))
+    """
+    return _while(cond_fun, body_fun, init_val, RECORD_END)
+
+
+def _while(cond_fun: Callable[[Any], Any], body_fun: Callable[[Any], Any], init_val: Any,
+           record: str) -> tuple[Any, Any]:  # fmt: skip
     leaves, init_tree = flatten_leaves(init_val)
     carry = abstracts(leaves)
     body_traced, body, carry = carry_function(
@@ -70,12 +92,18 @@ def while_loop(
         *closure_values(body_traced, current),
         *leaf_values(leaves, carry),
     ]
+    trips = f"{TRIPS_DIM_PREFIX}_h{next(_histories)}" if record else ""
     outs = build_control(
         Op.WHILE, operands, cond=cond_fn, body=body,
         num_cond_consts=len(cond_traced.closure), num_body_consts=len(body_traced.closure),
-        record=False, trips="",
+        record=record, trips=trips,
     )  # fmt: skip
-    return tree.unflatten(init_tree, as_tracers(outs, [c.weak for c in carry]))
+    weak = [c.weak for c in carry]
+    final = tree.unflatten(init_tree, as_tracers(outs[: len(carry)], weak, leaves))
+    if not record:
+        return final, None
+    history = as_tracers(outs[len(carry) + 1 :], [False] * len(carry), leaves)
+    return final, tree.unflatten(init_tree, history)
 
 
 # ---- fori_loop ------------------------------------------------------------------------------
@@ -92,7 +120,7 @@ def fori_loop(lower: Any, upper: Any, body_fun: Callable[[Any, Any], Any], init_
     >>> float(f(5, 0.0)), float(f(101, 0.0))  # one compile for both trip counts
     (10.0, 5050.0)
     """
-    if not in_trace():
+    if not in_trace(lower, upper, init_val):
         val = init_val
         for i in range(int(lower), int(upper)):
             val = body_fun(i, val)
@@ -164,7 +192,7 @@ def scan(
     """
     x_leaves, x_tree = flatten_leaves(xs)
     n = _scan_length(x_leaves, length)
-    if not in_trace() and not any(isinstance(x, Tracer) for x in x_leaves):
+    if not in_trace(init, x_leaves):
         return _eager_scan(f, init, xs, x_leaves, x_tree, n, reverse)
     if checkpoint not in (None, False):
         k = segment_length(n, checkpoint)  # type: ignore[arg-type]
@@ -195,9 +223,11 @@ def scan(
         Op.SCAN, operands, body=body_fn, length=n, num_consts=n_closure, num_carry=n_carry,
         reverse=bool(reverse),
     )  # fmt: skip
-    final = tree.unflatten(init_tree, as_tracers(outs[:n_carry], [c.weak for c in carry]))
+    inputs = [*leaves, *x_leaves]
+    final = tree.unflatten(init_tree, as_tracers(outs[:n_carry], [c.weak for c in carry], inputs))
     ys = tree.unflatten(
-        traced.out_tree.children[1], as_tracers(outs[n_carry:], [False] * (len(outs) - n_carry))
+        traced.out_tree.children[1],
+        as_tracers(outs[n_carry:], [False] * (len(outs) - n_carry), inputs),
     )
     return final, ys
 

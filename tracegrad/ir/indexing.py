@@ -58,12 +58,31 @@ def _concrete_mask_to_ints(item: Any) -> Any:
     return item
 
 
+def _symbolic_int_indices(x: Value, items: list[Any]) -> list[Any]:
+    """An int index into a symbolic dim (``history[-1]``) becomes a 0-d index array: a gather,
+    with a negative index counted from the run-time length (a count of ones along the dim)."""
+    if not any(isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in items):
+        return items
+    out, dim_i = [], 0
+    for item in items:
+        dim = x.shape[dim_i] if item is not None and dim_i < x.ndim else None
+        if isinstance(item, (int, np.integer)) and isinstance(dim, Dim):
+            index = b.to_value(int(item), DType.INT64)
+            if item < 0:
+                length = b.apply(Op.REDUCE_SUM, [b.full((dim,), 1, DType.INT64)], axes=(0,))
+                index = b.add(length, index)
+            item = index
+        out.append(item)
+        dim_i += item is not None
+    return out
+
+
 def _is_array_index(item: Any) -> bool:
     return isinstance(item, (Value, np.ndarray, list))
 
 
 def getitem(x: Value, index: Any) -> Value:
-    items = _expand_index(index, x.ndim)
+    items = _symbolic_int_indices(x, _expand_index(index, x.ndim))
     slices, view_shape, keep_axes, arrays = [], [], [], []
     dim_i = 0
     for item in items:

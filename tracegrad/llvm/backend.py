@@ -136,6 +136,9 @@ class SymbolicExecutable:
                 concrete = concretize(self.function, key)
             except (KeyError, ValueError, TypeError):
                 return [fresh(o, arrays) for o in evaluate(self.function, arrays)]
+            if not (all(_concrete(v) for v in concrete.order) or _param_dims_only(concrete)):
+                # extents only a run knows (a while loop's history, read by other ops)
+                return [fresh(o, arrays) for o in evaluate(self.function, arrays)]
             exe = self.backend.compile(concrete)  # type: ignore[assignment]
             self._cache[key] = exe  # type: ignore[assignment]
         return exe(arrays)

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from tracegrad.ir.errors import TracegradError
+from tracegrad.ir.prims import HIGHER_ORDER
 from tracegrad.ir.types import Dim, DimLike, format_shape
 from tracegrad.ir.value import Function, Value
 
@@ -26,11 +27,15 @@ class DimBinding:
                     self.where.setdefault(d, (i, axis))
 
     def check_closed(self, function: Function) -> None:
-        """Every Dim an op needs at run time must come from an input."""
+        """Every Dim an op needs at run time must come from an input (or from a loop that
+        produces it: the length of a while loop's history)."""
+        produced = {
+            d for v in function.order if v.op in HIGHER_ORDER for d in v.shape if isinstance(d, Dim)
+        }
         for v in function.order:
             for _, attr in v.attrs:
                 for d in _dims_in(attr):
-                    if d not in self.where:
+                    if d not in self.where and d not in produced:
                         raise TracegradError(
                             f"the outputs need the length of dim {d}, which no input "
                             "determines; add the variable it belongs to as an input"

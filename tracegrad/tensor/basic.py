@@ -149,15 +149,34 @@ def categorical_crossentropy(coding_dist: Any, true_dist: Any) -> Any:
     return -tnp.sum(true_dist * log(coding_dist), axis=-1)
 
 
+def as_tensor_variable(x: Any, name: str | None = None, ndim: int | None = None) -> Any:
+    """A symbolic constant holding ``x`` (a symbolic ``x`` is returned as is), Theano's
+    ``T.as_tensor_variable``.
+
+    >>> import numpy as np, tracegrad.tensor as T
+    >>> c = T.as_tensor_variable(np.asarray(0, 'float64'))
+    >>> c.ndim, c.eval()
+    (0, array(0.))
+    """
+    from tracegrad.ir import build as b
+    from tracegrad.tensor.variables import Expression
+    from tracegrad.tracing.tracer import Tracer
+
+    out = x if isinstance(x, Tracer) else Expression(b.to_value(np.asarray(x)), None)  # type: ignore[arg-type]
+    if ndim is not None and out.ndim != ndim:
+        raise ValueError(f"as_tensor_variable: {out.ndim} dims, not {ndim}")
+    return out
+
+
 nnet = types.SimpleNamespace(
     sigmoid=sigmoid, softplus=softplus, relu=relu, softmax=softmax, log_softmax=log_softmax,
     binary_crossentropy=binary_crossentropy, categorical_crossentropy=categorical_crossentropy,
 )  # fmt: skip
 
 __all__ = [
-    "abs", "abs_", "arange", "argmax", "argmin", "binary_crossentropy", "cast",
-    "categorical_crossentropy", "clip", "concatenate", "cos", "cumsum", "dot", "eq", "exp",
-    "expm1", "fill", "flatten", "floor", "ge", "gt", "le", "log", "log1p", "log_softmax",
+    "abs", "abs_", "arange", "argmax", "argmin", "as_tensor_variable", "binary_crossentropy",
+    "cast", "categorical_crossentropy", "clip", "concatenate", "cos", "cumsum", "dot", "eq",
+    "exp",    "expm1", "fill", "flatten", "floor", "ge", "gt", "le", "log", "log1p", "log_softmax",
     "logsumexp", "lt", "max", "maximum", "mean", "min", "minimum", "neg", "neq", "nnet",
     "ones", "ones_like", "outer", "pow", "prod", "relu", "reshape", "sgn", "sigmoid", "sin",
     "softmax", "softplus", "sqr", "sqrt", "stack", "std", "sum", "switch", "tan", "tanh",

@@ -26,6 +26,7 @@ class Trace:
     lifted_outer: list[object] = field(default_factory=list)
     _lifted: dict[object, Value] = field(default_factory=dict)
     active: bool = True
+    lifts_symbolic: bool = False  # a loop body over tracegrad.tensor variables (closures)
 
     def new_param(self, type: TensorType, name: str = "") -> Value:
         value = param(len(self.params), type, name, self.id)

@@ -91,16 +91,23 @@ def trace(
     args: Sequence[Any],
     name: str | None = None,
     user_fn: Callable[..., Any] | None = None,
+    lifts_symbolic: bool = False,
 ) -> Traced:
     """Trace ``fn(*args)``; every leaf of ``args`` becomes a parameter. ``user_fn`` is the
-    user's function ``fn`` calls: the arrays it captures become implicit inputs."""
+    user's function ``fn`` calls: the arrays it captures become implicit inputs.
+    ``lifts_symbolic``: symbolic ``tracegrad.tensor`` variables ``fn`` closes over become
+    closure params (a loop body over symbolic values), instead of an error."""
     leaves, in_tree = tree.flatten(tuple(args), is_leaf=is_leaf)
     with hooks(user_fn):
-        return _trace(fn, leaves, in_tree, name)
+        return _trace(fn, leaves, in_tree, name, lifts_symbolic)
 
 
-def _trace(fn: Callable[..., Any], leaves: list, in_tree: tree.TreeDef, name: str | None) -> Traced:
+def _trace(
+    fn: Callable[..., Any], leaves: list, in_tree: tree.TreeDef, name: str | None,
+    lifts_symbolic: bool = False,
+) -> Traced:  # fmt: skip
     current = push_trace()
+    current.lifts_symbolic = lifts_symbolic
     # tracing allocates many long-lived objects: the cyclic GC would rescan them over and
     # over (about half the time of a 10^4-op trace); there are no cycles to collect here
     gc_was_enabled = gc.isenabled()

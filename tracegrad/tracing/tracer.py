@@ -48,6 +48,8 @@ class Tracer:
         if trace is self.trace:
             return self.value
         if self.trace is None:
+            if trace is not None and trace.lifts_symbolic:  # a loop body over symbolic values
+                return trace.lift(Tracer(self.value, None, self.weak), self.value)
             raise TracegradError(
                 "a symbolic tracegrad.tensor variable was used inside a jit/grad-traced "
                 "function; compile symbolic graphs with tracegrad.function(inputs, outputs)"

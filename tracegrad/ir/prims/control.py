@@ -11,10 +11,10 @@ the backend's plan) run a group once and hand out all its outputs (``group_key``
   outputs the final carries, then each ``y`` stacked along a new leading axis of ``length``.
   ``reverse`` walks ``xs`` from the end (and stacks ``ys`` in ``xs`` order).
 - ``WHILE``: operands ``cond_consts + body_consts + init``; ``cond(cond_consts, carry) -> bool``,
-  ``body(body_consts, carry) -> carry``; outputs the final carries. With ``record=True`` it also
-  outputs the trip count (int64) and, per carry, the carries each iteration started from,
-  stacked along a leading axis whose extent is known only at run time (the growable buffer
-  reverse mode reads).
+  ``body(body_consts, carry) -> carry``; outputs the final carries. With ``record="start"``
+  (or ``"end"``) it also outputs the trip count (int64) and, per carry, the carries each
+  iteration started (or ended) with, stacked along a leading axis whose extent is known only at
+  run time: the growable buffer reverse mode reads (or the history of Theano's scan).
 - ``COND``: operands ``(index, *operands)``; ``branches[index](*operands)`` (a bool index picks
   branch 0 for False); every branch has the same output types.
 
@@ -52,6 +52,9 @@ BodyRunner = Callable[[Function, list], list]
 
 OUTPUT = "output"
 TRIPS_DIM_PREFIX = "trips"
+# a while loop's ``record``: nothing, the carries each trip starts from (reverse mode's
+# residuals), or the carries each trip ends with (the history Theano's scan returns)
+RECORD_NONE, RECORD_START, RECORD_END = "", "start", "end"
 
 
 # ---- groups of outputs ------------------------------------------------------------------
@@ -133,6 +136,7 @@ def _while_types(types: tuple[TensorType, ...], attrs: Attrs) -> list[TensorType
     require(len(cond.outputs) == 1, "while: cond has one output")
     out = cond.outputs[0].type
     require(out.dtype is DType.BOOL and out.ndim == 0, f"while: cond gives {out}, not a bool")
+    require(attrs["record"] in (RECORD_NONE, RECORD_START, RECORD_END), "while: bad record")
     _check_carry("while", body.outputs, carry)
     if not attrs["record"]:
         return carry
@@ -204,10 +208,13 @@ def run_while(run: BodyRunner, arrays: Sequence[np.ndarray], attrs: Attrs) -> tu
     body_consts = list(arrays[n_cond : n_cond + n_body])
     carry = list(arrays[n_cond + n_body :])
     history: list[list[np.ndarray]] = []
+    record = attrs["record"]
     while bool(run(cond, [*cond_consts, *carry])[0]):
-        if attrs["record"]:
+        if record == RECORD_START:
             history.append(carry)
         carry = list(run(body, [*body_consts, *carry]))
+        if record == RECORD_END:
+            history.append(carry)
     if not attrs["record"]:
         return tuple(carry)
     stacked = [

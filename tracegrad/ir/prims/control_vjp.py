@@ -11,7 +11,7 @@ representative Value and attributes, and returns one cotangent (or ``None``) per
   per carry; a pass merges it with the plain forward scan), and a scan in the other direction
   runs each iteration's VJP, recomputing the iteration from its carry, with the cotangents of
   the carries and of the consts (summed over iterations) as its carry.
-- ``WHILE``: the forward loop runs with ``record=True``: it counts its trips and stacks the
+- ``WHILE``: the forward loop runs with ``record="start"``: it counts its trips and stacks the
   carries each trip started from in a buffer that grows at run time; the backward loop counts
   the trips down and runs each trip's VJP on the recorded carry. (JAX has no reverse mode for
   ``while_loop``.)
@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from tracegrad.ir.ops import Op
+from tracegrad.ir.prims.control import RECORD_END, RECORD_NONE, RECORD_START
 from tracegrad.ir.value import Function, Value, new_trace_id, param
 
 # backward(outputs, cotangents (None: zero), wrt) -> cotangents of wrt, zeros materialized
@@ -191,18 +192,21 @@ def _while_vjp(cts: Cts, v: Value, attrs: dict, backward: Backward) -> list[Valu
     body_consts = list(v.operands[n_cond : n_cond + n_body])
     init = list(v.operands[n_cond + n_body :])
     n_carry = len(init)
-    recording = {**attrs, "record": True, "trips": attrs["trips"] or f"trips{next(_trips)}"}
+    # the trip count is the loop's: a loop recording its history already names its extent
+    trips_name = attrs["trips"] or f"trips{next(_trips)}"
+    recording = {**attrs, "record": RECORD_START, "trips": trips_name}
     forward = _control(Op.WHILE, v.operands, **recording)  # v's own group if it records
     trips, stacked = forward[n_carry], forward[n_carry + 1 :]
     float_carry = [i for i in range(n_carry) if _is_float(init[i])]
     float_consts = [i for i in range(n_body) if _is_float(body_consts[i])]
     if not float_carry and not float_consts:
         return [None] * len(v.operands)
-    # cotangents of a recording loop's buffers (grad of grad): trip k's slice adds to the
-    # cotangent of the carry trip k started from
+    # cotangents of a recording loop's buffers (grad of grad, or a Theano scan's history):
+    # trip k's slice adds to the cotangent of the carry trip k started (or ended) with
     stacked_cts: list[tuple[int, Value]] = [
         (i, ct) for i, ct in enumerate(cts[n_carry + 1 :]) if ct is not None and i in float_carry
     ]
+    at_end = attrs["record"] == RECORD_END
     # the backward loop: carry (k, ct_carry, ct_consts); consts (body consts, stacked, ...)
     p_consts = _fresh(body_consts, "c")
     p_stacked = _fresh([*stacked, *[ct for _, ct in stacked_cts]], "stacked")
@@ -214,12 +218,18 @@ def _while_vjp(cts: Cts, v: Value, attrs: dict, backward: Backward) -> list[Valu
     carry_in, extra_cts = slices[:n_carry], slices[n_carry:]
     outs = inline(body, [*p_consts, *carry_in])
     wrt_consts, wrt_carry = _wrt_of(p_consts, float_consts), _wrt_of(carry_in, float_carry)
-    grads = backward([outs[i] for i in float_carry], p_ct, wrt_consts + wrt_carry)
+    ct_out: list[Value] = list(p_ct)
+    if at_end:  # the history's slice joins the cotangent of what this trip produced
+        for (i, _), extra in zip(stacked_cts, extra_cts, strict=True):
+            j = float_carry.index(i)
+            ct_out[j] = b.add(ct_out[j], extra)
+    grads = backward([outs[i] for i in float_carry], ct_out, wrt_consts + wrt_carry)
     new_acc = [b.add(a, g) for a, g in zip(p_acc, grads[: len(float_consts)], strict=True)]
     g_carry = list(grads[len(float_consts) :])
-    for (i, _), extra in zip(stacked_cts, extra_cts, strict=True):
-        j = float_carry.index(i)
-        g_carry[j] = b.add(g_carry[j], extra)
+    if not at_end:
+        for (i, _), extra in zip(stacked_cts, extra_cts, strict=True):
+            j = float_carry.index(i)
+            g_carry[j] = b.add(g_carry[j], extra)
     carry_params = [p_k, *p_ct, *p_acc]
     bwd_body = _function(
         f"{body.name}_bwd", [*p_consts, *p_stacked, *carry_params], [k, *g_carry, *new_acc]
@@ -232,7 +242,7 @@ def _while_vjp(cts: Cts, v: Value, attrs: dict, backward: Backward) -> list[Valu
         Op.WHILE,
         [*body_consts, *stacked, *[ct for _, ct in stacked_cts], trips, *ct_init, *acc_init],
         cond=bwd_cond, body=bwd_body, num_cond_consts=0,
-        num_body_consts=n_body + n_carry + len(stacked_cts), record=False, trips="",
+        num_body_consts=n_body + n_carry + len(stacked_cts), record=RECORD_NONE, trips="",
     )  # fmt: skip
     result: list[Value | None] = [None] * len(v.operands)
     for j, i in enumerate(float_carry):
