@@ -172,6 +172,33 @@ def rnn_case() -> Case:
     )
 
 
+def memory_table(n: int) -> Table:
+    """Peak memory (tracemalloc: numpy's buffers included) of one jitted gradient call of n
+    steps on a 100-vector: residuals of every step, or every sqrt(n)-th (checkpoint=True)."""
+    import tracemalloc
+
+    import tracegrad
+
+    x = np.linspace(-1.0, 1.0, 100)
+    rows = []
+    for checkpoint in (None, True):
+
+        def loss(x: Any, checkpoint: Any = checkpoint) -> Any:
+            step = lambda c, _: (np.sin(c) * 0.99 + 0.01, None)  # noqa: E731
+            return tracegrad.scan(step, x, None, length=n, checkpoint=checkpoint)[0].sum()
+
+        g = tracegrad.jit(tracegrad.grad(loss))
+        g(x)
+        tracemalloc.start()
+        g(x)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        bound = n * x.nbytes if checkpoint is None else 2 * int(np.sqrt(n) + 1) * x.nbytes
+        rows.append([f"checkpoint={checkpoint}", f"{peak / 1e6:.2f} MB", f"{bound / 1e6:.2f} MB"])
+    return Table(f"{NAME}: peak memory of grad, {n} steps, 100-vector",
+                 ["scan", "peak (tracemalloc)", "residual bound"], rows)  # fmt: skip
+
+
 def run(ctx: Context) -> list[Table]:
     counts = (
         [10, 100]
@@ -186,4 +213,5 @@ def run(ctx: Context) -> list[Table]:
     if not ctx.settings.tiny:
         case = rnn_case()
         tables.append(timing_table(f"{NAME}: {case.label}", ctx.run(case)))
+        tables.append(memory_table(10**4 if ctx.settings.quick else 10**5))
     return tables
