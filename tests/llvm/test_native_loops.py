@@ -77,3 +77,16 @@ def test_a_body_with_a_matmul_keeps_the_interpreter_step() -> None:
     exe, got, expected = compiled_and_reference(f, np.ones(3))
     assert not any(isinstance(r, LoopRun) for r in exe.runs)
     np.testing.assert_allclose(got[0], expected[0], rtol=1e-14)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_checkpointed_scans_run_as_nested_native_loops(reverse: bool) -> None:
+    def loss(x):
+        step = lambda c, xi: (np.sin(c) * xi + 0.1 * c, c * xi)  # noqa: E731
+        c, ys = tracegrad.scan(step, x, np.linspace(0.5, 1.5, 23), checkpoint=5, reverse=reverse)
+        return c.sum() + ys.sum()
+
+    exe, got, expected = compiled_and_reference(tracegrad.grad(loss), np.array([0.3, -0.4]))
+    assert all(type(r).__name__ != "InterpretRun" for r in exe.runs)
+    assert sum(isinstance(r, LoopRun) for r in exe.runs) >= 2
+    np.testing.assert_allclose(got[0], expected[0], rtol=1e-13)

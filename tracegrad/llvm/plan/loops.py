@@ -1,16 +1,19 @@
-"""Native loops: a ``scan`` whose body plans to compiled kernels only runs as one LLVM function
-that loops over the iterations and calls the body's kernels (compiled in the same module), with
-no Python per iteration.
+"""Native loops: a ``scan`` whose body plans to compiled kernels and (recursively) such scans
+runs as one LLVM function that loops over the iterations, calls the body's kernels and nested
+loops (compiled in the same module), with no Python per iteration.
 
-The driver ``void @D(ptr %bufs)`` gets one pointer per buffer (:class:`Layout`): the loop's
-operands (consts, initial carries, xs), its outputs (final carries, stacked ys), the body's
-constants, one scratch buffer per value a body kernel writes, and one staging buffer per carry.
-It copies the initial carries into the output carries (which hold the current carries from
-then on), and per iteration: calls each body kernel with the addresses of its inputs and
-outputs (an ``x`` is its slice of ``xs`` at this iteration), copies each ``y`` into its row of
-the stacked output, then each new carry into the carry (through a staging buffer when the new
-carry is a param, so a body that swaps carries never reads an overwritten one). Bodies with
-other steps (numpy steps, BLAS matmuls), symbolic shapes or nested loops keep the plan's
+A driver ``void @D(ptr %bufs)`` gets one pointer per buffer: the loop's operands (consts,
+initial carries, xs), its outputs (final carries, stacked ys), then its *extras*: the body's
+constants, one scratch buffer per value a body kernel or nested loop writes, one staging buffer
+per carry, and the extras of its nested loops, all allocated by the caller (Python allocates
+them once per call of the outermost loop). It copies the initial carries into the output
+carries (which hold the current carries from then on), and per iteration: calls each body
+kernel or nested loop with the addresses of its inputs and outputs (an ``x`` is its slice of
+``xs`` at this iteration), copies each ``y`` into its row of the stacked output, then each new
+carry into the carry (through a staging buffer when the new carry is a param, so a body that
+swaps carries never reads an overwritten one). Checkpointed scans (a scan of scans) run
+natively this way. Loops with other body steps (numpy steps, BLAS matmuls), symbolic shapes,
+or while loops (their trip count may be unbounded: they stay interruptible) keep the plan's
 interpreter step, which runs the body on numpy.
 
 >>> import numpy as np, tracegrad
@@ -26,6 +29,7 @@ array([0.19869517, 0.19869517, 0.19869517])
 from __future__ import annotations
 
 import ctypes
+import itertools
 import math
 from dataclasses import dataclass, field
 
@@ -37,11 +41,11 @@ from tracegrad.ir.types import TensorType
 from tracegrad.ir.value import Function, Value
 from tracegrad.llvm.codegen.elementwise import KernelText
 from tracegrad.llvm.machine import engine
-from tracegrad.llvm.plan.kernels import KernelGroup, plan
+from tracegrad.llvm.plan.kernels import InterpretStep, KernelGroup, plan
 from tracegrad.llvm.plan.module import PLACEHOLDER, build_module, lower_groups
 
-_DRIVER = PLACEHOLDER + "loop"
 _Signature = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+MAX_DEPTH = 4  # nested native loops (a checkpointed scan's backward pass has depth 2)
 
 
 def _nbytes(t: TensorType) -> int:
@@ -49,157 +53,199 @@ def _nbytes(t: TensorType) -> int:
 
 
 @dataclass
-class Layout:
-    """Buffer numbering of the driver's pointer array."""
+class Extra:
+    """A buffer beyond a driver's operands and outputs: a constant, or scratch of a type."""
 
+    const: np.ndarray | None = None
+    type: TensorType | None = None
+
+    def allocate(self) -> np.ndarray:
+        if self.const is not None:
+            return self.const
+        assert self.type is not None
+        return np.empty(self.type.concrete_shape, self.type.dtype.numpy)
+
+
+@dataclass
+class Driver:
+    name: str  # placeholder symbol of the driver function
     n_operands: int
-    n_outputs: int
-    consts: list[Value] = field(default_factory=list)
-    scratch: list[Value] = field(default_factory=list)
-    staging: list[TensorType] = field(default_factory=list)
-
-    def const_index(self, v: Value) -> int:
-        return self.n_operands + self.n_outputs + self.consts.index(v)
-
-    def scratch_index(self, v: Value) -> int:
-        return self.n_operands + self.n_outputs + len(self.consts) + self.scratch.index(v)
-
-    def staging_index(self, k: int) -> int:
-        return self.n_operands + self.n_outputs + len(self.consts) + len(self.scratch) + k
-
-    @property
-    def size(self) -> int:
-        return self.staging_index(len(self.staging))
-
-
-def _eligible(group: Function) -> bool:
-    members = group.outputs
-    if not members or members[0].op is not Op.SCAN:
-        return False
-    body: Function = members[0].attr("body")
-    values = [*group.params, *members, *body.order]
-    return all(v.type.is_concrete for v in values)
-
-
-class LoopRun:
-    """A scan run natively (see the module docstring); built by :func:`native_loop`."""
-
-    def __init__(self, group: Function, slots: dict, text: str, kernels: list[KernelText],
-                 layout: Layout, types: list[TensorType]) -> None:  # fmt: skip
-        mt = build_module(kernels, extra=text)
-        symbol = _DRIVER.replace(PLACEHOLDER, mt.prefix)
-        self.module = engine.compile_module(
-            mt.text, opt_level=3, name_hint="loop", exports=[symbol]
-        )
-        self.driver = _Signature(self.module.address(symbol))
-        self.in_slots = [slots[id(p)] for p in group.params]
-        self.members = [(slots[id(m)], m.attr(OUTPUT)) for m in group.outputs]
-        self.layout, self.types = layout, types
-        self.source_ir = mt.text
-
-    def run(self, env: list, use_threads: bool, dims: dict) -> None:
-        ins = [np.ascontiguousarray(env[s]) for s in self.in_slots]
-        outs = [np.empty(t.concrete_shape, t.dtype.numpy) for t in self.types]
-        consts = [np.ascontiguousarray(v.attr("data").array) for v in self.layout.consts]
-        scratch = [np.empty(v.type.concrete_shape, v.dtype.numpy) for v in self.layout.scratch]
-        staging = [np.empty(t.concrete_shape, t.dtype.numpy) for t in self.layout.staging]
-        arrays = [*ins, *outs, *consts, *scratch, *staging]
-        pointers = (ctypes.c_void_p * len(arrays))(*[a.ctypes.data for a in arrays])
-        self.driver(ctypes.addressof(pointers))  # ctypes releases the GIL meanwhile
-        for slot, k in self.members:
-            env[slot] = outs[k]
+    types: list[TensorType]  # of the outputs
+    extras: list[Extra] = field(default_factory=list)
+    kernels: list[KernelText] = field(default_factory=list)
+    text: list[str] = field(default_factory=list)  # this driver's and its nested drivers'
 
 
 def native_loop(group: Function, slots: dict) -> LoopRun | None:
     """A LoopRun for the interpreter step ``group`` (a loop's outputs), or None when the loop
     is not one this module runs natively."""
-    if not _eligible(group):
+    members = group.outputs
+    if not members or members[0].op is not Op.SCAN:
         return None
-    v = group.outputs[0]
+    driver = _driver(members[0], [p.type for p in group.params], itertools.count(), 0)
+    return None if driver is None else LoopRun(group, slots, driver)
+
+
+class LoopRun:
+    """A scan run natively (see the module docstring)."""
+
+    def __init__(self, group: Function, slots: dict, driver: Driver) -> None:
+        mt = build_module(driver.kernels, extra="\n".join([*driver.text, _MEMCPY_DECL]))
+        symbol = driver.name.replace(PLACEHOLDER, mt.prefix)
+        self.module = engine.compile_module(
+            mt.text, opt_level=3, name_hint="loop", exports=[symbol]
+        )
+        self.call = _Signature(self.module.address(symbol))
+        self.in_slots = [slots[id(p)] for p in group.params]
+        self.members = [(slots[id(m)], m.attr(OUTPUT)) for m in group.outputs]
+        self.driver = driver
+        self.source_ir = mt.text
+
+    def run(self, env: list, use_threads: bool, dims: dict) -> None:
+        ins = [np.ascontiguousarray(env[s]) for s in self.in_slots]
+        outs = [np.empty(t.concrete_shape, t.dtype.numpy) for t in self.driver.types]
+        arrays = [*ins, *outs, *(e.allocate() for e in self.driver.extras)]
+        pointers = (ctypes.c_void_p * len(arrays))(*[a.ctypes.data for a in arrays])
+        self.call(ctypes.addressof(pointers))  # ctypes releases the GIL meanwhile
+        for slot, k in self.members:
+            env[slot] = outs[k]
+
+
+# ---- building drivers ---------------------------------------------------------------------
+
+
+def _driver(
+    v: Value, operand_types: list[TensorType], ids: itertools.count, depth: int
+) -> Driver | None:
     attrs = group_attrs(v)
     body: Function = attrs["body"]
+    types = output_types(Op.SCAN, operand_types, attrs)
+    if depth > MAX_DEPTH or not all(t.is_concrete for t in [*operand_types, *types]):
+        return None
+    if not all(x.type.is_concrete for x in body.order):
+        return None
     body_plan = plan(body)
-    if not body_plan.steps or not all(isinstance(s, KernelGroup) for s in body_plan.steps):
+    index = next(ids)
+    kernels, reasons = lower_groups(body_plan, prefix=f"l{index}_")
+    if reasons or not body_plan.steps:
         return None
-    kernels, reasons = lower_groups(body_plan)
-    if reasons:
-        return None
-    types = output_types(Op.SCAN, [p.type for p in group.params], attrs)
-    layout = Layout(len(group.params), len(types))
-    for kt in kernels:
-        for x in kt.inputs:
-            if x.op is Op.CONST and x not in layout.consts:
-                layout.consts.append(x)
-        layout.scratch.extend(o for o in kt.outputs if o not in layout.scratch)
-    for out in body_plan.function.outputs:  # a constant the body returns as is
-        if out.op is Op.CONST and out not in layout.consts:
-            layout.consts.append(out)
-    layout.staging = [types[k] for k in range(attrs["num_carry"])]
-    text = _driver_text(body_plan.function, attrs, kernels, layout, types)
-    return LoopRun(group, slots, text, kernels, layout, types)
-
-
-def _driver_text(body: Function, attrs: dict, kernels: list[KernelText], layout: Layout,
-                 types: list[TensorType]) -> str:  # fmt: skip
-    n_consts, n_carry, length = attrs["num_consts"], attrs["num_carry"], attrs["length"]
-    lines = [f'define void @"{_DRIVER}"(ptr %bufs) nounwind {{', "entry:"]
-    for i in range(layout.size):
-        lines.append(f"  %g{i} = getelementptr ptr, ptr %bufs, i64 {i}")
-        lines.append(f"  %b{i} = load ptr, ptr %g{i}, align 8")
-    for k, kt in enumerate(kernels):
-        lines.append(f"  %a{k} = alloca [{len(kt.inputs) + len(kt.outputs)} x ptr], align 8")
-    carry_buf = [f"%b{layout.n_operands + k}" for k in range(n_carry)]
-    for k in range(n_carry):
-        init = f"%b{n_consts + k}"
-        lines.append(_memcpy(carry_buf[k], init, _nbytes(types[k])))
-    lines += ["  br label %head", "head:", "  %i = phi i64 [0, %entry], [%next, %body]",
-              f"  %done = icmp eq i64 %i, {length}", "  br i1 %done, label %exit, label %body",
-              "body:"]  # fmt: skip
-    index = f"{length - 1}" if attrs["reverse"] else "%i"
-    if attrs["reverse"]:
-        lines.append(f"  %idx = sub i64 {length - 1}, %i")
-        index = "%idx"
-    addresses: dict[int, str] = {}
-    params = body.params
-    for j, p in enumerate(params):
-        if j < n_consts:
-            addresses[id(p)] = f"%b{j}"
-        elif j < n_consts + n_carry:
-            addresses[id(p)] = carry_buf[j - n_consts]
+    driver = Driver(f"{PLACEHOLDER}loop{index}", len(operand_types), types, kernels=list(kernels))
+    builder = _Body(driver, body_plan.function, attrs)
+    by_roots = {tuple(id(r) for r in k.outputs): k for k in kernels}
+    for step in body_plan.steps:
+        if isinstance(step, KernelGroup):
+            builder.kernel(by_roots[tuple(id(r) for r in step.roots)])
+        elif isinstance(step, InterpretStep) and step.function.outputs[0].op is Op.SCAN:
+            inner = _driver(
+                step.function.outputs[0], [o.type for o in step.function.params], ids, depth + 1
+            )
+            if inner is None:
+                return None
+            builder.nested(inner, step.function)
         else:
-            step = _nbytes(p.type)
-            lines.append(f"  %off{j} = mul i64 {index}, {step}")
-            lines.append(f"  %x{j} = getelementptr i8, ptr %b{j}, i64 %off{j}")
-            addresses[id(p)] = f"%x{j}"
-    for c in layout.consts:
-        addresses[id(c)] = f"%b{layout.const_index(c)}"
-    for s in layout.scratch:
-        addresses[id(s)] = f"%b{layout.scratch_index(s)}"
-    for k, kt in enumerate(kernels):
-        for n, x in enumerate([*kt.inputs, *kt.outputs]):
-            lines.append(f"  %p{k}_{n} = getelementptr ptr, ptr %a{k}, i64 {n}")
-            lines.append(f"  store ptr {addresses[id(x)]}, ptr %p{k}_{n}, align 8")
-        lines.append(f'  call void @"{kt.name}"(ptr %a{k}, ptr null)')
-    for j, out in enumerate(body.outputs[n_carry:]):  # ys first: they may be old carries
-        step = _nbytes(out.type)
-        dest = layout.n_operands + n_carry + j
-        lines.append(f"  %yo{j} = mul i64 {index}, {step}")
-        lines.append(f"  %y{j} = getelementptr i8, ptr %b{dest}, i64 %yo{j}")
-        lines.append(_memcpy(f"%y{j}", addresses[id(out)], step))
-    # a new carry that is a param (another carry, say) is staged first, so that no carry is
-    # overwritten before it is read; kernel outputs and constants are copied directly
-    sources = [addresses[id(out)] for out in body.outputs[:n_carry]]
-    for k, out in enumerate(body.outputs[:n_carry]):
-        if out.op is Op.PARAM:
-            stage = f"%b{layout.staging_index(k)}"
-            lines.append(_memcpy(stage, sources[k], _nbytes(types[k])))
-            sources[k] = stage
-    for k in range(n_carry):
-        if sources[k] != carry_buf[k]:
-            lines.append(_memcpy(carry_buf[k], sources[k], _nbytes(types[k])))
-    lines += ["  %next = add i64 %i, 1", "  br label %head", "exit:", "  ret void", "}",
-              "declare void @llvm.memcpy.p0.p0.i64(ptr, ptr, i64, i1)"]  # fmt: skip
-    return "\n".join(lines) + "\n"
+            return None
+    driver.text.insert(0, builder.finish())
+    return driver
+
+
+class _Body:
+    """The LLVM text of one driver, built step by step."""
+
+    def __init__(self, driver: Driver, body: Function, attrs: dict) -> None:
+        self.driver, self.body, self.attrs = driver, body, attrs
+        self.n_consts, self.n_carry = attrs["num_consts"], attrs["num_carry"]
+        self.lines: list[str] = []
+        self.calls = itertools.count()
+        self.addresses: dict[int, str] = {}
+        length, n_out = attrs["length"], len(driver.types)
+        n_ops = driver.n_operands
+        self.index = "%i"
+        if attrs["reverse"]:
+            self.lines.append(f"  %idx = sub i64 {length - 1}, %i")
+            self.index = "%idx"
+        self.carry_buf = [f"%b{n_ops + k}" for k in range(self.n_carry)]
+        for j, p in enumerate(body.params):
+            if j < self.n_consts:
+                self.addresses[id(p)] = f"%b{j}"
+            elif j < self.n_consts + self.n_carry:
+                self.addresses[id(p)] = self.carry_buf[j - self.n_consts]
+            else:
+                self.lines.append(f"  %off{j} = mul i64 {self.index}, {_nbytes(p.type)}")
+                self.lines.append(f"  %x{j} = getelementptr i8, ptr %b{j}, i64 %off{j}")
+                self.addresses[id(p)] = f"%x{j}"
+        self.first_extra = n_ops + n_out
+        for v in body.order:
+            if v.op is Op.CONST:
+                self.addresses[id(v)] = self._extra(
+                    Extra(const=np.ascontiguousarray(v.attr("data").array))
+                )
+
+    def _extra(self, extra: Extra) -> str:
+        self.driver.extras.append(extra)
+        return f"%b{self.first_extra + len(self.driver.extras) - 1}"
+
+    def _call(self, symbol: str, pointers: list[str]) -> None:
+        k = next(self.calls)
+        self.lines.append(f"  %a{k} = alloca [{max(len(pointers), 1)} x ptr], align 8")
+        for n, address in enumerate(pointers):
+            self.lines.append(f"  %p{k}_{n} = getelementptr ptr, ptr %a{k}, i64 {n}")
+            self.lines.append(f"  store ptr {address}, ptr %p{k}_{n}, align 8")
+        extra = ", ptr null" if not symbol.startswith(f"{PLACEHOLDER}loop") else ""
+        self.lines.append(f'  call void @"{symbol}"(ptr %a{k}{extra})')
+
+    def kernel(self, kt: KernelText) -> None:
+        for o in kt.outputs:
+            self.addresses[id(o)] = self._extra(Extra(type=o.type))
+        self._call(kt.name, [self.addresses[id(x)] for x in [*kt.inputs, *kt.outputs]])
+
+    def nested(self, inner: Driver, group: Function) -> None:
+        self.driver.kernels.extend(inner.kernels)
+        self.driver.text.extend(inner.text)
+        outs = [self._extra(Extra(type=t)) for t in inner.types]
+        for member in group.outputs:
+            self.addresses[id(member)] = outs[member.attr(OUTPUT)]
+        extras = [self._extra(e) for e in inner.extras]
+        pointers = [self.addresses[id(o)] for o in group.params] + outs + extras
+        self._call(inner.name, pointers)
+
+    def finish(self) -> str:
+        body, n_carry, types = self.body, self.n_carry, self.driver.types
+        for j, out in enumerate(body.outputs[n_carry:]):  # ys first: they may be old carries
+            step = _nbytes(out.type)
+            dest = self.driver.n_operands + n_carry + j
+            self.lines.append(f"  %yo{j} = mul i64 {self.index}, {step}")
+            self.lines.append(f"  %y{j} = getelementptr i8, ptr %b{dest}, i64 %yo{j}")
+            self.lines.append(_memcpy(f"%y{j}", self.addresses[id(out)], step))
+        sources = [self.addresses[id(out)] for out in body.outputs[:n_carry]]
+        for k, out in enumerate(body.outputs[:n_carry]):
+            if out.op is Op.PARAM:  # another carry, say: staged before any carry is written
+                stage = self._extra(Extra(type=types[k]))
+                self.lines.append(_memcpy(stage, sources[k], _nbytes(types[k])))
+                sources[k] = stage
+        for k in range(n_carry):
+            if sources[k] != self.carry_buf[k]:
+                self.lines.append(_memcpy(self.carry_buf[k], sources[k], _nbytes(types[k])))
+        return self._assemble()
+
+    def _assemble(self) -> str:
+        driver, n_consts = self.driver, self.n_consts
+        size = self.first_extra + len(driver.extras)
+        head = [f'define void @"{driver.name}"(ptr %bufs) nounwind {{', "entry:"]
+        for i in range(size):
+            head.append(f"  %g{i} = getelementptr ptr, ptr %bufs, i64 {i}")
+            head.append(f"  %b{i} = load ptr, ptr %g{i}, align 8")
+        for k in range(self.n_carry):
+            head.append(_memcpy(self.carry_buf[k], f"%b{n_consts + k}", _nbytes(driver.types[k])))
+        allocas = [line for line in self.lines if "= alloca" in line]
+        body = [line for line in self.lines if "= alloca" not in line]
+        loop = ["  br label %head", "head:", "  %i = phi i64 [0, %entry], [%next, %body]",
+                f"  %done = icmp eq i64 %i, {self.attrs['length']}",
+                "  br i1 %done, label %exit, label %body", "body:"]  # fmt: skip
+        tail = ["  %next = add i64 %i, 1", "  br label %head", "exit:", "  ret void", "}"]
+        return "\n".join([*head, *allocas, *loop, *body, *tail]) + "\n"
+
+
+_MEMCPY_DECL = "declare void @llvm.memcpy.p0.p0.i64(ptr, ptr, i64, i1)\n"
 
 
 def _memcpy(dest: str, source: str, nbytes: int) -> str:

@@ -51,15 +51,16 @@ class ModuleText:
         return kernel.name.replace(PLACEHOLDER, self.prefix) + suffix
 
 
-def lower_groups(plan: Plan) -> tuple[list[KernelText], list[str]]:
+def lower_groups(plan: Plan, prefix: str = "") -> tuple[list[KernelText], list[str]]:
     """Lower every kernel group; a group that cannot be lowered becomes an interpreter
-    step in place (so the plan stays complete). Returns (kernels, fallback reasons)."""
+    step in place (so the plan stays complete). Returns (kernels, fallback reasons).
+    ``prefix`` keeps the kernel names of several plans in one module apart (native loops)."""
     kernels: list[KernelText] = []
     reasons: list[str] = []
     for pos, step in enumerate(plan.steps):
         if not isinstance(step, KernelGroup):
             continue
-        name = f"{PLACEHOLDER}{len(kernels)}"
+        name = f"{PLACEHOLDER}{prefix}{len(kernels)}"
         try:
             if step.kind == "elementwise":
                 kt = elementwise_kernel(name, step.roots, step.computed)
