@@ -159,3 +159,17 @@ def test_cycle() -> None:
     finally:
         object.__setattr__(a, "operands", (X,))
     verify(Function("f", (X,), (c,)))
+
+
+def test_loop_bodies_are_verified() -> None:
+    from tracegrad.ir.prims.control import build_control
+
+    f64 = TensorType(DType.FLOAT64, ())
+    c = param(0, f64, "c")
+    stray = param(5, f64, "stray")  # reached by the body but not one of its params
+    body = Function("body", (c,), (b.add(c, stray),))
+    x = param(0, f64, "x")
+    (out,) = build_control(Op.SCAN, [x], body=body, length=2, num_consts=0, num_carry=1,
+                           reverse=False)  # fmt: skip
+    with pytest.raises(VerifyError, match="in @body, a sub-Function of @f"):
+        verify(Function("f", (x,), (out,)))

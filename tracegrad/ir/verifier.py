@@ -5,7 +5,8 @@ Checks: parameters are PARAM ops with distinct indices 0..n-1; every PARAM the o
 a parameter of the function; ``order`` is topological (no cycles); every op has its operand
 count and exactly its attribute names, in sorted order (``build.apply`` sorts them, and an
 unsorted twin would defeat interning-based CSE); every op's stored type is what its table
-row's type rule gives; constants' data match their type.
+row's type rule gives (for loops and branches: their bodies fit their operands); constants'
+data match their type. Loop bodies and branches are verified the same way.
 
 >>> from tracegrad.ir import build as b
 >>> from tracegrad.ir.value import Function, param
@@ -42,7 +43,19 @@ _SIGNATURES: dict[Op, tuple[int | None, tuple[str, ...]]] = {
 
 
 def verify(f: Function) -> None:
-    """Raise ``VerifyError`` unless ``f`` is well formed (see the module docstring)."""
+    """Raise ``VerifyError`` unless ``f`` is well formed (see the module docstring); the
+    sub-Functions of its loops and branches are verified too, each once."""
+    from tracegrad.ir.printer import subfunctions
+
+    for g in subfunctions(f):
+        try:
+            _verify_one(g)
+        except VerifyError as error:
+            raise VerifyError(f"in @{g.name}, a sub-Function of @{f.name}: {error}") from None
+    _verify_one(f)
+
+
+def _verify_one(f: Function) -> None:
     _check_params(f)
     position = {id(v): i for i, v in enumerate(f.order)}
     params = {id(p) for p in f.params}
