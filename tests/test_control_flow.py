@@ -370,3 +370,20 @@ def test_checkpointed_scan_same_gradient_bounded_residuals(reverse: bool, checkp
     k = 5 if checkpoint is True else checkpoint
     expected_max = 23 if k == 1 else max(23 // k, k, 23 % k)
     assert lengths and max(lengths) == expected_max  # never all 23 carries at once (k > 1)
+
+
+def test_dead_while_carries_go() -> None:
+    from tracegrad.ir.passes import optimize
+
+    def f(x):
+        def body(c):
+            k, v, unused = c
+            return k + 1, v * 1.5, unused * np.exp(v)
+
+        return while_loop(lambda c: c[0] < 4, body, (0, x, x))[1]
+
+    g = optimize(tracegrad.make_ir(f)(np.ones(2)))
+    (loop,) = [v for v in g.order if v.op is Op.WHILE]
+    assert len(loop.attr("body").outputs) == 2  # `unused` is gone, and its exp with it
+    np.testing.assert_allclose(tracegrad.jit(f)(np.ones(2)), 1.5**4)
+    np.testing.assert_allclose(tracegrad.grad(lambda x: f(x).sum())(np.ones(2)), 1.5**4)

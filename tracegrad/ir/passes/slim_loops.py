@@ -1,10 +1,12 @@
-"""``slim_loops``: dead carries and outputs removed from scans, loop-invariant work hoisted.
+"""``slim_loops``: dead carries and outputs removed from loops, loop-invariant work hoisted.
 
 For each ``scan`` group of a Function (the outputs present in it are the used ones):
 
 - **Dead carries and outputs.** A carry is live when its final value is used or a live output
   of the body reads it (to a fixpoint); a ``y`` is live when its stack is used. Dead ones leave
   the body, and consts and ``xs`` the live outputs do not read leave the operands.
+  While loops (that record nothing) lose the carries neither the outputs, the condition nor
+  a live carry reads, and the consts nothing live reads.
 - **Loop invariants.** A body value computed from consts only (not from a carry or an ``x``)
   is the same in every iteration: it is computed once before the loop and enters the body
   as a new const. Broadcasts of constants stay inside (free in a kernel, costly as a buffer).
@@ -34,18 +36,19 @@ def slim_loops(function: Function) -> Function:
     """Dead carries and outputs removed from scans, invariant work hoisted (module docstring)."""
     used: dict[tuple, set[int]] = {}
     for v in function.order:
-        if v.op is Op.SCAN:
+        if v.op is Op.SCAN or (v.op is Op.WHILE and not v.attr("record")):
             used.setdefault(group_key(v), set()).add(v.attr(OUTPUT))
     if not used:
         return function
     built: dict[tuple, tuple[list[Value], dict[int, int]] | None] = {}
 
     def visit(v: Value, operands: list[Value]) -> Value | None:
-        if v.op is not Op.SCAN:
-            return None
         key = group_key(v)
+        if key not in used:
+            return None
         if key not in built:
-            built[key] = _slimmed(v, operands, used[key])
+            slim = _slimmed if v.op is Op.SCAN else _slimmed_while
+            built[key] = slim(v, operands, used[key])
         found = built[key]
         if found is None:
             return None
@@ -94,6 +97,42 @@ def _slimmed(
     remap = {k: i for i, k in enumerate(carries)}
     remap.update({n_carry + j: len(carries) + i for i, j in enumerate(ys)})
     return outs, remap
+
+
+def _slimmed_while(
+    v: Value, operands: list[Value], used: set[int]
+) -> tuple[list[Value], dict[int, int]] | None:
+    """A while loop without the carries nothing reads (not an output, not the condition, not
+    another live carry) and without the consts no live part reads."""
+    attrs = group_attrs(v)
+    cond, body = attrs["cond"], attrs["body"]
+    n_cond, n_body = attrs["num_cond_consts"], attrs["num_body_consts"]
+    n_carry = len(body.outputs)
+    cond_read = _params_read(cond, [0])
+    live = set(used) | {i - n_cond for i in cond_read if i >= n_cond}
+    while True:
+        read = _params_read(body, sorted(live))
+        more = {i - n_body for i in read if i >= n_body} - live
+        if not more:
+            break
+        live |= more
+    carries = sorted(live)
+    body_consts = sorted(i for i in _params_read(body, carries) if i < n_body)
+    cond_consts = sorted(i for i in cond_read if i < n_cond)
+    if len(carries) == n_carry and len(body_consts) == n_body and len(cond_consts) == n_cond:
+        return None
+    new_cond = reorder_params(cond, [*cond_consts, *(n_cond + k for k in carries)])
+    outputs = tuple(body.outputs[k] for k in carries)
+    new_body = reorder_params(
+        Function(body.name, body.params, outputs), [*body_consts, *(n_body + k for k in carries)]
+    )
+    chosen = [operands[i] for i in cond_consts] + [operands[n_cond + i] for i in body_consts]
+    chosen += [operands[n_cond + n_body + k] for k in carries]
+    outs = build_control(
+        Op.WHILE, chosen, cond=new_cond, body=new_body, num_cond_consts=len(cond_consts),
+        num_body_consts=len(body_consts), record=attrs["record"], trips=attrs["trips"],
+    )  # fmt: skip
+    return outs, {k: i for i, k in enumerate(carries)}
 
 
 def _params_read(body: Function, outputs: object) -> set[int]:
