@@ -66,6 +66,9 @@ class Op(enum.Enum):
     ARGMAX = "argmax"
     ARGMIN = "argmin"
     CUMSUM = "cumsum"
+    # order (ir/prims/sorting.py)
+    SORT = "sort"
+    ARGSORT = "argsort"
     # movement
     BROADCAST = "broadcast"
     RESHAPE = "reshape"

@@ -49,7 +49,9 @@ from tracegrad.numpy._mathfuncs import (
     radians,
     sinc,
 )  # fmt: skip
+from tracegrad.numpy._nanorder import *  # noqa: F403
 from tracegrad.numpy._rearrange import *  # noqa: F403
+from tracegrad.numpy._sorting import *  # noqa: F403
 from tracegrad.numpy._statistics import *  # noqa: F403
 from tracegrad.numpy._structural import *  # noqa: F403
 from tracegrad.numpy._structural import all, any, max, min, sum  # noqa: F401

@@ -53,6 +53,9 @@ _FUNCTION_NAMES = [
     # NaN-ignoring reductions and statistics (numpy/_statistics.py)
     "average", "corrcoef", "count_nonzero", "cov", "nanmax", "nanmean", "nanmin", "nanstd",
     "nansum", "nanvar", "ptp",
+    # sorting and order statistics (numpy/_sorting.py, numpy/_nanorder.py)
+    "argpartition", "argsort", "median", "nanmedian", "nanpercentile", "nanquantile",
+    "partition", "percentile", "quantile", "sort",
 ]  # fmt: skip
 FUNCTIONS: dict[Any, Any] = {
     getattr(np, n): getattr(tnp, n) for n in _FUNCTION_NAMES if hasattr(tnp, n)

@@ -1,0 +1,85 @@
+"""Rows of the order primitives: ``sort`` (the values in ascending order along one axis) and
+``argsort`` (the stable permutation that sorts them), both with numpy's order: NaNs last.
+
+``sort`` is differentiable: its VJP routes each cotangent back to the element that landed in
+that position (the inverse permutation applied to ``ct``), so a median's gradient reaches the
+one or two middle elements. Ties are broken by the stable order (the first occurrence comes
+first), which is what the gradient of a tie follows. ``argsort`` returns integers: NONDIFF.
+
+Neither row has a kernel lowering: the LLVM planner runs them as numpy steps (their
+``numpy_impl``), as it does gather and cumsum.
+
+>>> import numpy as np
+>>> from tracegrad.ir.ops import Op
+>>> from tracegrad.ir.prims import PRIMS
+>>> PRIMS[Op.ARGSORT].numpy_impl(np.array([2.0, np.nan, 1.0, 2.0]), axis=0).tolist()
+[2, 0, 3, 1]
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tracegrad.ir.dtypes import DType
+from tracegrad.ir.ops import Op
+from tracegrad.ir.prims.table import (
+    ALL,
+    NONDIFF,
+    Batching,
+    Lowering,
+    Prim,
+    lazy_build,
+    register,
+    require,
+    require_dtype,
+)
+from tracegrad.ir.types import TensorType
+
+Attrs = dict[str, Any]
+
+
+def _bs() -> Any:
+    from tracegrad.ir import build_shape
+
+    return build_shape
+
+
+def _sort_rule(op: Op) -> Any:
+    def rule(types: tuple[TensorType, ...], attrs: Attrs) -> TensorType:
+        (t,) = types
+        require_dtype(op, t, ALL)
+        require(0 <= attrs["axis"] < t.ndim, f"{op.value}: bad axis {attrs['axis']} for {t}")
+        return t if op is Op.SORT else TensorType(DType.INT64, t.shape)
+
+    return rule
+
+
+def _sort(a: np.ndarray, *, axis: int) -> np.ndarray:
+    # numpy's default sort: its values equal the stable sort's (only -0.0/0.0 may swap)
+    return np.sort(a, axis=axis)
+
+
+def _argsort(a: np.ndarray, *, axis: int) -> np.ndarray:
+    return np.argsort(a, axis=axis, kind="stable").astype(np.int64, copy=False)
+
+
+def _vjp_sort(ct: Any, out: Any, attrs: dict) -> tuple:
+    """y = x[perm] along the axis, so x's cotangent is ct[inverse(perm)]; the inverse of a
+    permutation is its argsort. A gather, hence itself differentiable (second order)."""
+    b = lazy_build()
+    (x,) = out.operands
+    axis = attrs["axis"]
+    if any(d == 0 for d in x.shape if isinstance(d, int)):
+        return (b.zeros_like(x),)
+    perm = b.apply(Op.ARGSORT, [x], axis=axis)
+    inverse = b.apply(Op.ARGSORT, [perm], axis=axis)
+    return (_bs().take_along_axis(ct, inverse, axis),)
+
+
+for _op, _impl, _vjp in [(Op.SORT, _sort, _vjp_sort), (Op.ARGSORT, _argsort, NONDIFF)]:
+    register(
+        Prim(_op, 1, _sort_rule(_op), _impl, Lowering.INDEXED, _vjp, attrs=("axis",),
+             batching=Batching.AXIS, doc=f"numpy.{_op.value} along one axis (NaNs last)")
+    )  # fmt: skip
