@@ -15,6 +15,7 @@ from typing import Any
 import numpy as _np
 
 from tracegrad.ir import build as _b
+from tracegrad.numpy._accumulate import cumprod, cumulative_prod, ufunc_accumulate, ufunc_at
 from tracegrad.numpy._composites import (
     clip,
     einsum,

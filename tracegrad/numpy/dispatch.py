@@ -38,6 +38,9 @@ _REDUCERS = {
     np.logical_and: "all", np.logical_or: "any",
 }  # fmt: skip
 _ACCUMULATORS = {np.add: "cumsum"}
+# accumulate and at by a log-depth scan / ordered rounds (numpy/_accumulate.py)
+_SCANNED = (np.multiply, np.maximum, np.minimum, np.logical_and, np.logical_or)
+_AT_ROUNDS = (np.multiply, np.maximum, np.minimum)
 
 _FUNCTION_NAMES = [
     "sum", "mean", "max", "min", "amax", "amin", "prod", "argmax", "argmin", "cumsum", "var",
@@ -56,6 +59,8 @@ _FUNCTION_NAMES = [
     # sorting and order statistics (numpy/_sorting.py, numpy/_nanorder.py)
     "argpartition", "argsort", "median", "nanmedian", "nanpercentile", "nanquantile",
     "partition", "percentile", "quantile", "sort",
+    # cumulative products (numpy/_accumulate.py)
+    "cumprod", "cumulative_prod",
 ]  # fmt: skip
 FUNCTIONS: dict[Any, Any] = {
     getattr(np, n): getattr(tnp, n) for n in _FUNCTION_NAMES if hasattr(tnp, n)
@@ -70,6 +75,13 @@ def _add_at(ufunc: np.ufunc, a: Any, indices: Any, b: Any = None) -> None:
         raise UnsupportedError(f"numpy.{ufunc.__name__}.at into a concrete array of traced values")
     update = b if ufunc is np.add else tnp.negative(b)
     a.rebind(tnp.add_at(a, indices, update))  # numpy mutates a: so does the tracer
+
+
+def _rounds_at(ufunc: np.ufunc, a: Any, indices: Any, b: Any) -> None:
+    """``np.multiply.at`` (and maximum, minimum) on a traced ``a``: rebinds ``a``."""
+    if not isinstance(a, Tracer):
+        raise UnsupportedError(f"numpy.{ufunc.__name__}.at into a concrete array of traced values")
+    a.rebind(tnp.ufunc_at(ufunc.__name__, a, indices, b))
 
 
 def dispatch_ufunc(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> Any:
@@ -87,13 +99,19 @@ def dispatch_ufunc(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) ->
         return tnp.astype(result, dtype) if dtype is not None else result
     if method == "reduce" and ufunc in _REDUCERS:
         axis = kwargs.get("axis", 0)
+        if np.ndim(inputs[0]) == 0 and axis in (0, -1):
+            axis = None  # numpy reduces a 0-d array along axis 0 to itself
         return getattr(tnp, _REDUCERS[ufunc])(
             inputs[0], axis=axis, keepdims=kwargs.get("keepdims", False)
         )
     if method == "at" and ufunc in (np.add, np.subtract) and not kwargs:
         return _add_at(ufunc, *inputs)
-    if method == "accumulate" and ufunc in _ACCUMULATORS:
+    if method == "at" and ufunc in _AT_ROUNDS and not kwargs:
+        return _rounds_at(ufunc, *inputs)
+    if method == "accumulate" and ufunc in _ACCUMULATORS and set(kwargs) <= {"axis"}:
         return getattr(tnp, _ACCUMULATORS[ufunc])(inputs[0], axis=kwargs.get("axis", 0))
+    if method == "accumulate" and ufunc in _SCANNED and set(kwargs) <= {"axis", "dtype"}:
+        return tnp.ufunc_accumulate(ufunc.__name__, inputs[0], **kwargs)
     if method == "outer" and ufunc in UFUNCS and len(inputs) == 2 and not kwargs:
         a, b = inputs
         grown = tnp.reshape(a, tuple(np.shape(a)) + (1,) * np.ndim(b))
