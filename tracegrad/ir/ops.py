@@ -69,6 +69,7 @@ class Op(enum.Enum):
     # order (ir/prims/sorting.py)
     SORT = "sort"
     ARGSORT = "argsort"
+    SEARCHSORTED = "searchsorted"
     # movement
     BROADCAST = "broadcast"
     RESHAPE = "reshape"

@@ -34,6 +34,7 @@ from tracegrad.numpy._core import traced as _traced
 from tracegrad.numpy._core import wrap as _wrap
 from tracegrad.numpy._elementwise import *  # noqa: F403
 from tracegrad.numpy._elementwise import abs, absolute, round  # noqa: F401
+from tracegrad.numpy._interp import *  # noqa: F403
 from tracegrad.numpy._mathfuncs import (
     arccos,
     arccosh,
@@ -52,6 +53,7 @@ from tracegrad.numpy._mathfuncs import (
 )  # fmt: skip
 from tracegrad.numpy._nanorder import *  # noqa: F403
 from tracegrad.numpy._rearrange import *  # noqa: F403
+from tracegrad.numpy._select import *  # noqa: F403
 from tracegrad.numpy._sorting import *  # noqa: F403
 from tracegrad.numpy._statistics import *  # noqa: F403
 from tracegrad.numpy._structural import *  # noqa: F403

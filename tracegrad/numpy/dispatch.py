@@ -61,6 +61,8 @@ _FUNCTION_NAMES = [
     "partition", "percentile", "quantile", "sort",
     # cumulative products (numpy/_accumulate.py)
     "cumprod", "cumulative_prod",
+    # interpolation and selection (numpy/_interp.py, numpy/_select.py)
+    "interp", "searchsorted", "select", "piecewise",
 ]  # fmt: skip
 FUNCTIONS: dict[Any, Any] = {
     getattr(np, n): getattr(tnp, n) for n in _FUNCTION_NAMES if hasattr(tnp, n)

@@ -1,12 +1,14 @@
-"""Rows of the order primitives: ``sort`` (the values in ascending order along one axis) and
-``argsort`` (the stable permutation that sorts them), both with numpy's order: NaNs last.
+"""Rows of the order primitives: ``sort`` (the values in ascending order along one axis),
+``argsort`` (the stable permutation that sorts them), both with numpy's order (NaNs last), and
+``searchsorted`` (insertion positions of values in a sorted 1-d array).
 
 ``sort`` is differentiable: its VJP routes each cotangent back to the element that landed in
 that position (the inverse permutation applied to ``ct``), so a median's gradient reaches the
 one or two middle elements. Ties are broken by the stable order (the first occurrence comes
-first), which is what the gradient of a tie follows. ``argsort`` returns integers: NONDIFF.
+first), which is what the gradient of a tie follows. ``argsort`` and ``searchsorted`` return
+integers: NONDIFF.
 
-Neither row has a kernel lowering: the LLVM planner runs them as numpy steps (their
+No row has a kernel lowering: the LLVM planner runs them as numpy steps (their
 ``numpy_impl``), as it does gather and cumsum.
 
 >>> import numpy as np
@@ -83,3 +85,23 @@ for _op, _impl, _vjp in [(Op.SORT, _sort, _vjp_sort), (Op.ARGSORT, _argsort, NON
         Prim(_op, 1, _sort_rule(_op), _impl, Lowering.INDEXED, _vjp, attrs=("axis",),
              batching=Batching.AXIS, doc=f"numpy.{_op.value} along one axis (NaNs last)")
     )  # fmt: skip
+
+
+def _searchsorted_rule(types: tuple[TensorType, ...], attrs: Attrs) -> TensorType:
+    a, v = types
+    require_dtype(Op.SEARCHSORTED, a, ALL)
+    require(a.ndim == 1, f"searchsorted: the sorted array must be 1-d, got {a}")
+    require(a.dtype == v.dtype, "searchsorted: operand dtypes differ")
+    require(attrs["side"] in ("left", "right"), f"searchsorted: bad side {attrs['side']!r}")
+    return TensorType(DType.INT64, v.shape)
+
+
+def _searchsorted(a: np.ndarray, v: np.ndarray, *, side: str) -> np.ndarray:
+    return np.asarray(np.searchsorted(a, v, side=side), dtype=np.int64)  # type: ignore[call-overload]
+
+
+register(
+    Prim(Op.SEARCHSORTED, 2, _searchsorted_rule, _searchsorted, Lowering.INDEXED, NONDIFF,
+         attrs=("side",), batching=Batching.MOVEMENT,  # no batching rule: a clear error
+         doc="numpy.searchsorted of values in a sorted 1-d array")
+)  # fmt: skip
