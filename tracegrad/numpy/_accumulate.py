@@ -28,6 +28,7 @@ from tracegrad.ir.ops import Op
 from tracegrad.ir.types import normalize_axes
 from tracegrad.ir.value import Value
 from tracegrad.numpy._core import traced
+from tracegrad.numpy.notes import Grad, note
 
 __all__ = ["cumprod", "cumulative_prod", "ufunc_accumulate", "ufunc_at"]
 
@@ -155,3 +156,10 @@ def _occurrence(targets: np.ndarray) -> np.ndarray:
     rank = np.empty(len(ranked), dtype=np.int64)
     rank[order] = np.arange(len(ranked)) - first
     return rank
+
+
+note("cumprod", "cumulative_prod", "multiply.accumulate",
+     deviation="a log-depth product: float results may differ from numpy's left-to-right "
+     "product by a few ulp (integers are exact)")  # fmt: skip
+note("multiply.at", "maximum.at", "minimum.at", arguments="traced indices")
+note("logical_and.accumulate", "logical_or.accumulate", grad=Grad.NO)

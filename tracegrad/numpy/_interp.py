@@ -25,6 +25,7 @@ from tracegrad.ir.errors import UnsupportedError
 from tracegrad.ir.ops import Op
 from tracegrad.ir.value import Value
 from tracegrad.numpy._core import traced
+from tracegrad.numpy.notes import Grad, note
 
 __all__ = ["interp", "searchsorted"]
 
@@ -110,3 +111,8 @@ def _segment(x: Value, xp: Value, fp: Value, j: Value) -> Value:
     value = b.where(b.ne(value, value), b.add(b.mul(slope, b.sub(x, xr)), yr), value)
     value = b.where(b.binary(Op.LOGICAL_AND, b.ne(value, value), b.eq(yl, yr)), yl, value)
     return b.where(b.eq(x, xl), yl, value)  # on a sample point: exactly fp[j]
+
+
+note("interp", arguments="complex values",
+     deviation="a NaN x gives NaN (numpy: fp[j] on a flat segment)")  # fmt: skip
+note("searchsorted", grad=Grad.NO)

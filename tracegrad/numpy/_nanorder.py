@@ -31,6 +31,7 @@ from tracegrad.numpy._sorting import (
     quantile_of,
     static_q,
 )
+from tracegrad.numpy.notes import note
 
 __all__ = ["nanmedian", "nanpercentile", "nanquantile"]
 
@@ -132,3 +133,11 @@ def nanpercentile(a: Any, q: Any, axis: Any = None, out: Any = None,
 
     fraction = np.true_divide(q, 100)
     return _nanquantile(b.to_value(a), fraction, axis, method, keepdims, reference)
+
+
+note("nanmedian", arguments="out=",
+     deviation="an all-NaN slice gives NaN without numpy's RuntimeWarning")  # fmt: skip
+note("nanquantile", "nanpercentile",
+     arguments="a method other than 'linear', out=, weights=, interpolation=, a traced q",
+     deviation="an all-NaN slice gives NaN without numpy's RuntimeWarning; the interpolation "
+     "is numpy's formula, not checked bitwise")  # fmt: skip

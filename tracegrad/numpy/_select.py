@@ -27,6 +27,7 @@ from tracegrad.ir.errors import UnsupportedError
 from tracegrad.ir.ops import Op
 from tracegrad.ir.value import Value
 from tracegrad.numpy._core import traced
+from tracegrad.numpy.notes import note
 from tracegrad.tracing.tracer import Tracer
 
 __all__ = ["c_", "piecewise", "r_", "select"]
@@ -162,3 +163,10 @@ def _raised(v: Value, ndmin: int, trans1d: int) -> Value:
 
 r_ = _Concatenator(0, 1, -1)
 c_ = _Concatenator(-1, 2, 0)
+
+note("piecewise", deviation="each function is called on all of x (numpy: on x[cond]), so it "
+     "must accept the whole array; its values elsewhere are discarded")  # fmt: skip
+note("r_", "c_", arguments="the matrix directives 'r' and 'c'",
+     deviation="use tracegrad.numpy.r_ / c_: numpy's own np.r_ / np.c_ convert their "
+     "items to numpy arrays (no dispatch), which traced values refuse "
+     "(ConcretizationError)")  # fmt: skip

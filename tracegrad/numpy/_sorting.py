@@ -30,6 +30,7 @@ from tracegrad.ir.types import normalize_axes
 from tracegrad.ir.value import Value
 from tracegrad.numpy._core import traced
 from tracegrad.numpy._quantiles import quantile_points
+from tracegrad.numpy.notes import Grad, note
 
 __all__ = ["argpartition", "argsort", "median", "partition", "percentile", "quantile", "sort"]
 
@@ -221,3 +222,14 @@ def percentile(a: Any, q: Any, axis: Any = None, out: Any = None, overwrite_inpu
 
     fraction = np.true_divide(q, 100)
     return quantile_of(b.to_value(a), fraction, axis, method, keepdims, reference)
+
+
+note("sort", arguments="order= (structured arrays)")
+note("argsort", grad=Grad.NO, arguments="order= (structured arrays)",
+     deviation="always the stable order (kind='stable'): among equal elements the indices may "
+     "differ from those of numpy's default quicksort")  # fmt: skip
+note("partition", deviation="returns the fully sorted array (one valid partition)")
+note("argpartition", grad=Grad.NO,
+     deviation="returns the stable sorting permutation (one valid partition)")  # fmt: skip
+note("median", arguments="out=")
+note("quantile", "percentile", arguments="out=, weights=, interpolation=, a traced q")

@@ -15,6 +15,8 @@ from tracegrad.numpy._core import install_symbolic_class  # noqa: F401  (public 
 from tracegrad.tracing.location import user_line_text, user_location
 from tracegrad.tracing.tracer import Tracer
 
+SUPPORTED_PAGE = "docs/numpy.md"  # the generated list of what is supported (numpy/docs.py)
+
 # ufuncs with a primitive row take their names from the row; these are composites
 _COMPOSITE_UFUNC_NAMES = [
     "fmax", "fmin", "logical_xor", "positive", "exp2", "log2", "log10", "sinh", "cosh", "ceil",
@@ -114,18 +116,33 @@ def dispatch_ufunc(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) ->
         return getattr(tnp, _ACCUMULATORS[ufunc])(inputs[0], axis=kwargs.get("axis", 0))
     if method == "accumulate" and ufunc in _SCANNED and set(kwargs) <= {"axis", "dtype"}:
         return tnp.ufunc_accumulate(ufunc.__name__, inputs[0], **kwargs)
-    if method == "outer" and ufunc in UFUNCS and len(inputs) == 2 and not kwargs:
+    if method == "outer" and "outer" in ufunc_methods(ufunc) and len(inputs) == 2 and not kwargs:
         a, b = inputs
         grown = tnp.reshape(a, tuple(np.shape(a)) + (1,) * np.ndim(b))
         return UFUNCS[ufunc](grown, b)  # numpy: ufunc(a[..., None, ...], b)
     raise UnsupportedError(
         f"numpy.{ufunc.__name__}{'' if method == '__call__' else '.' + method} is not supported "
-        "on traced values by tracegrad"
+        f"on traced values by tracegrad (what is: {SUPPORTED_PAGE})"
     )
 
 
+def ufunc_methods(ufunc: np.ufunc) -> tuple[str, ...]:
+    """The methods of ``ufunc`` that traced values support (as ``dispatch_ufunc`` routes
+    them; for docs/numpy.md)."""
+    methods = ["__call__"] if ufunc in UFUNCS else []
+    if ufunc in _REDUCERS:
+        methods.append("reduce")
+    if ufunc in _ACCUMULATORS or ufunc in _SCANNED:
+        methods.append("accumulate")
+    if ufunc in (np.add, np.subtract) or ufunc in _AT_ROUNDS:
+        methods.append("at")
+    if ufunc in UFUNCS and ufunc.nin == 2 and ufunc.signature is None:  # not matmul
+        methods.append("outer")
+    return tuple(methods)
+
+
 # functions whose output shape depends on the values: what to write instead under tracing
-_VALUE_SHAPED = {
+VALUE_SHAPED = {
     "unique": "its length depends on the values; compare with known candidates instead "
     "(np.any(x[:, None] == candidates, axis=0))",
     "nonzero": "its length depends on the values; use np.where(mask, x, fill) to keep the shape",
@@ -138,14 +155,16 @@ _VALUE_SHAPED = {
 
 def dispatch_function(func: Any, args: tuple, kwargs: dict) -> Any:
     impl = FUNCTIONS.get(func)
-    if impl is None and getattr(func, "__name__", "") in _VALUE_SHAPED:
+    if impl is None and getattr(func, "__name__", "") in VALUE_SHAPED:
         where = user_line_text(user_location())
         raise ConcretizationError(
-            f"numpy.{func.__name__} cannot be traced: {_VALUE_SHAPED[func.__name__]} (it works "
+            f"numpy.{func.__name__} cannot be traced: {VALUE_SHAPED[func.__name__]} (it works "
             f"on concrete arrays, outside jit/grad)\n  at {where}"
         )
     if impl is None:
         module = getattr(func, "__module__", "numpy") or "numpy"
         name = f"{module.replace('numpy._core', 'numpy')}.{func.__name__}"
-        raise UnsupportedError(f"{name} is not supported on traced values by tracegrad")
+        raise UnsupportedError(
+            f"{name} is not supported on traced values by tracegrad (what is: {SUPPORTED_PAGE})"
+        )
     return impl(*args, **kwargs)
