@@ -183,3 +183,15 @@ def test_eager_calls_on_arrays() -> None:
 
     np.testing.assert_array_equal(tnp.sort(WITH_NAN, axis=0), np.sort(WITH_NAN, axis=0))
     assert tnp.median([1, 2, 3, 4]) == 2.5
+
+
+def test_symbolic_shapes_of_the_theano_front_end() -> None:
+    import tracegrad.tensor as T  # noqa: N812 (Theano's spelling)
+
+    x = T.dvector("x")
+    jacobian = tracegrad.function([x], T.jacobian(np.sort(x) ** 2, x))
+    np.testing.assert_array_equal(
+        jacobian(np.array([3.0, 1.0, 2.0])), [[0, 2, 0], [0, 0, 4], [6, 0, 0]]
+    )
+    with pytest.raises(UnsupportedError, match="median of symbolic shape"):
+        np.median(x)

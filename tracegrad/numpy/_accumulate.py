@@ -158,8 +158,9 @@ def _occurrence(targets: np.ndarray) -> np.ndarray:
     return rank
 
 
-note("cumprod", "cumulative_prod", "multiply.accumulate",
+note("cumprod", "cumulative_prod", "multiply.accumulate", arguments="a symbolic (runtime) length",
      deviation="a log-depth product: float results may differ from numpy's left-to-right "
      "product by a few ulp (integers are exact)")  # fmt: skip
 note("multiply.at", "maximum.at", "minimum.at", arguments="traced indices")
+note("maximum.accumulate", "minimum.accumulate", arguments="a symbolic (runtime) length")
 note("logical_and.accumulate", "logical_or.accumulate", grad=Grad.NO)

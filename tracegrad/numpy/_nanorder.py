@@ -30,6 +30,7 @@ from tracegrad.numpy._sorting import (
     on_empty,
     quantile_of,
     static_q,
+    static_size,
 )
 from tracegrad.numpy.notes import note
 
@@ -62,7 +63,7 @@ def nanmedian(a: Any, axis: Any = None, out: Any = None, overwrite_input: bool =
         raise UnsupportedError("numpy.nanmedian with out=")
     if not v.dtype.is_float:
         return median.builder(v, axis, keepdims=keepdims)
-    if v.type.size == 0:
+    if static_size(v, "nanmedian") == 0:
         return on_empty(lambda x: np.nanmedian(x, axis=axis, keepdims=keepdims), v)
     s, k, out_shape, kept = _sorted_with_count(v, axis)
     lo = b.maximum(b.apply(Op.FLOORDIV, [b.sub(k, 1), b.full(k.shape, 2, DType.INT64)]), 0)
@@ -94,7 +95,7 @@ def _lerp_at(s: Value, k: Value, fraction: float, dtype: DType) -> Value:
 
 def _nanquantile(v: Value, q: np.ndarray, axis: Any, method: str, keepdims: bool,
                  reference: Any) -> Value:  # fmt: skip
-    if v.type.size == 0 or not v.dtype.is_float:  # no NaN possible: numpy's quantile
+    if static_size(v, "nanquantile") == 0 or not v.dtype.is_float:  # no NaN: numpy's quantile
         return on_empty(lambda x: reference(x, axis=axis, keepdims=keepdims), v) if (
             v.type.size == 0) else quantile_of(v, q, axis, method, keepdims, reference)  # fmt: skip
     if method != "linear":

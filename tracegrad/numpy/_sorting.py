@@ -26,7 +26,7 @@ from tracegrad.ir import build_shape as bs
 from tracegrad.ir.dtypes import DType
 from tracegrad.ir.errors import ConcretizationError, UnsupportedError
 from tracegrad.ir.ops import Op
-from tracegrad.ir.types import normalize_axes
+from tracegrad.ir.types import format_shape, normalize_axes
 from tracegrad.ir.value import Value
 from tracegrad.numpy._core import traced
 from tracegrad.numpy._quantiles import quantile_points
@@ -89,7 +89,7 @@ def argsort(a: Any, axis: Any = -1, kind: Any = None, order: Any = None, stable:
 def _check_kth(v: Value, kth: Any, axis: Any) -> None:
     if not isinstance(kth, (int, np.integer, list, tuple, np.ndarray)):
         raise ConcretizationError("partition: kth must be static integers, not traced values")
-    n = v.type.size if axis is None else v.shape[normalize_axes(axis, v.ndim)[0]]
+    n = static_size(v, "partition") if axis is None else v.shape[normalize_axes(axis, v.ndim)[0]]
     for k in np.ravel(kth):
         if not -n <= int(k) < n:
             raise ValueError(f"kth(={int(k)}) out of bounds ({n})")
@@ -114,6 +114,15 @@ def argpartition(a: Any, kth: Any, axis: Any = -1, kind: str = "introselect", or
 
 def _float(v: Value) -> Value:
     return v if v.dtype.is_float else b.cast(v, DType.FLOAT64)
+
+
+def static_size(v: Value, name: str) -> int:
+    """The number of elements, which an order statistic's positions depend on."""
+    if not v.type.is_concrete:
+        raise UnsupportedError(
+            f"{name} of symbolic shape {format_shape(v.shape)}: needs a static size"
+        )
+    return v.type.size
 
 
 def on_empty(fn: Any, v: Value) -> Value:
@@ -143,7 +152,7 @@ def median(a: Any, axis: Any = None, out: Any = None, overwrite_input: bool = Fa
     if out is not None:
         raise UnsupportedError("numpy.median with out=")
     v = b.to_value(a)
-    if v.type.size == 0:
+    if static_size(v, "median") == 0:
         return on_empty(lambda x: np.median(x, axis=axis, keepdims=keepdims), v)
     flat, out_shape, kept = axis_last(_float(v), axis)
     s = b.apply(Op.SORT, [flat], axis=flat.ndim - 1)
@@ -158,7 +167,7 @@ def median(a: Any, axis: Any = None, out: Any = None, overwrite_input: bool = Fa
 def quantile_of(v: Value, q: Any, axis: Any, method: str, keepdims: bool, reference: Any) -> Value:
     """``reference(x)`` is numpy's call on ``x``: it validates ``q`` and ``method`` and gives
     the result dtype (on a one-element stand-in), or the whole result for a size-0 input."""
-    if v.type.size == 0:
+    if static_size(v, "quantile") == 0:
         return on_empty(lambda x: reference(x, axis=axis, keepdims=keepdims), v)
     dtype = DType.from_numpy(np.asarray(reference(np.zeros(1, v.dtype.numpy))).dtype)
     flat, out_shape, kept = axis_last(v, axis)

@@ -77,6 +77,8 @@ def _vjp_sort(ct: Any, out: Any, attrs: dict) -> tuple:
         return (b.zeros_like(x),)
     perm = b.apply(Op.ARGSORT, [x], axis=axis)
     inverse = b.apply(Op.ARGSORT, [perm], axis=axis)
+    if x.ndim == 1:  # a plain gather: also for a symbolic length (the Theano front end)
+        return (b.apply(Op.GATHER, [ct, inverse], axis=0),)
     return (_bs().take_along_axis(ct, inverse, axis),)
 
 
