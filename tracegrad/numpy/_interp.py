@@ -9,7 +9,7 @@ Differentiable in ``x`` (the slope), ``xp`` and ``fp`` (through the gathers).
 >>> import numpy as np, tracegrad
 >>> xp, fp = np.array([0.0, 1.0, 3.0]), np.array([0.0, 10.0, 0.0])
 >>> tracegrad.jit(lambda x: np.interp(x, xp, fp))(np.array([-1.0, 0.5, 2.0, 3.0]))
-array([ 0.,  5.,  5.,  0.])
+array([0., 5., 5., 0.])
 >>> tracegrad.grad(lambda x: np.interp(x, xp, fp))(2.0)
 array(-5.)
 """
