@@ -70,6 +70,7 @@ class Op(enum.Enum):
     SORT = "sort"
     ARGSORT = "argsort"
     SEARCHSORTED = "searchsorted"
+    CUMPROD = "cumprod"
     # movement
     BROADCAST = "broadcast"
     RESHAPE = "reshape"

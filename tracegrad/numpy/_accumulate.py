@@ -1,12 +1,12 @@
 """Cumulative products and extremes (``cumprod``, ``np.multiply/maximum/minimum.accumulate``)
 and unbuffered in-place ufuncs at indices (``np.multiply/maximum/minimum.at``).
 
-A scan is a log-depth doubling of plain elementwise ops: step ``d`` combines each element with
-the one ``d`` places before it (``d = 1, 2, 4...``), so the gradient is the chain rule through
-multiplies and maxima. ``cumprod``'s gradient is therefore right where elements are zero (no
-division by ``x``). A running maximum or minimum is exact and equals numpy's bitwise, ``-0.0``
-and NaN included; a running product may differ from numpy's left-to-right product by a few ulp
-(the association differs), integer products are exact (wrapping as numpy's).
+A running product is the ``cumprod`` row (numpy's own loop, so numpy's bits); its VJP needs no
+division by ``x`` (``tracegrad/ir/prims/sorting.py``), so the gradient is right where elements
+are zero. A running maximum or minimum (or logical and/or) is a log-depth doubling of plain
+elementwise ops: step ``d`` combines each element with the one ``d`` places before it
+(``d = 1, 2, 4...``), so its gradient is the chain rule through ``maximum``; it is exact and
+equals numpy's bitwise, ``-0.0`` and NaN included.
 
 >>> import numpy as np, tracegrad
 >>> x = np.array([2.0, 0.0, 3.0])
@@ -88,7 +88,7 @@ def cumprod(a: Any, axis: Any = None, dtype: Any = None) -> Any:
 
     v, axis = _axis(b.to_value(a), axis)
     target = dtype_arg(dtype) or (v.dtype if v.dtype.is_float else DType.INT64)
-    return scan(Op.MUL, b.cast(v, target), axis)
+    return b.apply(Op.CUMPROD, [b.cast(v, target)], axis=axis)
 
 
 @traced
@@ -118,6 +118,8 @@ def ufunc_accumulate(name: str, a: Any, axis: int = 0, dtype: Any = None) -> Any
         v = b.cast(v, dtype_arg(dtype))  # type: ignore[arg-type]
     elif op is Op.MUL and not v.dtype.is_float:
         v = b.cast(v, DType.INT64)  # numpy's add/multiply accumulate small ints in int64
+    if op is Op.MUL:
+        return b.apply(Op.CUMPROD, [v], axis=axis)
     return scan(op, v, axis)
 
 
@@ -158,9 +160,8 @@ def _occurrence(targets: np.ndarray) -> np.ndarray:
     return rank
 
 
-note("cumprod", "cumulative_prod", "multiply.accumulate", arguments="a symbolic (runtime) length",
-     deviation="a log-depth product: float results may differ from numpy's left-to-right "
-     "product by a few ulp (integers are exact)")  # fmt: skip
+note("cumprod", "cumulative_prod", "multiply.accumulate",
+     arguments="the gradient along a symbolic (runtime) length")  # fmt: skip
 note("multiply.at", "maximum.at", "minimum.at", arguments="traced indices")
 note("maximum.accumulate", "minimum.accumulate", arguments="a symbolic (runtime) length")
 note("logical_and.accumulate", "logical_or.accumulate", grad=Grad.NO)

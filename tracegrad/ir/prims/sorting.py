@@ -1,6 +1,7 @@
 """Rows of the order primitives: ``sort`` (the values in ascending order along one axis),
 ``argsort`` (the stable permutation that sorts them), both with numpy's order (NaNs last), and
-``searchsorted`` (insertion positions of values in a sorted 1-d array).
+``searchsorted`` (insertion positions of values in a sorted 1-d array), and ``cumprod``, a
+scan whose gradient needs no division.
 
 ``sort`` is differentiable: its VJP routes each cotangent back to the element that landed in
 that position (the inverse permutation applied to ``ct``), so a median's gradient reaches the
@@ -25,10 +26,12 @@ from typing import Any
 import numpy as np
 
 from tracegrad.ir.dtypes import DType
+from tracegrad.ir.errors import UnsupportedError
 from tracegrad.ir.ops import Op
 from tracegrad.ir.prims.table import (
     ALL,
     NONDIFF,
+    NUMERIC,
     Batching,
     Lowering,
     Prim,
@@ -106,4 +109,56 @@ register(
     Prim(Op.SEARCHSORTED, 2, _searchsorted_rule, _searchsorted, Lowering.INDEXED, NONDIFF,
          attrs=("side",), batching=Batching.MOVEMENT,  # no batching rule: a clear error
          doc="numpy.searchsorted of values in a sorted 1-d array")
+)  # fmt: skip
+
+
+# ---- cumulative product ---------------------------------------------------------------------
+
+
+def _cumprod_rule(types: tuple[TensorType, ...], attrs: Attrs) -> TensorType:
+    (t,) = types
+    require_dtype(Op.CUMPROD, t, NUMERIC)
+    require(0 <= attrs["axis"] < t.ndim, f"cumprod: bad axis for {t}")
+    return t
+
+
+def _cumprod(a: np.ndarray, *, axis: int) -> np.ndarray:
+    return np.cumprod(a, axis=axis, dtype=a.dtype)
+
+
+def _shift(v: Any, axis: int, d: int, fill: float) -> Any:
+    """``v`` moved ``d`` places along ``axis`` (towards the end for d > 0, the start for
+    d < 0), ``fill`` shifted in."""
+    b = lazy_build()
+    n = v.shape[axis]
+    keep = (0, n - d, 1) if d > 0 else (-d, n, 1)
+    slices = tuple(keep if i == axis else (0, s, 1) for i, s in enumerate(v.shape))
+    pads = tuple(((d, 0) if d > 0 else (0, -d)) if i == axis else (0, 0) for i in range(v.ndim))
+    return b.apply(Op.PAD, [b.apply(Op.SLICE, [v], slices=slices)], pads=pads, value=fill)
+
+
+def _vjp_cumprod(ct: Any, out: Any, attrs: dict) -> tuple:
+    """Without dividing by x (right where elements are zero): dx_i = E_i * S_i with E the
+    exclusive product (out shifted by one) and S_i = ct_i + x_{i+1} S_{i+1}, a backward linear
+    recurrence solved by log-depth doubling of multiplies and adds."""
+    b = lazy_build()
+    (x,) = out.operands
+    axis = attrs["axis"]
+    n = x.shape[axis]
+    if not isinstance(n, int):
+        raise UnsupportedError("gradient of cumprod along a symbolic dim")
+    if n <= 1:
+        return (ct,)
+    exclusive = _shift(out, axis, 1, 1.0)
+    factor, total, d = _shift(x, axis, -1, 0.0), ct, 1
+    while d < n:  # total_i = sum_{j=i}^{i+2d-1} ct_j x_{i+1} ... x_j
+        total = b.add(total, b.mul(factor, _shift(total, axis, -d, 0.0)))
+        factor = b.mul(factor, _shift(factor, axis, -d, 0.0))
+        d *= 2
+    return (b.mul(exclusive, total),)
+
+
+register(
+    Prim(Op.CUMPROD, 1, _cumprod_rule, _cumprod, Lowering.SCAN, _vjp_cumprod, attrs=("axis",),
+         batching=Batching.AXIS, doc="numpy.cumprod along one axis")
 )  # fmt: skip
