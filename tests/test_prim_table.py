@@ -199,6 +199,9 @@ def test_structural_rules(data: st.DataObject, shape: tuple) -> None:
     _check(Op.ARGMAX, [x], axis=axis)
     _check(Op.ARGMIN, [x], axis=axis)
     _check(Op.CUMSUM, [x], axis=axis)
+    for op in (Op.CUMPROD, Op.SORT, Op.ARGSORT):
+        _check(op, [x], axis=axis)
+    _check(Op.SEARCHSORTED, [np.sort(x.ravel()), x], side="left")
     perm = tuple(data.draw(st.permutations(range(ndim))))
     _check(Op.TRANSPOSE, [x], perm=perm)
     _check(Op.RESHAPE, [x], shape=(int(np.prod(shape)),))

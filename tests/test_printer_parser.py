@@ -77,6 +77,10 @@ def _structural() -> Function:
         b.apply(Op.SCATTER_ADD, [a, i, b.broadcast_to(const(np.float32(1.0)), (4, 3))], axis=1),
         bs.matmul(a, bs.transpose(a)), bs.matmul(v, b.full((3, 2), 0.5, F64)),
         b.broadcast_to(b.exp(bs.sum(v, 1)), (2, N)), b.apply(Op.STOP_GRADIENT, [v]),
+        b.apply(Op.SORT, [a], axis=1), b.apply(Op.ARGSORT, [v], axis=0),
+        b.apply(Op.CUMPROD, [a], axis=0),
+        b.apply(Op.SEARCHSORTED, [b.apply(Op.SORT, [bs.reshape(a, (-1,))], axis=0), a],
+                side="right"),
     ]  # fmt: skip
     return Function("structural", (a, v, i), tuple(outs))
 

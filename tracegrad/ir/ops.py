@@ -66,6 +66,11 @@ class Op(enum.Enum):
     ARGMAX = "argmax"
     ARGMIN = "argmin"
     CUMSUM = "cumsum"
+    # order (ir/prims/sorting.py)
+    SORT = "sort"
+    ARGSORT = "argsort"
+    SEARCHSORTED = "searchsorted"
+    CUMPROD = "cumprod"
     # movement
     BROADCAST = "broadcast"
     RESHAPE = "reshape"

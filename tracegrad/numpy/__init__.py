@@ -15,6 +15,7 @@ from typing import Any
 import numpy as _np
 
 from tracegrad.ir import build as _b
+from tracegrad.numpy._accumulate import cumprod, cumulative_prod, ufunc_accumulate, ufunc_at
 from tracegrad.numpy._composites import (
     clip,
     einsum,
@@ -33,6 +34,7 @@ from tracegrad.numpy._core import traced as _traced
 from tracegrad.numpy._core import wrap as _wrap
 from tracegrad.numpy._elementwise import *  # noqa: F403
 from tracegrad.numpy._elementwise import abs, absolute, round  # noqa: F401
+from tracegrad.numpy._interp import *  # noqa: F403
 from tracegrad.numpy._mathfuncs import (
     arccos,
     arccosh,
@@ -49,7 +51,10 @@ from tracegrad.numpy._mathfuncs import (
     radians,
     sinc,
 )  # fmt: skip
+from tracegrad.numpy._nanorder import *  # noqa: F403
 from tracegrad.numpy._rearrange import *  # noqa: F403
+from tracegrad.numpy._select import *  # noqa: F403
+from tracegrad.numpy._sorting import *  # noqa: F403
 from tracegrad.numpy._statistics import *  # noqa: F403
 from tracegrad.numpy._structural import *  # noqa: F403
 from tracegrad.numpy._structural import all, any, max, min, sum  # noqa: F401

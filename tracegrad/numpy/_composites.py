@@ -128,15 +128,20 @@ def tensordot(a: Any, b_: Any, axes: Any = 2) -> Any:
 
 @traced
 def einsum(subscripts: str, *operands: Any) -> Any:
-    """einsum for explicit-output or implicit subscripts without ellipsis: products are
-    formed by broadcasting, contractions by sums (matmul when it is a plain matrix product)."""
+    """einsum with explicit or implicit output, ellipsis (``"...ij,...jk->...ik"``) and
+    repeated indices in one operand (diagonals: ``"ii->i"``, ``"ii"``): diagonals are
+    gathers, products are formed by broadcasting, contractions by sums (matmul when it is a
+    plain matrix product).
+
+    >>> import numpy as np, tracegrad.numpy as tnp
+    >>> float(tnp.einsum("ii", np.arange(9.0).reshape(3, 3))), tnp.einsum("ii->i", np.eye(2))
+    (12.0, array([1., 1.]))
+    """
     values = [b.to_value(o) for o in operands]
-    inputs, output = _parse_einsum(subscripts, len(values))
+    inputs, output = _parse_einsum(subscripts, [v.ndim for v in values])
+    for i, (spec, v) in enumerate(zip(inputs, values, strict=True)):
+        inputs[i], values[i] = _diagonals(spec, v)
     letters = sorted(set("".join(inputs)), key=lambda c: (c not in output, output.find(c), c))
-    sizes: dict[str, Any] = {}
-    for spec, v in zip(inputs, values, strict=True):
-        for c, d in zip(spec, v.shape, strict=True):
-            sizes[c] = d if sizes.get(c, 1) == 1 else sizes[c]
     if len(values) == 2 and _is_matmul(inputs, output):
         return bs.matmul(values[0], values[1])
     product = None
@@ -149,20 +154,55 @@ def einsum(subscripts: str, *operands: Any) -> Any:
     return bs.transpose(result, [kept.index(c) for c in output])
 
 
-def _parse_einsum(subscripts: str, count: int) -> tuple[list[str], str]:
+def _diagonals(spec: str, v: Any) -> tuple[str, Any]:
+    """Take the diagonal for each letter repeated in ``spec`` (it moves to the end)."""
+    from tracegrad.numpy._rearrange import diagonal
+
+    while len(set(spec)) != len(spec):
+        c = next(c for c in spec if spec.count(c) > 1)
+        p, q = spec.index(c), spec.index(c, spec.index(c) + 1)
+        if v.shape[p] != v.shape[q]:
+            raise ValueError(f"einsum: repeated index {c!r} over dims {v.shape[p]}, {v.shape[q]}")
+        v = diagonal.builder(v, 0, p, q)
+        spec = spec[:p] + spec[p + 1 : q] + spec[q + 1 :] + c
+    return spec, v
+
+
+def _parse_einsum(subscripts: str, ndims: list[int]) -> tuple[list[str], str]:
     spec = subscripts.replace(" ", "")
-    if "." in spec:
-        raise UnsupportedError("einsum with ellipsis")
-    if "->" in spec:
-        lhs, output = spec.split("->")
-    else:
-        lhs = spec
-        letters = lhs.replace(",", "")
-        output = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    lhs, output = spec.split("->") if "->" in spec else (spec, None)
     inputs = lhs.split(",")
-    if len(inputs) != count or not all(set(s) <= set(string.ascii_letters) for s in inputs):
+    count = len(ndims)
+    if len(inputs) != count or not all(set(s) <= set(string.ascii_letters + ".") for s in inputs):
         raise ValueError(f"einsum subscripts {subscripts!r} do not match {count} operands")
+    if "." in spec:
+        inputs, output = _expand_ellipsis(inputs, output, ndims)
+    if output is None:  # implicit: the letters seen once, in alphabetical order
+        letters = "".join(inputs)
+        output = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
     return inputs, output
+
+
+def _expand_ellipsis(inputs: list[str], output: str | None, ndims: list[int]):
+    """Name the dims an ellipsis stands for with unused letters, right-aligned across the
+    operands (they broadcast); implicit output: those dims first, then the single letters."""
+    free = [c for c in string.ascii_letters if c not in "".join(inputs) + (output or "")]
+    widths = [
+        n - len(s.replace("...", "")) if "..." in s else 0
+        for s, n in zip(inputs, ndims, strict=True)
+    ]
+    if any(w < 0 for w in widths) or any(s.count(".") not in (0, 3) for s in inputs):
+        raise ValueError("einsum: an ellipsis does not match the operand's dims")
+    broadcast = "".join(free[: max(widths)])
+    expanded = [
+        s.replace("...", broadcast[len(broadcast) - w :] if w else "")
+        for s, w in zip(inputs, widths, strict=True)
+    ]
+    if output is None:
+        letters = "".join(s.replace("...", "") for s in inputs)
+        singles = sorted(c for c in set(letters) if letters.count(c) == 1)
+        return expanded, broadcast + "".join(singles)
+    return expanded, output.replace("...", broadcast)
 
 
 def _is_matmul(inputs: list[str], output: str) -> bool:
@@ -173,8 +213,6 @@ def _is_matmul(inputs: list[str], output: str) -> bool:
 
 
 def _align(v: Any, spec: str, letters: list[str]) -> Any:
-    if len(set(spec)) != len(spec):
-        raise UnsupportedError("einsum with a repeated index in one operand (diagonals)")
     order = sorted(range(len(spec)), key=lambda i: letters.index(spec[i]))
     moved = bs.transpose(v, order)
     present = [spec[i] for i in order]

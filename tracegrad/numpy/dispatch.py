@@ -15,6 +15,8 @@ from tracegrad.numpy._core import install_symbolic_class  # noqa: F401  (public 
 from tracegrad.tracing.location import user_line_text, user_location
 from tracegrad.tracing.tracer import Tracer
 
+SUPPORTED_PAGE = "docs/numpy.md"  # the generated list of what is supported (numpy/docs.py)
+
 # ufuncs with a primitive row take their names from the row; these are composites
 _COMPOSITE_UFUNC_NAMES = [
     "fmax", "fmin", "logical_xor", "positive", "exp2", "log2", "log10", "sinh", "cosh", "ceil",
@@ -38,6 +40,9 @@ _REDUCERS = {
     np.logical_and: "all", np.logical_or: "any",
 }  # fmt: skip
 _ACCUMULATORS = {np.add: "cumsum"}
+# accumulate and at by a log-depth scan / ordered rounds (numpy/_accumulate.py)
+_SCANNED = (np.multiply, np.maximum, np.minimum, np.logical_and, np.logical_or)
+_AT_ROUNDS = (np.multiply, np.maximum, np.minimum)
 
 _FUNCTION_NAMES = [
     "sum", "mean", "max", "min", "amax", "amin", "prod", "argmax", "argmin", "cumsum", "var",
@@ -53,6 +58,13 @@ _FUNCTION_NAMES = [
     # NaN-ignoring reductions and statistics (numpy/_statistics.py)
     "average", "corrcoef", "count_nonzero", "cov", "nanmax", "nanmean", "nanmin", "nanstd",
     "nansum", "nanvar", "ptp",
+    # sorting and order statistics (numpy/_sorting.py, numpy/_nanorder.py)
+    "argpartition", "argsort", "median", "nanmedian", "nanpercentile", "nanquantile",
+    "partition", "percentile", "quantile", "sort",
+    # cumulative products (numpy/_accumulate.py)
+    "cumprod", "cumulative_prod",
+    # interpolation and selection (numpy/_interp.py, numpy/_select.py)
+    "interp", "searchsorted", "select", "piecewise",
 ]  # fmt: skip
 FUNCTIONS: dict[Any, Any] = {
     getattr(np, n): getattr(tnp, n) for n in _FUNCTION_NAMES if hasattr(tnp, n)
@@ -67,6 +79,13 @@ def _add_at(ufunc: np.ufunc, a: Any, indices: Any, b: Any = None) -> None:
         raise UnsupportedError(f"numpy.{ufunc.__name__}.at into a concrete array of traced values")
     update = b if ufunc is np.add else tnp.negative(b)
     a.rebind(tnp.add_at(a, indices, update))  # numpy mutates a: so does the tracer
+
+
+def _rounds_at(ufunc: np.ufunc, a: Any, indices: Any, b: Any) -> None:
+    """``np.multiply.at`` (and maximum, minimum) on a traced ``a``: rebinds ``a``."""
+    if not isinstance(a, Tracer):
+        raise UnsupportedError(f"numpy.{ufunc.__name__}.at into a concrete array of traced values")
+    a.rebind(tnp.ufunc_at(ufunc.__name__, a, indices, b))
 
 
 def dispatch_ufunc(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> Any:
@@ -84,25 +103,46 @@ def dispatch_ufunc(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) ->
         return tnp.astype(result, dtype) if dtype is not None else result
     if method == "reduce" and ufunc in _REDUCERS:
         axis = kwargs.get("axis", 0)
+        if np.ndim(inputs[0]) == 0 and axis in (0, -1):
+            axis = None  # numpy reduces a 0-d array along axis 0 to itself
         return getattr(tnp, _REDUCERS[ufunc])(
             inputs[0], axis=axis, keepdims=kwargs.get("keepdims", False)
         )
     if method == "at" and ufunc in (np.add, np.subtract) and not kwargs:
         return _add_at(ufunc, *inputs)
-    if method == "accumulate" and ufunc in _ACCUMULATORS:
+    if method == "at" and ufunc in _AT_ROUNDS and not kwargs:
+        return _rounds_at(ufunc, *inputs)
+    if method == "accumulate" and ufunc in _ACCUMULATORS and set(kwargs) <= {"axis"}:
         return getattr(tnp, _ACCUMULATORS[ufunc])(inputs[0], axis=kwargs.get("axis", 0))
-    if method == "outer" and ufunc in UFUNCS and len(inputs) == 2 and not kwargs:
+    if method == "accumulate" and ufunc in _SCANNED and set(kwargs) <= {"axis", "dtype"}:
+        return tnp.ufunc_accumulate(ufunc.__name__, inputs[0], **kwargs)
+    if method == "outer" and "outer" in ufunc_methods(ufunc) and len(inputs) == 2 and not kwargs:
         a, b = inputs
         grown = tnp.reshape(a, tuple(np.shape(a)) + (1,) * np.ndim(b))
         return UFUNCS[ufunc](grown, b)  # numpy: ufunc(a[..., None, ...], b)
     raise UnsupportedError(
         f"numpy.{ufunc.__name__}{'' if method == '__call__' else '.' + method} is not supported "
-        "on traced values by tracegrad"
+        f"on traced values by tracegrad (what is: {SUPPORTED_PAGE})"
     )
 
 
+def ufunc_methods(ufunc: np.ufunc) -> tuple[str, ...]:
+    """The methods of ``ufunc`` that traced values support (as ``dispatch_ufunc`` routes
+    them; for docs/numpy.md)."""
+    methods = ["__call__"] if ufunc in UFUNCS else []
+    if ufunc in _REDUCERS:
+        methods.append("reduce")
+    if ufunc in _ACCUMULATORS or ufunc in _SCANNED:
+        methods.append("accumulate")
+    if ufunc in (np.add, np.subtract) or ufunc in _AT_ROUNDS:
+        methods.append("at")
+    if ufunc in UFUNCS and ufunc.nin == 2 and ufunc.signature is None:  # not matmul
+        methods.append("outer")
+    return tuple(methods)
+
+
 # functions whose output shape depends on the values: what to write instead under tracing
-_VALUE_SHAPED = {
+VALUE_SHAPED = {
     "unique": "its length depends on the values; compare with known candidates instead "
     "(np.any(x[:, None] == candidates, axis=0))",
     "nonzero": "its length depends on the values; use np.where(mask, x, fill) to keep the shape",
@@ -115,14 +155,16 @@ _VALUE_SHAPED = {
 
 def dispatch_function(func: Any, args: tuple, kwargs: dict) -> Any:
     impl = FUNCTIONS.get(func)
-    if impl is None and getattr(func, "__name__", "") in _VALUE_SHAPED:
+    if impl is None and getattr(func, "__name__", "") in VALUE_SHAPED:
         where = user_line_text(user_location())
         raise ConcretizationError(
-            f"numpy.{func.__name__} cannot be traced: {_VALUE_SHAPED[func.__name__]} (it works "
+            f"numpy.{func.__name__} cannot be traced: {VALUE_SHAPED[func.__name__]} (it works "
             f"on concrete arrays, outside jit/grad)\n  at {where}"
         )
     if impl is None:
         module = getattr(func, "__module__", "numpy") or "numpy"
         name = f"{module.replace('numpy._core', 'numpy')}.{func.__name__}"
-        raise UnsupportedError(f"{name} is not supported on traced values by tracegrad")
+        raise UnsupportedError(
+            f"{name} is not supported on traced values by tracegrad (what is: {SUPPORTED_PAGE})"
+        )
     return impl(*args, **kwargs)

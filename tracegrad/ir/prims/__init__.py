@@ -1,6 +1,11 @@
 """The primitive table. Importing this package registers every row."""
 
-from tracegrad.ir.prims import control, elementwise, structural  # noqa: F401  (registers rows)
+from tracegrad.ir.prims import (  # noqa: F401  (registers rows)
+    control,
+    elementwise,
+    sorting,
+    structural,
+)
 from tracegrad.ir.prims.table import (
     NONDIFF,
     PRIMS,
