@@ -68,13 +68,13 @@ def test_native_gradient_loops_equal_the_interpreter() -> None:
     np.testing.assert_allclose(got[0], expected[0], rtol=1e-13)
 
 
-def test_a_body_with_a_matmul_keeps_the_interpreter_step() -> None:
+def test_a_body_with_a_batched_matmul_keeps_the_numpy_step() -> None:
     w = np.eye(3) * 0.5
 
-    def f(x):
+    def f(x):  # a stack of matrix products: not a single gemm, numpy runs the body
         return tracegrad.fori_loop(0, 4, lambda i, v: np.tanh(v @ w), x)
 
-    exe, got, expected = compiled_and_reference(f, np.ones(3))
+    exe, got, expected = compiled_and_reference(f, np.ones((2, 2, 3)))
     assert not any(isinstance(r, LoopRun) for r in exe.runs)
     np.testing.assert_allclose(got[0], expected[0], rtol=1e-14)
 
@@ -90,3 +90,22 @@ def test_checkpointed_scans_run_as_nested_native_loops(reverse: bool) -> None:
     assert all(type(r).__name__ != "InterpretRun" for r in exe.runs)
     assert sum(isinstance(r, LoopRun) for r in exe.runs) >= 2
     np.testing.assert_allclose(got[0], expected[0], rtol=1e-13)
+
+
+def test_a_body_with_matrix_products_calls_blas_from_native_code() -> None:
+    rng = np.random.default_rng(1)
+    w, u = rng.normal(size=(5, 5)) * 0.4, rng.normal(size=(3, 5))
+    xs = rng.normal(size=(7, 2, 3))
+
+    def loss(w, u, xs):
+        def step(h, x):
+            h = np.tanh(h @ w + x @ u)
+            return h, (h**2).sum()
+
+        return tracegrad.scan(step, np.zeros((2, 5)), xs)[1].sum()
+
+    exe, got, expected = compiled_and_reference(tracegrad.grad(loss, argnums=(0, 1)), w, u, xs)
+    # forward and backward loops (the backward one multiplies by transposed views) are native
+    assert sum(isinstance(r, LoopRun) for r in exe.runs) == 2
+    for g, e in zip(got, expected, strict=True):
+        np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-13)

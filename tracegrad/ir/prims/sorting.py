@@ -21,6 +21,7 @@ No row has a kernel lowering: the LLVM planner runs them as numpy steps (their
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -85,7 +86,11 @@ def _vjp_sort(ct: Any, out: Any, attrs: dict) -> tuple:
     return (_bs().take_along_axis(ct, inverse, axis),)
 
 
-for _op, _impl, _vjp in [(Op.SORT, _sort, _vjp_sort), (Op.ARGSORT, _argsort, NONDIFF)]:
+_ROWS: list[tuple[Op, Callable[..., Any], Any]] = [  # (op, numpy reference, VJP or NONDIFF)
+    (Op.SORT, _sort, _vjp_sort),
+    (Op.ARGSORT, _argsort, NONDIFF),
+]
+for _op, _impl, _vjp in _ROWS:
     register(
         Prim(_op, 1, _sort_rule(_op), _impl, Lowering.INDEXED, _vjp, attrs=("axis",),
              batching=Batching.AXIS, doc=f"numpy.{_op.value} along one axis (NaNs last)")

@@ -41,8 +41,10 @@ from tracegrad.ir.types import TensorType
 from tracegrad.ir.value import Function, Value
 from tracegrad.llvm.codegen.elementwise import KernelText
 from tracegrad.llvm.machine import engine
-from tracegrad.llvm.plan.kernels import InterpretStep, KernelGroup, plan
+from tracegrad.llvm.plan.kernels import InterpretStep, KernelGroup, MatmulStep, plan
 from tracegrad.llvm.plan.module import PLACEHOLDER, build_module, lower_groups
+from tracegrad.llvm.plan.runs import lone_reshape
+from tracegrad.llvm.runtime.blas import CBLAS_NO_TRANS, CBLAS_ROW_MAJOR, CBLAS_TRANS, gemm_address
 
 _Signature = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 MAX_DEPTH = 4  # nested native loops (a checkpointed scan's backward pass has depth 2)
@@ -135,6 +137,12 @@ def _driver(
     for step in body_plan.steps:
         if isinstance(step, KernelGroup):
             builder.kernel(by_roots[tuple(id(r) for r in step.roots)])
+        elif isinstance(step, MatmulStep):
+            if not builder.matmul(step):
+                return None
+        elif isinstance(step, InterpretStep) and lone_reshape(step.function):
+            if not builder.alias(step.function.outputs[0]):
+                return None
         elif isinstance(step, InterpretStep) and step.function.outputs[0].op is Op.SCAN:
             inner = _driver(
                 step.function.outputs[0], [o.type for o in step.function.params], ids, depth + 1
@@ -197,6 +205,48 @@ class _Body:
         for o in kt.outputs:
             self.addresses[id(o)] = self._extra(Extra(type=o.type))
         self._call(kt.name, [self.addresses[id(x)] for x in [*kt.inputs, *kt.outputs]])
+
+    def alias(self, reshaped: Value) -> bool:
+        """A reshape of a C-contiguous buffer is the same bytes: its address, no step."""
+        source = reshaped.operands[0]
+        if id(source) not in self.addresses:
+            return False
+        self.addresses[id(reshaped)] = self.addresses[id(source)]
+        return True
+
+    def matmul(self, step: MatmulStep) -> bool:
+        """``C = A @ B`` of 2-d float matrices through numpy's ILP64 ``cblas_?gemm`` (an operand
+        read as a transposed view of its buffer is passed with CblasTrans); False when the
+        product is not one of those (the loop then stays a numpy step)."""
+        v = step.value
+        gemm = gemm_address(v.dtype.numpy.name) if v.dtype.is_float else None
+        if gemm is None or v.ndim != 2:
+            return False
+        stored, trans = [], []
+        for o, perm in zip(v.operands, step.views, strict=True):
+            base = o.operands[0] if perm is not None else o
+            if base.ndim != 2 or id(base) not in self.addresses:
+                return False
+            stored.append(base)
+            trans.append(perm is not None)
+        (m, k), n = v.operands[0].shape, v.shape[1]
+        if min(m, n, k) < 1:
+            return False  # BLAS refuses a leading dimension of 0
+        pointer = self._extra(Extra(const=np.array([gemm], dtype=np.uintp)))
+        out = self._extra(Extra(type=v.type))
+        self.addresses[id(v)] = out
+        c = next(self.calls)
+        real = "double" if v.dtype.numpy.itemsize == 8 else "float"
+        flags = [CBLAS_TRANS if t else CBLAS_NO_TRANS for t in trans]
+        lda, ldb = stored[0].shape[1], stored[1].shape[1]
+        a, b = (self.addresses[id(x)] for x in stored)
+        self.lines.append(f"  %gemm{c} = load ptr, ptr {pointer}, align 8")
+        self.lines.append(
+            f"  call void %gemm{c}(i32 {CBLAS_ROW_MAJOR}, i32 {flags[0]}, i32 {flags[1]}, "
+            f"i64 {m}, i64 {n}, i64 {k}, {real} 1.0, ptr {a}, i64 {lda}, ptr {b}, i64 {ldb}, "
+            f"{real} 0.0, ptr {out}, i64 {n})"
+        )
+        return True
 
     def nested(self, inner: Driver, group: Function) -> None:
         self.driver.kernels.extend(inner.kernels)
