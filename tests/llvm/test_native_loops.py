@@ -109,3 +109,51 @@ def test_a_body_with_matrix_products_calls_blas_from_native_code() -> None:
     assert sum(isinstance(r, LoopRun) for r in exe.runs) == 2
     for g, e in zip(got, expected, strict=True):
         np.testing.assert_allclose(g, e, rtol=1e-12, atol=1e-13)
+
+
+def test_native_while_loops_equal_the_interpreter() -> None:
+    def f(x, n):
+        def body(c):
+            k, a, b = c
+            return k + 1, b, a + np.sin(b) * 0.5  # swaps carries: staged copies
+
+        return tracegrad.while_loop(lambda c: (c[0] < n) & (c[2].sum() < 50.0), body, (0, x, x))
+
+    exe, got, expected = compiled_and_reference(f, np.array([0.5, 1.0]), 7)
+    assert any(isinstance(r, LoopRun) for r in exe.runs)
+    for g, e in zip(got, expected, strict=True):
+        np.testing.assert_allclose(g, e, rtol=1e-14)
+
+
+def test_an_endless_native_while_loop_stops_on_ctrl_c(tmp_path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+    import time
+
+    script = textwrap.dedent(
+        """
+        import numpy as np, tracegrad, sys
+        def f(x, n):  # n trips: traced, so one compiled native loop serves every n
+            body = lambda c: (c[0] + 1, c[1] * 0.5 + 1.0)
+            return tracegrad.while_loop(lambda c: c[0] < n, body, (0, x))[1]
+        f = tracegrad.jit(f)
+        f(np.zeros(3), 3)  # compiled and run once
+        print("ready", flush=True)
+        try:
+            f(np.zeros(3), 2**62)  # endless in practice
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
+            sys.exit(7)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    time.sleep(3.0)  # compiling, then looping forever
+    proc.send_signal(signal.SIGINT)
+    try:
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 7 and "interrupted" in out
