@@ -93,6 +93,67 @@ def step_case(n: int) -> Case:
     return Case(NAME, f"grad of {n} steps, 100-vector", lambda: numpy_step_grad(x, n), impls, 1e-9)
 
 
+# ---- an Euler ODE integrator ----------------------------------------------------------------
+
+
+def numpy_euler_value_and_grad(theta: np.ndarray, x0: np.ndarray, n: int) -> np.ndarray:
+    """x' = -theta x + sin(x) by Euler's method (dt = 1/n); loss = sum(x_n**2); the gradient
+    in theta by the hand-written backward loop."""
+    dt, xs, x = 1.0 / n, [], x0
+    for _ in range(n):
+        xs.append(x)
+        x = x + dt * (-theta * x + np.sin(x))
+    g, g_theta = 2.0 * x, np.zeros_like(theta)
+    for x_t in reversed(xs):
+        g_theta += g * (-dt * x_t)
+        g = g * (1.0 + dt * (-theta + np.cos(x_t)))
+    return np.concatenate([[np.sum(x**2)], g_theta])
+
+
+def euler_case(n: int) -> Case:
+    rng = np.random.default_rng(n)
+    theta, x0 = rng.uniform(0.5, 1.5, 100), rng.normal(size=100)
+
+    def tracegrad_impl() -> Any:
+        import tracegrad
+
+        def loss(theta: Any) -> Any:
+            step = lambda i, x: x + (1.0 / n) * (-theta * x + np.sin(x))  # noqa: E731
+            return (tracegrad.fori_loop(0, n, step, x0) ** 2).sum()
+
+        f = tg("jit")(tg("value_and_grad")(loss))
+
+        def run() -> np.ndarray:
+            value, grad = f(theta)
+            return np.concatenate([[float(value)], grad])
+
+        return run
+
+    def jax_impl() -> Any:
+        jax = peers.jax()
+        jnp = jax_numpy()
+
+        def loss(theta: Any) -> Any:
+            step = lambda i, x: x + (1.0 / n) * (-theta * x + jnp.sin(x))  # noqa: E731
+            return (jax.lax.fori_loop(0, n, step, jnp.asarray(x0)) ** 2).sum()
+
+        call = jax_call(jax.jit(jax.value_and_grad(loss)), theta)
+
+        def run() -> np.ndarray:
+            value, grad = call()
+            return np.concatenate([[float(value)], np.asarray(grad)])
+
+        return run
+
+    impls = [
+        Impl(TRACEGRAD_NAME, tracegrad_impl, is_tracegrad=True),
+        Impl("numpy + hand backward", lambda: lambda: numpy_euler_value_and_grad(theta, x0, n)),
+        Impl("jax lax.fori_loop", jax_impl),
+    ]
+    reference = lambda: numpy_euler_value_and_grad(theta, x0, n)  # noqa: E731
+    return Case(NAME, f"Euler ODE value+grad, {n} steps, 100-vector", reference, impls, 1e-9)
+
+
 # ---- an RNN with scan ---------------------------------------------------------------------------
 
 
@@ -207,9 +268,9 @@ def run(ctx: Context) -> list[Table]:
         if ctx.settings.quick
         else [10, 10**4, 10**6]
     )
-    tables = [
-        timing_table(f"{NAME}: {case.label}", ctx.run(case)) for case in map(step_case, counts)
-    ]
+    euler = [50] if ctx.settings.tiny else [50, 1000]
+    cases = [*map(step_case, counts), *map(euler_case, euler)]
+    tables = [timing_table(f"{NAME}: {case.label}", ctx.run(case)) for case in cases]
     if not ctx.settings.tiny:
         case = rnn_case()
         tables.append(timing_table(f"{NAME}: {case.label}", ctx.run(case)))
