@@ -115,33 +115,22 @@ def carry_function(
         what, names = "fori_loop body_fun", [n.replace(fori, "val", 1) for n in names]
     token = FORI_VAL.set(None)  # loops nested in the body are not fori_loop's
     try:
-        return settle(what, fn, args, init_tree, carry, carry_tree, names)
+        for _ in range(len(carry) + 1):  # each retrace settles at least one weak carry
+            traced = trace_body(fn, args(tree.unflatten(init_tree, carry)), what)
+            if carry_tree(traced.out_tree) != init_tree:
+                raise mismatch(
+                    what, "the new carry has a different pytree structure than the initial one"
+                )
+            outs, n_carry = list(traced.function.outputs), len(carry)
+            fit = fit_carry(what, names, carry, outs[:n_carry], traced.out_weak[:n_carry])
+            if fit is not None:
+                carry, fitted = fit
+                body = Function(traced.function.name, traced.function.params,
+                                (*fitted, *outs[n_carry:]))  # fmt: skip
+                return traced, body, carry
+        raise mismatch(what, "the carry types did not settle")  # pragma: no cover
     finally:
         FORI_VAL.reset(token)
-
-
-def settle(
-    what: str,
-    fn: Callable[..., Any],
-    args: Callable[[Any], tuple],
-    init_tree: tree.TreeDef,
-    carry: list[Abstract],
-    carry_tree: Callable[[tree.TreeDef], tree.TreeDef],
-    names: list[str],
-) -> tuple[Traced, Function, list[Abstract]]:
-    for _ in range(len(carry) + 1):
-        traced = trace_body(fn, args(tree.unflatten(init_tree, carry)), what)
-        if carry_tree(traced.out_tree) != init_tree:
-            raise mismatch(
-                what, "the new carry has a different pytree structure than the initial one"
-            )
-        outs, n_carry = list(traced.function.outputs), len(carry)
-        fit = fit_carry(what, names, carry, outs[:n_carry], traced.out_weak[:n_carry])
-        if fit is not None:
-            carry, fitted = fit
-            fn_ = traced.function
-            return traced, Function(fn_.name, fn_.params, (*fitted, *outs[n_carry:])), carry
-    raise mismatch(what, "the carry types did not settle")  # pragma: no cover
 
 
 def as_tracers(
