@@ -33,16 +33,19 @@ def graph_fn(xp: Any, x: Any, steps: int) -> Any:
     return xp.sum(x)
 
 
-def graph_hand_grad(x0: np.ndarray, steps: int) -> np.ndarray:
-    """Reverse mode by hand: keep every intermediate, then walk back."""
+def graph_hand_grad(
+    x0: np.ndarray, steps: int, scale: float = 1.0001, shift: float = 0.001
+) -> np.ndarray:
+    """d/dx0 of sum(x_steps) for ``x = sin(x) * scale + shift``, reverse mode by hand: keep
+    every intermediate, then walk back."""
     xs = np.empty((steps, x0.shape[0]), dtype=x0.dtype)
     x = x0
     for i in range(steps):
         xs[i] = x
-        x = np.sin(x) * 1.0001 + 0.001
+        x = np.sin(x) * scale + shift
     grad = np.ones_like(x0)
     for i in range(steps - 1, -1, -1):
-        grad = grad * np.cos(xs[i]) * 1.0001
+        grad = grad * np.cos(xs[i]) * scale
     return grad
 
 
