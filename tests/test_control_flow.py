@@ -387,3 +387,14 @@ def test_dead_while_carries_go() -> None:
     assert len(loop.attr("body").outputs) == 2  # `unused` is gone, and its exp with it
     np.testing.assert_allclose(tracegrad.jit(f)(np.ones(2)), 1.5**4)
     np.testing.assert_allclose(tracegrad.grad(lambda x: f(x).sum())(np.ones(2)), 1.5**4)
+
+
+def test_grad_of_grad_and_jvp_through_cond_and_while() -> None:
+    g = lambda x: cond(x > 0, lambda x: np.sin(x) * x, lambda x: x**3, x)  # noqa: E731
+    assert float(tracegrad.hessian(g)(0.7)) == pytest.approx(2 * np.cos(0.7) - 0.7 * np.sin(0.7))
+    assert float(tracegrad.hessian(g)(-0.7)) == pytest.approx(-4.2)
+    _, tangent = tracegrad.jvp(g, (0.7,), (1.0,))
+    assert float(tangent) == pytest.approx(np.cos(0.7) * 0.7 + np.sin(0.7))
+    w = lambda a: while_loop(lambda c: c < 50.0, lambda c: c * a + 1.0, a)  # noqa: E731
+    _, tangent = tracegrad.jvp(w, (1.3,), (1.0,))
+    assert float(tangent) == pytest.approx(fd_grad(w, 1.3), rel=1e-6)
