@@ -1,0 +1,178 @@
+"""int8 ... uint64 and float16 arrays (#15, dtypes): every dtype pair and op under jit (the
+LLVM backend) and the reference interpreter, compared bitwise with numpy: NEP 50 promotion
+(weak Python scalars included, numpy's OverflowError for out-of-range ints), wraparound,
+integer division by zero, float16 computed as numpy computes it (in float32, each result
+rounded to float16)."""
+
+from __future__ import annotations
+
+import itertools
+import operator
+from collections.abc import Callable
+
+import hypothesis.extra.numpy as hnp
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import tracegrad
+from tracegrad.ir.dtypes import DType, promote
+
+NEW = [np.int8, np.uint8, np.int16, np.uint16, np.uint32, np.uint64, np.float16]
+ALL = [np.bool_, *NEW, np.int32, np.int64, np.float32, np.float64]
+SHAPE = (9,)
+BINARY: dict[str, Callable] = {
+    "add": operator.add, "sub": operator.sub, "mul": operator.mul, "truediv": operator.truediv,
+    "floordiv": operator.floordiv, "mod": operator.mod, "maximum": np.maximum,
+    "minimum": np.minimum, "fmod": np.fmod, "lt": operator.lt, "le": operator.le,
+    "eq": operator.eq, "ne": operator.ne, "gt": operator.gt, "ge": operator.ge,
+}  # fmt: skip
+UNARY: dict[str, Callable] = {
+    "neg": operator.neg, "abs": np.abs, "sign": np.sign, "floor": np.floor, "trunc": np.trunc,
+    "sqrt": np.sqrt, "square": np.square, "rint": np.rint,
+}  # fmt: skip
+BACKENDS = [None, "interpret"]  # None: the default (LLVM)
+_JITS: dict[tuple, Callable] = {}  # one jit per (op, backend): specializations are reused
+
+
+def jitted(fn: Callable, backend: str | None) -> Callable:
+    key = (fn, backend)
+    if key not in _JITS:
+        _JITS[key] = tracegrad.jit(lambda *a: fn(*a), backend=backend)
+    return _JITS[key]
+
+
+def same(got: object, want: object) -> None:
+    """Bitwise: the same dtype and shape, equal values, NaN where numpy has NaN, signed
+    zeros."""
+    got, want = np.asarray(got), np.asarray(want)
+    assert got.dtype == want.dtype, (got.dtype, want.dtype)
+    assert got.shape == want.shape
+    if want.dtype.kind == "f":
+        nan = np.isnan(want)
+        assert (np.isnan(got) == nan).all(), (got, want)
+        bits = f"u{want.itemsize}"
+        np.testing.assert_array_equal(got[~nan].view(bits), want[~nan].view(bits))
+    else:
+        np.testing.assert_array_equal(got, want)
+
+
+def arrays(dtype: type) -> st.SearchStrategy[np.ndarray]:
+    """Any value of the dtype (NaN, inf, subnormals, INT_MIN, the unsigned maximum)."""
+    return hnp.arrays(np.dtype(dtype), SHAPE, elements=hnp.from_dtype(np.dtype(dtype)))
+
+
+def numpy_or_error(fn: Callable, *args: object) -> object:
+    try:
+        with np.errstate(all="ignore"):
+            return fn(*args)
+    except (OverflowError, TypeError, ValueError) as error:  # what numpy refuses
+        return error
+
+
+def check(fn: Callable, backend: str | None, *args: object) -> None:
+    want = numpy_or_error(fn, *args)
+    if isinstance(want, Exception):
+        with pytest.raises(type(want)):
+            jitted(fn, backend)(*args)
+        return
+    same(jitted(fn, backend)(*args), want)
+
+
+_PAIRS = [(a, b) for a, b in itertools.product(ALL, ALL) if a in NEW or b in NEW]
+_SLOW = settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+@pytest.mark.parametrize("a,b", _PAIRS, ids=lambda t: np.dtype(t).name)
+def test_pairwise_promotion_table(a: type, b: type) -> None:
+    want = np.result_type(a, b)
+    assert promote(DType.from_numpy(a), DType.from_numpy(b)).numpy == want
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", sorted(BINARY))
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data(), pair=st.sampled_from(_PAIRS))
+def test_binary_ops_bitwise(backend: str | None, name: str, data: st.DataObject, pair) -> None:  # type: ignore[no-untyped-def]
+    a, b = pair
+    x, y = data.draw(arrays(a)), data.draw(arrays(b))
+    check(BINARY[name], backend, x, y)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", sorted(UNARY))
+@pytest.mark.parametrize("dtype", NEW, ids=lambda t: np.dtype(t).name)
+@_SLOW
+@given(data=st.data())
+def test_unary_ops_bitwise(backend: str | None, name: str, dtype: type, data) -> None:  # type: ignore[no-untyped-def]
+    check(UNARY[name], backend, data.draw(arrays(dtype)))
+
+
+WEAK = [0, 1, -1, 7, 127, 128, 255, 300, -129, 40000, 2**31, 2**40, True, False, 1.5, -0.0,
+        1e10, 70000.0, float("nan")]  # fmt: skip
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", ["add", "sub", "mul", "floordiv", "maximum", "lt", "eq", "ge"])
+@pytest.mark.parametrize("dtype", NEW, ids=lambda t: np.dtype(t).name)
+def test_weak_python_scalars(backend: str | None, name: str, dtype: type) -> None:
+    """``array op scalar`` and ``scalar op array`` with the scalar a constant of the traced
+    function: NEP 50 dtypes, numpy's OverflowError, exact comparisons out of range."""
+    x = np.array([0, 1, 2, 3, 100, 127, 5, 9, 1], dtype)
+    op = BINARY[name]
+    for s in WEAK:
+        for fn in (lambda p, s=s: op(p, s), lambda p, s=s: op(s, p)):
+            check(fn, backend, x)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("src,dst", list(itertools.product(ALL, ALL)), ids=str)
+@_SLOW
+@given(data=st.data())
+def test_casts_where_numpy_defines_them(backend: str | None, src: type, dst: type, data) -> None:  # type: ignore[no-untyped-def]
+    """astype between every pair; a float -> int cast of NaN, inf or a value out of the
+    target's range is undefined in numpy (C), so those elements are left out."""
+    x = data.draw(arrays(src))
+    got = jitted(lambda p, d=dst: p.astype(d), backend)(x)
+    with np.errstate(all="ignore"):
+        want = x.astype(dst)
+    if np.dtype(src).kind == "f" and np.dtype(dst).kind in "iu":
+        info = np.iinfo(dst)
+        with np.errstate(all="ignore"):
+            t = np.trunc(x.astype(np.float64))
+        keep = np.isfinite(t) & (t >= info.min) & (t <= info.max)
+        got, want = got[keep], want[keep]
+    same(got, want)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", ["sum", "prod", "max", "min", "mean", "argmax", "cumsum"])
+@pytest.mark.parametrize("dtype", NEW, ids=lambda t: np.dtype(t).name)
+@_SLOW
+@given(data=st.data(), axis=st.sampled_from([None, 0, 1]))
+def test_reductions(backend: str | None, name: str, dtype: type, data, axis) -> None:  # type: ignore[no-untyped-def]
+    """numpy's accumulator dtypes: int64 for signed ints, uint64 for unsigned, float16
+    mean computed in float32."""
+    x = data.draw(hnp.arrays(np.dtype(dtype), (3, 5), elements=hnp.from_dtype(np.dtype(dtype))))
+    fn = getattr(np, name)
+    check(lambda p, a=axis: fn(p, axis=a), backend, x)
+
+
+def test_examples_from_the_issue() -> None:
+    f = tracegrad.jit(lambda p, q: p + q)
+    assert f(np.ones(2, np.uint8), np.ones(2, np.int8)).dtype == np.int16
+    assert f(np.ones(2, np.uint64), np.ones(2, np.int64)).dtype == np.float64
+    with pytest.raises(OverflowError):
+        tracegrad.jit(lambda p: p + 300)(np.ones(2, np.int8))
+    same(tracegrad.jit(lambda p: p + 1)(np.array([255, 3], np.uint8)), np.array([0, 4], np.uint8))
+    same(
+        tracegrad.jit(lambda p, q: (p // q, p % q))(
+            np.array([7, -7], np.int8), np.zeros(2, np.int8)
+        ),
+        (np.zeros(2, np.int8), np.zeros(2, np.int8)),
+    )
+    assert tracegrad.jit(np.sum)(np.ones(3, np.int8)).dtype == np.int64
+    assert tracegrad.jit(np.sum)(np.ones(3, np.uint8)).dtype == np.uint64
+    assert tracegrad.jit(np.mean)(np.ones(3, np.int16)).dtype == np.float64
+    assert tracegrad.jit(np.exp)(np.ones(3, np.int8)).dtype == np.float16
