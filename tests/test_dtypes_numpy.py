@@ -233,3 +233,49 @@ def test_examples_from_the_issue() -> None:
     assert tracegrad.jit(np.sum)(np.ones(3, np.uint8)).dtype == np.uint64
     assert tracegrad.jit(np.mean)(np.ones(3, np.int16)).dtype == np.float64
     assert tracegrad.jit(np.exp)(np.ones(3, np.int8)).dtype == np.float16
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", NEW, ids=lambda t: np.dtype(t).name)
+def test_python_int_arguments_are_checked_when_narrowed(backend: str | None, dtype: type) -> None:
+    """A Python int *argument* is a weak int64 param: narrowed to the array's integer dtype
+    it raises numpy's OverflowError per call (never wraps); comparisons are exact (numpy
+    compares out-of-range ints without raising), except against uint64 (see README)."""
+    x = np.array([0, 1, 2, 3, 100, 127, 5, 9, 1], dtype)
+    ops = {n: op for n, op in WEAK_OPS.items() if n in ("add", "mul", "maximum", "lt", "ge")}
+    for name, op in ops.items():
+        f = jitted(lambda p, k, op=op: (op(p, k), op(k, p), op(p, k + 1)), backend)
+        for k in [0, 1, 127, 128, 255, 256, -1, -129, 40000, 2**31, 2**40]:
+            want = numpy_or_error(lambda k=k, op=op: (op(x, k), op(k, x), op(x, k + 1)))
+            if np.dtype(dtype) == np.uint64 and name in ("lt", "ge") and k < 0:
+                want = OverflowError()  # the documented deviation
+            if isinstance(want, Exception):
+                with pytest.raises(type(want)):
+                    f(x, k)
+                continue
+            for g, w in zip(f(x, k), want, strict=True):
+                same(g, w)
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_float16_gradients_are_float16(jit: bool) -> None:
+    """grad of a float16 function is float16 (as autograd's numpy gives), close to the
+    float64 gradient of the same function."""
+
+    def f(a):  # type: ignore[no-untyped-def]
+        return np.sum(np.tanh(a) * a + np.exp(a) / 3 + a * a)
+
+    g = tracegrad.jit(tracegrad.grad(f)) if jit else tracegrad.grad(f)
+    x = np.linspace(-2, 2, 9).astype(np.float16)
+    got = g(x)
+    assert got.dtype == np.float16
+    want = tracegrad.grad(f)(x.astype(np.float64))
+    np.testing.assert_allclose(got.astype(np.float64), want, rtol=4e-3, atol=4e-3)
+    t = np.tanh(x)  # the closed form evaluated in float16 by numpy
+    closed = (np.float16(1) - t * t) * x + t + np.exp(x) / np.float16(3) + x + x
+    np.testing.assert_array_max_ulp(got, closed, maxulp=4)
+
+
+def test_grad_refuses_small_int_arguments() -> None:
+    with pytest.raises(TypeError, match="float"):
+        tracegrad.grad(lambda a: np.sum(a * a))(np.arange(3, dtype=np.uint8))
