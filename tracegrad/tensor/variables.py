@@ -204,6 +204,8 @@ dscalar, dvector, dmatrix, dtensor3 = (_maker(n, "float64") for n in range(4))
 fscalar, fvector, fmatrix, ftensor3 = (_maker(n, "float32") for n in range(4))
 iscalar, ivector, imatrix, itensor3 = (_maker(n, "int32") for n in range(4))
 lscalar, lvector, lmatrix, ltensor3 = (_maker(n, "int64") for n in range(4))
+bscalar, bvector, bmatrix, btensor3 = (_maker(n, "int8") for n in range(4))  # Theano's 'b'
+wscalar, wvector, wmatrix, wtensor3 = (_maker(n, "int16") for n in range(4))  # Theano's 'w'
 drow, dcol = _maker(2, "float64", (True, False)), _maker(2, "float64", (False, True))
 frow, fcol = _maker(2, "float32", (True, False)), _maker(2, "float32", (False, True))
 
@@ -223,6 +225,8 @@ dscalars, dvectors, dmatrices = _plural(dscalar), _plural(dvector), _plural(dmat
 fscalars, fvectors, fmatrices = _plural(fscalar), _plural(fvector), _plural(fmatrix)
 iscalars, ivectors, imatrices = _plural(iscalar), _plural(ivector), _plural(imatrix)
 lscalars, lvectors, lmatrices = _plural(lscalar), _plural(lvector), _plural(lmatrix)
+bscalars, bvectors, bmatrices = _plural(bscalar), _plural(bvector), _plural(bmatrix)
+wscalars, wvectors, wmatrices = _plural(wscalar), _plural(wvector), _plural(wmatrix)
 
 
 class TensorType:
@@ -258,7 +262,9 @@ def is_param(value: Value) -> bool:
 
 
 __all__ = [
-    "DType", "Expression", "TensorType", "Variable", "col", "dcol", "dmatrices", "dmatrix",
+    "DType", "Expression", "TensorType", "Variable", "bmatrices", "bmatrix", "bscalar",
+    "bscalars", "btensor3", "bvector", "bvectors", "wmatrices", "wmatrix", "wscalar",
+    "wscalars", "wtensor3", "wvector", "wvectors", "col", "dcol", "dmatrices", "dmatrix",
     "drow", "dscalar", "dscalars", "dtensor3", "dvector", "dvectors", "fcol", "fmatrices",
     "fmatrix", "frow", "fscalar", "fscalars", "ftensor3", "fvector", "fvectors", "imatrices",
     "imatrix", "is_symbolic", "iscalar", "iscalars", "itensor3", "ivector", "ivectors",
