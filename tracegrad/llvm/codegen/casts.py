@@ -17,9 +17,9 @@
 >>> from tracegrad.llvm.codegen.builder import KernelBuilder
 >>> b = KernelBuilder()
 >>> cast(b, DType.UINT8, DType.INT32, "%x")
-'%t0'
+'%t1'
 >>> b.lines[-1]
-'  %t0 = zext i8 %x to i32'
+'  %t1 = zext i8 %x to i32'
 """
 
 from __future__ import annotations
