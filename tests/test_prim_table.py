@@ -130,9 +130,9 @@ def test_nondiff_marker_is_distinct() -> None:
 
 def _array(dtype: DType, shape: tuple[int, ...]) -> st.SearchStrategy[np.ndarray]:
     if dtype.is_float:
-        elements = st.floats(-3, 3, width=32 if dtype is DType.FLOAT32 else 64)
+        elements = st.floats(-3, 3, width=8 * dtype.numpy.itemsize)
     elif dtype.is_int:
-        elements = st.integers(-4, 4)
+        elements = st.integers(0 if dtype.is_unsigned else -4, 4)
     else:
         elements = st.booleans()
     return hnp.arrays(dtype.numpy, shape, elements=elements)

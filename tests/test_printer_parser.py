@@ -81,6 +81,7 @@ def _structural() -> Function:
         b.apply(Op.CUMPROD, [a], axis=0),
         b.apply(Op.SEARCHSORTED, [b.apply(Op.SORT, [bs.reshape(a, (-1,))], axis=0), a],
                 side="right"),
+        b.apply(Op.CHECKED_CAST, [i], dtype=DType.UINT8),
     ]  # fmt: skip
     return Function("structural", (a, v, i), tuple(outs))
 
@@ -97,6 +98,10 @@ def _constants() -> Function:
         np.array([np.iinfo(np.int32).min, -1, np.iinfo(np.int32).max], np.int32),
         np.zeros((0, 3)), np.zeros((2, 0), np.int32), np.arange(300.0).reshape(10, 30) / 7.0,
         np.float64(2.0), np.int64(2),
+        np.array([np.nan, -0.0, 65504, 6e-08, 0.1, np.inf], np.float16),
+        np.array([0x7E01, 0xFC00], np.uint16).view(np.float16), np.float16(1.0 / 3.0),
+        np.array([-128, 127], np.int8), np.array([0, 255], np.uint8), np.int16(-32768),
+        np.uint16(65535), np.uint32(2**32 - 1), np.array([0, 2**64 - 1], np.uint64),
     ]  # fmt: skip
     return Function("constants", (), tuple(const(a) for a in arrays))
 

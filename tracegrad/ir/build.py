@@ -15,13 +15,14 @@ explicit CASTs, so every primitive sees equal shapes and dtypes.
 from __future__ import annotations
 
 import math
+import operator
 import struct
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from tracegrad.ir.dtypes import DType, promote, promote_weak
+from tracegrad.ir.dtypes import DType, float_loop, int_range, promote, promote_weak
 from tracegrad.ir.errors import DTypeError, ShapeError
 from tracegrad.ir.ops import Op
 from tracegrad.ir.prims import PRIMS, Promotion
@@ -165,7 +166,7 @@ def unary(op: Op, x: Operand) -> Value:
     v = to_value(x)
     kind = PRIMS[op].promotion
     if kind is Promotion.FLOAT and not v.dtype.is_float:
-        v = cast(v, DType.FLOAT64)  # numpy: ints -> float64 (bool -> float16 is not supported)
+        v = cast(v, float_loop(v.dtype))  # numpy: bool, int8 -> float16, ..., int64 -> float64
     elif kind is Promotion.TRUTH and not v.dtype.is_bool:
         v = ne(v, 0)
     elif kind is Promotion.BOOL_IDENTITY and v.dtype.is_bool:
@@ -173,10 +174,18 @@ def unary(op: Op, x: Operand) -> Value:
     return apply(op, [v])
 
 
+_COMPARE = {Op.EQ: operator.eq, Op.NE: operator.ne, Op.LT: operator.lt, Op.LE: operator.le,
+            Op.GT: operator.gt, Op.GE: operator.ge}  # fmt: skip
+
+
 def binary(op: Op, a: Operand, b: Operand) -> Value:
+    if op in _COMPARE and (fixed := _compare_out_of_range(op, a, b)) is not None:
+        return fixed
     dtype = result_dtype(a, b)
     kind = PRIMS[op].promotion
     if kind is Promotion.FLOAT and not dtype.is_float:
+        dtype = float_loop(dtype)
+    elif kind is Promotion.TRUE_DIVIDE and not dtype.is_float:
         dtype = DType.FLOAT64
     elif kind is Promotion.TRUTH:
         a, b = _as_bool(a), _as_bool(b)
@@ -186,9 +195,27 @@ def binary(op: Op, a: Operand, b: Operand) -> Value:
             f"numpy boolean {PRIMS[op].numpy_names[0]} is not supported, use logical_xor"
         )
     elif kind is Promotion.BOOL_TO_INT and dtype.is_bool:
-        dtype = DType.INT64
+        dtype = DType.INT8
     x, y = promote_operands(a, b, dtype=dtype)
     return apply(op, [x, y])
+
+
+def _compare_out_of_range(op: Op, a: Operand, b: Operand) -> Value | None:
+    """numpy 2 compares an integer array with a Python int outside its dtype's range
+    exactly (``uint8_array < 300`` is all True) instead of raising OverflowError: the
+    answer is the same for every element, so it is a constant."""
+    for weak, strong, flipped in ((b, a, False), (a, b, True)):
+        if type(weak) is not int or is_weak(strong):
+            continue
+        strong_value = to_value(strong)
+        if not strong_value.dtype.is_int:
+            continue
+        lo, hi = int_range(strong_value.dtype)
+        if not lo <= weak <= hi:
+            probe = lo if weak > hi else hi  # every element is on the probe's side
+            x, y = (weak, probe) if flipped else (probe, weak)
+            return full(strong_value.shape, _COMPARE[op](x, y), DType.BOOL)
+    return None
 
 
 def _as_bool(x: Operand) -> Operand:

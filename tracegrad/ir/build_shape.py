@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from tracegrad.ir.build import Operand, apply, broadcast_to, cast, full, promote_operands, to_value
-from tracegrad.ir.dtypes import DType
+from tracegrad.ir.dtypes import DType, sum_dtype
 from tracegrad.ir.errors import ConcretizationError, DTypeError, ShapeError, UnsupportedError
 from tracegrad.ir.ops import Op
 from tracegrad.ir.types import Dim, Shape, broadcast_shapes, format_shape, normalize_axes
@@ -22,8 +22,8 @@ from tracegrad.ir.value import Value
 def reduce(op: Op, x: Operand, axis: Any = None, keepdims: bool = False) -> Value:
     v = to_value(x)
     axes = normalize_axes(axis, v.ndim)
-    if op in (Op.REDUCE_SUM, Op.REDUCE_PROD) and not v.dtype.is_float:
-        v = cast(v, DType.INT64)  # numpy accumulates bools and small ints in int64
+    if op in (Op.REDUCE_SUM, Op.REDUCE_PROD):
+        v = cast(v, sum_dtype(v.dtype))  # numpy: bools, ints in int64, unsigned in uint64
     if op in (Op.REDUCE_MAX, Op.REDUCE_MIN):
         _check_nonempty(v, axes, op)
     out = apply(op, [v], axes=axes) if axes else v
@@ -47,14 +47,15 @@ def sum(x: Operand, axis: Any = None, keepdims: bool = False) -> Value:  # noqa:
 
 def mean(x: Operand, axis: Any = None, keepdims: bool = False) -> Value:
     v = to_value(x)
-    if not v.dtype.is_float:
-        v = cast(v, DType.FLOAT64)
+    result = v.dtype if v.dtype.is_float else DType.FLOAT64
+    # numpy sums float16 in float32, divides there and rounds the mean to float16 once
+    v = cast(v, DType.FLOAT32 if result is DType.FLOAT16 else result)
     axes = normalize_axes(axis, len(v.shape))
     count = _count(v.shape, axes, v.dtype)
     if isinstance(count, float) and count == 0:
         warnings.warn("Mean of empty slice.", RuntimeWarning, stacklevel=2)
     total = sum(v, axes, keepdims)
-    return apply(Op.DIV, promote_operands(total, count, dtype=v.dtype))
+    return cast(apply(Op.DIV, promote_operands(total, count, dtype=v.dtype)), result)
 
 
 def _count(shape: Shape, axes: tuple[int, ...], dtype: DType) -> Operand:
@@ -82,8 +83,7 @@ def cumsum(x: Operand, axis: int | None = None) -> Value:
     v = to_value(x)
     if axis is None:
         v, axis = reshape(v, (-1,)), 0
-    if not v.dtype.is_float:
-        v = cast(v, DType.INT64)
+    v = cast(v, sum_dtype(v.dtype))
     (axis,) = normalize_axes(axis, len(v.shape))
     return apply(Op.CUMSUM, [v], axis=axis)
 

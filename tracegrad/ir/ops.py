@@ -35,6 +35,9 @@ class Op(enum.Enum):
     RINT = "rint"
     LOGICAL_NOT = "logical_not"
     CAST = "cast"
+    # a weak Python-int param narrowed to an integer dtype: numpy's OverflowError when out
+    # of range, checked when the function runs (ir/prims/structural.py)
+    CHECKED_CAST = "checked_cast"
     # binary elementwise
     ADD = "add"
     SUB = "sub"

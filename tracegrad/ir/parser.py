@@ -54,7 +54,11 @@ _TOKEN = re.compile(
 )
 
 Token = tuple[str, str, int]  # kind, text, offset
-_NAN_BITS = {DType.FLOAT64: (np.uint64, np.float64), DType.FLOAT32: (np.uint32, np.float32)}
+_NAN_BITS = {
+    DType.FLOAT64: (np.uint64, np.float64),
+    DType.FLOAT32: (np.uint32, np.float32),
+    DType.FLOAT16: (np.uint16, np.float16),
+}
 
 
 def parse_function(text: str) -> Function:

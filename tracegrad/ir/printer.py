@@ -235,8 +235,7 @@ def format_attr(a: Any) -> str:
 
 
 _CANONICAL_NAN = {
-    DType.FLOAT64: int(np.array(np.nan, np.float64).view(np.uint64)),
-    DType.FLOAT32: int(np.array(np.nan, np.float32).view(np.uint32)),
+    d: int(np.array(np.nan, d.numpy).view(f"u{d.numpy.itemsize}")) for d in DType if d.is_float
 }
 
 
@@ -247,17 +246,18 @@ def format_float(x: float | np.floating, dtype: DType) -> str:
         return "nan" if bits == _CANONICAL_NAN[dtype] else f"nan({bits:#x})"
     if math.isinf(x):
         return "inf" if x > 0 else "-inf"
-    if dtype is DType.FLOAT32:
-        # numpy's shortest float32 text; fall back to the exact double if parsing it through
-        # a double would round twice to a different float32
-        text = repr(float(str(np.float32(x))))
-        return text if np.float32(float(text)) == np.float32(x) else repr(float(x))
+    if dtype is not DType.FLOAT64:
+        # numpy's shortest float32/float16 text; fall back to the exact double if parsing it
+        # through a double would round twice to a different value
+        narrow = dtype.numpy.type
+        text = repr(float(str(narrow(x))))
+        return text if narrow(float(text)) == narrow(x) else repr(float(x))
     return repr(float(x))
 
 
 def _float_bits(x: float | np.floating, dtype: DType) -> int:
-    if dtype is DType.FLOAT32:
-        return int(np.array(x, np.float32).view(np.uint32))
+    if dtype is not DType.FLOAT64:
+        return int(np.array(x, dtype.numpy).view(f"u{dtype.numpy.itemsize}"))
     return struct.unpack("<Q", struct.pack("<d", float(x)))[0]
 
 

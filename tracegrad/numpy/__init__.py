@@ -93,6 +93,8 @@ def _from_sequence(a: Any, dtype: Any = None) -> Any:
 array = asarray
 pi, e, inf, nan, newaxis = _np.pi, _np.e, _np.inf, _np.nan, _np.newaxis
 float32, float64, int32, int64, bool_ = _np.float32, _np.float64, _np.int32, _np.int64, _np.bool_
+float16, int8, int16, uint8, uint16 = _np.float16, _np.int8, _np.int16, _np.uint8, _np.uint16
+uint32, uint64 = _np.uint32, _np.uint64
 
 
 def shape(a: Any) -> tuple:

@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 
 from tracegrad.ir import build as b
-from tracegrad.ir.dtypes import DType, promote_weak
+from tracegrad.ir.dtypes import DType, promote, promote_weak
 from tracegrad.ir.errors import TracegradError
+from tracegrad.ir.ops import Op
 from tracegrad.ir.value import Function, Value
 from tracegrad.tracing.context import current_trace, pop_trace, push_trace
 from tracegrad.tracing.implicit import captured_for
@@ -59,9 +60,14 @@ def unwrap(x: Any) -> Any:
     return x
 
 
-def _resolve_weak(args: tuple[Any, ...]) -> tuple[tuple[Any, ...], bool]:
+_COMPARISONS = frozenset({"equal", "not_equal", "less", "less_equal", "greater", "greater_equal"})
+
+
+def _resolve_weak(args: tuple[Any, ...], compare: bool = False) -> tuple[tuple[Any, ...], bool]:
     """NEP 50 for weak Tracers (Python scalars passed to jit): they take the strong operand's
-    dtype. Returns the new args and whether the result is weak."""
+    dtype (numpy compares a Python int with an integer array exactly, so a comparison keeps
+    it int64; against uint64 it is checked). Returns the new args and whether the result is
+    weak."""
     array_like = [a for a in args if isinstance(a, (Tracer, np.ndarray, np.generic, list))]
     weak_tracers = [a for a in array_like if isinstance(a, Tracer) and a.weak]
     strong = [a for a in array_like if not (isinstance(a, Tracer) and a.weak)]
@@ -74,9 +80,20 @@ def _resolve_weak(args: tuple[Any, ...]) -> tuple[tuple[Any, ...], bool]:
     for a in args:
         if isinstance(a, Tracer) and a.weak:
             dtype = promote_weak(strong_dtype, _WEAK_STAND_IN[a.value.dtype])
-            a = Tracer(b.cast(a.value_in(current_trace()), dtype), current_trace())  # type: ignore[arg-type]
+            if compare and dtype.is_int and dtype is not DType.UINT64:
+                dtype = promote(dtype, a.value.dtype)  # int64 for a weak int: exact
+            a = Tracer(_narrow(a.value_in(current_trace()), dtype), current_trace())  # type: ignore[arg-type]
         resolved.append(a)
     return tuple(resolved), False
+
+
+def _narrow(value: Value, dtype: DType) -> Value:
+    """A weak value at the strong operand's dtype; a weak int (a Python int argument, int64
+    here) meeting a narrower integer dtype is checked when the function runs, since numpy
+    raises OverflowError for ``int8_array + 300``."""
+    if value.dtype is DType.INT64 and dtype.is_int and dtype is not DType.INT64:
+        return b.apply(Op.CHECKED_CAST, [value], dtype=dtype)
+    return b.cast(value, dtype)
 
 
 class _Symbolic:
@@ -131,7 +148,7 @@ def traced(builder: Callable[..., Any] | None = None, *, elementwise: bool = Fal
                 return eager(fn, args, kwargs)
             weak = False
             if elementwise:
-                args, weak = _resolve_weak(args)
+                args, weak = _resolve_weak(args, fn.__name__ in _COMPARISONS)
             try:
                 out = fn(*unwrap(args), **{k: unwrap(v) for k, v in kwargs.items()})
             except (TracegradError, IndexError) as error:

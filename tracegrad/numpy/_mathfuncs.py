@@ -10,13 +10,15 @@ true one (``abs'(0) = 0`` would zero it).
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from tracegrad.ir import build as b
-from tracegrad.ir.dtypes import DType
+from tracegrad.ir.dtypes import DType, float_loop
 from tracegrad.ir.ops import Op
 from tracegrad.ir.value import Value
 from tracegrad.numpy._core import traced
@@ -27,16 +29,30 @@ _BIG = 2.0**28  # beyond it, asinh(x) = log(2x) and acosh(x) = log(2x) to the la
 
 
 def as_float(x: Any) -> Value:
-    """The operand as a float Value (ints and bools -> float64, as numpy's float ufuncs)."""
+    """The operand as a float Value (ints and bools -> their float loop, as numpy's float
+    ufuncs: int8 -> float16, int32 -> float64)."""
     value = b.to_value(x)
-    return value if value.dtype.is_float else b.cast(value, DType.FLOAT64)
+    return b.cast(value, float_loop(value.dtype))
 
 
 def floats(x: Any, y: Any) -> tuple[Value, Value]:
-    """Both operands at their NEP 50 common dtype, float64 when that is not a float."""
-    dtype = b.result_dtype(x, y)
-    x_, y_ = b.promote_operands(x, y, dtype=dtype if dtype.is_float else DType.FLOAT64)
+    """Both operands at their NEP 50 common dtype's float loop."""
+    x_, y_ = b.promote_operands(x, y, dtype=float_loop(b.result_dtype(x, y)))
     return x_, y_
+
+
+def half_in_single(fn: Callable[..., Value]) -> Callable[..., Value]:
+    """numpy computes its float16 loops of these functions in float32 and rounds the result
+    to float16 once: so do the composites (in float16 every step would round)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any) -> Value:
+        if float_loop(b.result_dtype(*args)) is not DType.FLOAT16:
+            return fn(*args)
+        singles = [b.cast(b.to_value(a), DType.FLOAT32) for a in args]
+        return b.cast(fn(*singles), DType.FLOAT16)
+
+    return wrapper
 
 
 def copysign(x: Any, y: Any) -> Value:
@@ -59,6 +75,7 @@ def _sqrt_one_minus_square(x: Value) -> Value:
 
 
 @traced(elementwise=True)
+@half_in_single
 def arcsin(x: Any) -> Any:
     """Inverse sine: arctan2(x, sqrt((1 - x)(1 + x))); NaN outside [-1, 1]."""
     v = as_float(x)
@@ -66,6 +83,7 @@ def arcsin(x: Any) -> Any:
 
 
 @traced(elementwise=True)
+@half_in_single
 def arccos(x: Any) -> Any:
     """Inverse cosine: arctan2(sqrt((1 - x)(1 + x)), x); NaN outside [-1, 1]."""
     v = as_float(x)
@@ -77,6 +95,7 @@ def _log_twice(a: Value) -> Value:
 
 
 @traced(elementwise=True)
+@half_in_single
 def arcsinh(x: Any) -> Any:
     """Inverse hyperbolic sine (fdlibm's forms): log1p(a + a²/(1 + sqrt(1 + a²))) for
     a = |x| < 2**28, log(2a) beyond, with the sign of x."""
@@ -90,6 +109,7 @@ def arcsinh(x: Any) -> Any:
 
 
 @traced(elementwise=True)
+@half_in_single
 def arccosh(x: Any) -> Any:
     """Inverse hyperbolic cosine: log1p(t + sqrt(t(t + 2))) with t = x - 1 (exact near 1),
     log(2x) beyond 2**28; NaN below 1."""
@@ -104,6 +124,7 @@ def arccosh(x: Any) -> Any:
 
 
 @traced(elementwise=True)
+@half_in_single
 def arctanh(x: Any) -> Any:
     """Inverse hyperbolic tangent: 0.5 * log1p(2a + 2a²/(1 - a)) with a = |x|, the sign of
     x; +-inf at +-1, NaN beyond."""
@@ -122,6 +143,7 @@ def arctanh(x: Any) -> Any:
 
 
 @traced(elementwise=True)
+@half_in_single
 def hypot(x: Any, y: Any) -> Any:
     """sqrt(x² + y²) without overflow: m * sqrt(1 + (n/m)²) with m, n = max, min of |x|, |y|;
     +inf when either is infinite (even with a NaN), as C99."""
@@ -147,18 +169,21 @@ def _log_add(x: Any, y: Any, tie: float, tail: Any) -> Value:
 
 
 @traced(elementwise=True)
+@half_in_single
 def logaddexp(x: Any, y: Any) -> Any:
     """log(exp(x) + exp(y)), never overflowing."""
     return _log_add(x, y, _LN2, lambda t: b.unary(Op.LOG1P, b.exp(t)))
 
 
 @traced(elementwise=True)
+@half_in_single
 def logaddexp2(x: Any, y: Any) -> Any:
     """log2(2**x + 2**y), never overflowing (2**t by pow, which is accurate for large t)."""
     return _log_add(x, y, 1.0, lambda t: b.mul(b.unary(Op.LOG1P, b.pow(2.0, t)), _LOG2E))
 
 
 @traced(elementwise=True)
+@half_in_single
 def cbrt(x: Any) -> Any:
     """Real cube root: pow(|x|, 1/3) and one Newton step (pow alone is off by up to
     ln|x| * 2e-17 relative, since 1/3 is inexact), with the sign of x."""
@@ -192,6 +217,7 @@ _TO_DEGREES = {
 
 
 @traced(elementwise=True)
+@half_in_single
 def deg2rad(x: Any) -> Any:
     """Degrees to radians: x * (pi / 180), bitwise numpy's."""
     v = as_float(x)
@@ -199,6 +225,7 @@ def deg2rad(x: Any) -> Any:
 
 
 @traced(elementwise=True)
+@half_in_single
 def rad2deg(x: Any) -> Any:
     """Radians to degrees: x * (180 / pi), bitwise numpy's."""
     v = as_float(x)

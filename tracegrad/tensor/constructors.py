@@ -1,6 +1,7 @@
 """The variable constructors of the Theano-style namespace: ``T.scalar``...``T.tensor4`` with
 ``dtype=``, the typed families (``d`` float64, ``f`` float32, ``i`` int32, ``l`` int64, ``b``
-int8), their plurals (``T.dmatrices('a', 'b')``) and ``T.TensorType(dtype, broadcastable)``.
+int8, ``w`` int16), their plurals (``T.dmatrices('a', 'b')``) and
+``T.TensorType(dtype, broadcastable)``.
 
 >>> import tracegrad.tensor as T
 >>> a, b = T.dmatrices('a', 'b')
@@ -40,7 +41,8 @@ dscalar, dvector, dmatrix, dtensor3, dtensor4, drow, dcol = _family("float64")
 fscalar, fvector, fmatrix, ftensor3, ftensor4, frow, fcol = _family("float32")
 iscalar, ivector, imatrix, itensor3, itensor4, irow, icol = _family("int32")
 lscalar, lvector, lmatrix, ltensor3, ltensor4, lrow, lcol = _family("int64")
-bscalar, bvector, bmatrix, btensor3, btensor4, brow, bcol = _family("int8")  # int8: see call
+bscalar, bvector, bmatrix, btensor3, btensor4, brow, bcol = _family("int8")
+wscalar, wvector, wmatrix, wtensor3, wtensor4, wrow, wcol = _family("int16")
 
 
 def _plural(make: Any) -> Any:
@@ -59,6 +61,7 @@ fscalars, fvectors, fmatrices = _plural(fscalar), _plural(fvector), _plural(fmat
 iscalars, ivectors, imatrices = _plural(iscalar), _plural(ivector), _plural(imatrix)
 lscalars, lvectors, lmatrices = _plural(lscalar), _plural(lvector), _plural(lmatrix)
 bscalars, bvectors, bmatrices = _plural(bscalar), _plural(bvector), _plural(bmatrix)
+wscalars, wvectors, wmatrices = _plural(wscalar), _plural(wvector), _plural(wmatrix)
 
 
 __all__ = [
@@ -69,5 +72,6 @@ __all__ = [
     "imatrix", "irow", "iscalar", "iscalars", "itensor3", "itensor4", "ivector", "ivectors", "lcol",
     "lmatrices", "lmatrix", "lrow", "lscalar", "lscalars", "ltensor3", "ltensor4", "lvector",
     "lvectors", "matrices", "matrix", "row", "scalar", "scalars", "tensor3", "tensor4", "vector",
-    "vectors",
+    "vectors", "wcol", "wmatrices", "wmatrix", "wrow", "wscalar", "wscalars", "wtensor3",
+    "wtensor4", "wvector", "wvectors",
 ]  # fmt: skip

@@ -174,7 +174,8 @@ _row(Op.SUB, _binary(Op.SUB, NUMERIC), np.subtract, vj.vjp_sub, Promotion.NO_BOO
      Scalar(Emitter.ARITH, ("fsub", "sub", "xor")), ("subtract",), "Elementwise x - y.", "-")
 _row(Op.MUL, _binary(Op.MUL, ALL), np.multiply, vj.vjp_mul, _S,
      Scalar(Emitter.ARITH, ("fmul", "mul", "and")), ("multiply",), "Elementwise x * y.", "*")
-_row(Op.DIV, _binary(Op.DIV, FLOATS), np.true_divide, vj.vjp_div, _F, Scalar(Emitter.DIV),
+_row(Op.DIV, _binary(Op.DIV, FLOATS), np.true_divide, vj.vjp_div, Promotion.TRUE_DIVIDE,
+     Scalar(Emitter.DIV),
      ("divide", "true_divide"), "Elementwise true division x / y.", "/")
 _row(Op.FLOORDIV, _binary(Op.FLOORDIV, NUMERIC), _floordiv, NONDIFF, Promotion.BOOL_TO_INT,
      Scalar(Emitter.DIVMOD), ("floor_divide",), "x // y with numpy's rounding.", "//")

@@ -6,13 +6,14 @@ from typing import Any
 
 import numpy as np
 
-from tracegrad.ir.dtypes import DType
+from tracegrad.ir.dtypes import DType, int_range
 from tracegrad.ir.errors import ShapeError
 from tracegrad.ir.ops import Op
 from tracegrad.ir.prims.structural_vjp import VJPS
 from tracegrad.ir.prims.table import (
     ALL,
     INTS,
+    NONDIFF,
     NUMERIC,
     Batching,
     Lowering,
@@ -336,3 +337,29 @@ register(
         doc="identity value, zero derivative (tracegrad.stop_gradient)",
     )
 )
+
+
+# ---- checked narrowing ----------------------------------------------------------------------
+
+
+def _checked_cast_rule(types: tuple[TensorType, ...], attrs: Attrs) -> TensorType:
+    require(types[0].dtype is DType.INT64, "checked_cast: the operand is a weak int (int64)")
+    require(attrs["dtype"].is_int, "checked_cast: the target is an integer dtype")
+    return types[0].with_dtype(attrs["dtype"])
+
+
+def _checked_cast(x: np.ndarray, *, dtype: DType) -> np.ndarray:
+    """numpy 2 (NEP 50) refuses a Python int out of the array's integer range: a Python int
+    argument of a jitted function is an int64 param, so its narrowing is checked per call."""
+    lo, hi = int_range(dtype)
+    bad = (x < lo) | (x > hi)
+    if np.any(bad):
+        raise OverflowError(f"Python integer {int(x[bad].flat[0])} out of bounds for {dtype.value}")
+    return x.astype(dtype.numpy)
+
+
+register(
+    Prim(Op.CHECKED_CAST, 1, _checked_cast_rule, _checked_cast, Lowering.INDEXED, NONDIFF,
+         attrs=("dtype",), doc="an int64 narrowed to an integer dtype; OverflowError if out "
+         "of range (a numpy step: kernels cannot raise)")
+)  # fmt: skip

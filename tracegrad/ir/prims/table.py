@@ -50,10 +50,11 @@ class Promotion(enum.Enum):
 
     NONE = "none"  # not built by unary/binary (structural ops have their own builders)
     SAME = "same"  # the common dtype as is
-    FLOAT = "float"  # non-float -> float64 (numpy's exp, divide, arctan2 on ints and bools)
+    FLOAT = "float"  # non-float -> its float loop (numpy's exp, arctan2: int8 -> float16)
+    TRUE_DIVIDE = "true_divide"  # non-float -> float64 (numpy's true_divide on ints, bools)
     BOOL_IDENTITY = "bool_identity"  # unary: a bool operand is returned unchanged (abs, floor)
     TRUTH = "truth"  # operands become bool by x != 0 (logical ops)
-    BOOL_TO_INT = "bool_to_int"  # bool -> int64 (floor_divide, remainder, power)
+    BOOL_TO_INT = "bool_to_int"  # bool -> int8 (numpy's floor_divide, remainder, power)
     NO_BOOL = "no_bool"  # bool is rejected (numpy's boolean subtract)
 
 
@@ -184,7 +185,9 @@ def require_dtype(op: Op, t: TensorType, allowed: tuple[DType, ...]) -> None:
         raise DTypeError(f"{op.value} needs {names} operands, got {t.dtype.value}")
 
 
-FLOATS = (DType.FLOAT32, DType.FLOAT64)
-INTS = (DType.INT32, DType.INT64)
+FLOATS = (DType.FLOAT16, DType.FLOAT32, DType.FLOAT64)
+SIGNED = (DType.INT8, DType.INT16, DType.INT32, DType.INT64)
+UNSIGNED = (DType.UINT8, DType.UINT16, DType.UINT32, DType.UINT64)
+INTS = SIGNED + UNSIGNED
 NUMERIC = INTS + FLOATS
 ALL = (DType.BOOL,) + NUMERIC

@@ -20,13 +20,12 @@ from tracegrad.llvm.text.builder import Builder, float_literal
 
 __all__ = ["ITEMSIZE", "MEM_TYPE", "REG_TYPE", "KernelBuilder", "float_literal", "literal"]
 
-# Register types (bool is i1 in registers and i8 in memory, as numpy stores it).
+# Register types (bool is i1 in registers and i8 in memory, as numpy stores it). LLVM's
+# integers have no sign: unsigned dtypes share the type and use the unsigned instructions
+# (scalar_ops). float16 is ``half`` in memory; scalar_ops computes it in float.
+_FLOAT_TYPE = {DType.FLOAT16: "half", DType.FLOAT32: "float", DType.FLOAT64: "double"}
 REG_TYPE = {
-    DType.BOOL: "i1",
-    DType.INT32: "i32",
-    DType.INT64: "i64",
-    DType.FLOAT32: "float",
-    DType.FLOAT64: "double",
+    d: "i1" if d is DType.BOOL else _FLOAT_TYPE[d] if d.is_float else f"i{d.bits}" for d in DType
 }
 MEM_TYPE = {**REG_TYPE, DType.BOOL: "i8"}
 ITEMSIZE = {d: np.dtype(d.value).itemsize for d in DType}
@@ -37,8 +36,10 @@ def literal(value: object, dtype: DType) -> str:
     if dtype is DType.BOOL:
         return "true" if bool(value) else "false"
     if dtype.is_int:
-        return str(int(value))  # type: ignore[call-overload]
-    # float32 -> double is exact, so the literal is the float32 value itself
+        bits, number = dtype.bits, int(value)  # type: ignore[call-overload]
+        # two's complement: LLVM reads i8 255 as -1 anyway, u64 needs the signed form
+        return str(number - (1 << bits) if number >= 1 << (bits - 1) else number)
+    # float32/float16 -> double is exact, so the literal is the value itself
     return float_literal(float(np.asarray(value, dtype=dtype.numpy)))
 
 

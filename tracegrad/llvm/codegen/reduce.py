@@ -64,6 +64,8 @@ def identity(op: Op, dt: DType) -> str:
         return "false" if is_max else "true"
     if dt.is_float:
         return float_literal(-math.inf if is_max else math.inf)
+    if dt.is_unsigned:
+        return "0" if is_max else "-1"  # all ones: the largest unsigned value
     bits = 8 * ITEMSIZE[dt]
     return str(-(2 ** (bits - 1))) if is_max else str(2 ** (bits - 1) - 1)
 
@@ -92,7 +94,8 @@ def arg_better(
         better = b.emit(f"fcmp {'olt' if lt else 'ogt'} {ty} {v}, {w}")
         tie = b.emit(f"fcmp oeq {ty} {v}, {w}")
     else:
-        pred = ("ult" if lt else "ugt") if dt is DType.BOOL else ("slt" if lt else "sgt")
+        unsigned = dt is DType.BOOL or dt.is_unsigned
+        pred = ("ult" if lt else "ugt") if unsigned else ("slt" if lt else "sgt")
         better = b.emit(f"icmp {pred} {ty} {v}, {w}")
         tie = b.emit(f"icmp eq {ty} {v}, {w}")
     tie_first = b.emit(f"and {cty} {tie}, {earlier}")

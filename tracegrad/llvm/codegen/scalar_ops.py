@@ -10,9 +10,13 @@ Choices that differ from the obvious LLVM instruction, all to match numpy bit fo
   quotient overflows (``INT_MIN // -1``), so ``sdiv`` never traps; numpy's results (0 for
   division by zero, ``INT_MIN`` for the overflow) are then selected.
 * float ``//`` and ``%``: numpy's ``npy_divmod`` written branch-free (``frem`` is C fmod).
-* float -> int casts: x86 ``cvttsd2si`` semantics, which numpy inherits: NaN, +-inf and
-  out-of-range values give INT_MIN of the *target* type (``fptosi`` alone is poison there,
-  ``fptosi.sat`` saturates and is not numpy's answer).
+* casts: :mod:`tracegrad.llvm.codegen.casts` (numpy's wrap, x86 float -> int semantics).
+* unsigned dtypes share LLVM's integer types and use ``udiv``/``urem``/``icmp ult``/
+  ``umax``/``zext``/``uitofp``; unsigned abs is the identity, division by zero gives 0.
+* float16 is computed as numpy computes it: each operand extended to float, the float
+  instruction or routine, the float result rounded to half once (exact for + - * / sqrt
+  and the comparisons; transcendentals are within the float routine's bound plus half an
+  ulp of float16).
 * no fast-math flags anywhere (they break NaN, inf and signed zeros); no ``contract``.
 * exp, log, log1p, expm1, sin, cos, tan, tanh, pow...: branch-free inline polynomials from
   :mod:`tracegrad.llvm.mathlib.library` (LLVM's intrinsics become scalar libm calls).
@@ -30,11 +34,13 @@ from tracegrad.ir.ops import Op
 from tracegrad.ir.prims import PRIMS, Emitter
 from tracegrad.ir.value import Value
 from tracegrad.llvm.codegen.builder import REG_TYPE, KernelBuilder, float_literal
+from tracegrad.llvm.codegen.casts import cast, int_min
 
 _FCMP = {Op.EQ: "oeq", Op.NE: "une", Op.LT: "olt", Op.LE: "ole", Op.GT: "ogt", Op.GE: "oge"}
 _ICMP = {Op.EQ: "eq", Op.NE: "ne", Op.LT: "slt", Op.LE: "sle", Op.GT: "sgt", Op.GE: "sge"}
 _UCMP = {Op.EQ: "eq", Op.NE: "ne", Op.LT: "ult", Op.LE: "ule", Op.GT: "ugt", Op.GE: "uge"}
-_INT_MIN = {DType.INT32: -(2**31), DType.INT64: -(2**63)}
+# emitters that handle float16 themselves (no arithmetic on the values)
+_HALF_NATIVE = frozenset({Emitter.CAST, Emitter.WHERE, Emitter.NOT, Emitter.LOGICAL})
 
 
 def supported(v: Value) -> bool:
@@ -64,7 +70,21 @@ def emit(b: KernelBuilder, v: Value, args: list[str], uses: set[tuple[str, str]]
     handler = EMITTERS.get(spec.emitter) if spec is not None else None
     if handler is None:
         raise NotImplementedError(f"no LLVM lowering for {v.op.value}")
+    if dtype is DType.FLOAT16 and spec.emitter not in _HALF_NATIVE:  # type: ignore[union-attr]
+        return _half_in_single(b, v, handler, args, uses)
     return handler(b, v, dtype, args, uses)
+
+
+def _half_in_single(
+    b: KernelBuilder, v: Value, handler: Callable[..., str], args: list[str], uses: set
+) -> str:
+    """numpy's float16 loops: extend to float, compute, round the float result once."""
+    singles = [
+        b.emit(f"fpext half {a} to float") if o.dtype is DType.FLOAT16 else a
+        for o, a in zip(v.operands, args, strict=True)
+    ]
+    out = handler(b, v, DType.FLOAT32, singles, uses)
+    return b.emit(f"fptrunc float {out} to half") if v.dtype is DType.FLOAT16 else out
 
 
 def _math(b: KernelBuilder, v: Value, dt: DType, args: list[str], uses: set) -> str:
@@ -78,7 +98,7 @@ def _math(b: KernelBuilder, v: Value, dt: DType, args: list[str], uses: set) -> 
 
 
 def _intrinsic(b: KernelBuilder, name: str, ty: str, args: list[str]) -> str:
-    suffix = {"float": "f32", "double": "f64", "i32": "i32", "i64": "i64"}[ty]
+    suffix = {"half": "f16", "float": "f32", "double": "f64"}.get(ty, ty)
     params = ", ".join(f"{ty} {a}" for a in args)
     return b.emit(f"call {ty} @llvm.{name}.{suffix}({params})", name.split(".")[0])
 
@@ -93,6 +113,8 @@ def _abs(b: KernelBuilder, v: Value, dt: DType, a: list[str], uses: set) -> str:
     ty = REG_TYPE[dt]
     if dt.is_float:
         return _intrinsic(b, "fabs", ty, a)
+    if dt.is_unsigned:
+        return a[0]
     return b.emit(f"call {ty} @llvm.abs.{ty}({ty} {a[0]}, i1 false)")  # INT_MIN stays
 
 
@@ -107,6 +129,8 @@ def _sign(b: KernelBuilder, v: Value, dt: DType, a: list[str], uses: set) -> str
         z = b.emit(f"select i1 {isz}, {ty} {zero}, {ty} {a[0]}")
         m = b.emit(f"select i1 {neg}, {ty} {float_literal(-1.0)}, {ty} {z}")
         return b.emit(f"select i1 {pos}, {ty} {float_literal(1.0)}, {ty} {m}")
+    if dt.is_unsigned:
+        return b.emit(f"zext i1 {b.emit(f'icmp ne {ty} {a[0]}, 0')} to {ty}")
     pos = b.emit(f"icmp sgt {ty} {a[0]}, 0")
     neg = b.emit(f"icmp slt {ty} {a[0]}, 0")
     p = b.emit(f"zext i1 {pos} to {ty}")
@@ -139,6 +163,12 @@ def _div(b: KernelBuilder, v: Value, dt: DType, a: list[str], uses: set) -> str:
 
 
 def _minmax(b: KernelBuilder, v: Value, dt: DType, a: list[str], uses: set) -> str:
+    if v.dtype is DType.FLOAT16:  # numpy's half loop: ``(x >= y || isnan(x)) ? x : y``
+        ty, (x, y) = REG_TYPE[dt], a
+        keep = b.emit(f"fcmp {'oge' if v.op is Op.MAXIMUM else 'ole'} {ty} {x}, {y}")
+        nan = b.emit(f"fcmp uno {ty} {x}, {x}")
+        take = b.emit(f"or i1 {keep}, {nan}")
+        return b.emit(f"select i1 {take}, {ty} {x}, {ty} {y}")
     return minmax(b, v.op is Op.MAXIMUM, dt, a[0], a[1])
 
 
@@ -150,7 +180,7 @@ def minmax(b: KernelBuilder, is_max: bool, dt: DType, x: str, y: str, lanes: int
         return b.emit(f"{'or' if is_max else 'and'} {ty} {x}, {y}")
     if dt.is_int:
         suffix = f"v{lanes}{REG_TYPE[dt]}" if lanes else REG_TYPE[dt]
-        name = "smax" if is_max else "smin"
+        name = ("umax" if is_max else "umin") if dt.is_unsigned else ("smax" if is_max else "smin")
         return b.emit(f"call {ty} @llvm.{name}.{suffix}({ty} {x}, {ty} {y})")
     better = b.emit(f"fcmp {'ogt' if is_max else 'olt'} {ty} {x}, {y}")
     nan = b.emit(f"fcmp uno {ty} {x}, {x}")
@@ -169,7 +199,7 @@ def _compare(b: KernelBuilder, v: Value, dt: DType, a: list[str], uses: set) -> 
     ty = REG_TYPE[dt]
     if dt.is_float:
         return b.emit(f"fcmp {_FCMP[v.op]} {ty} {a[0]}, {a[1]}")
-    table = _UCMP if dt is DType.BOOL else _ICMP
+    table = _UCMP if dt is DType.BOOL or dt.is_unsigned else _ICMP
     return b.emit(f"icmp {table[v.op]} {ty} {a[0]}, {a[1]}")
 
 
@@ -182,10 +212,21 @@ def _where(b: KernelBuilder, v: Value, dt: DType, a: list[str], uses: set) -> st
     return b.emit(f"select i1 {a[0]}, {ty} {a[1]}, {ty} {a[2]}")
 
 
-def _int_divmod(b: KernelBuilder, v: Value, dt: DType, a: list[str], uses: set) -> str:
+def _uint_divmod(b: KernelBuilder, v: Value, dt: DType, a: list[str], uses: set) -> str:
+    """Unsigned // and % (and fmod, the same for unsigned): 0 for a zero divisor."""
     ty, (x, y) = REG_TYPE[dt], a
     zero = b.emit(f"icmp eq {ty} {y}, 0")
-    is_min = b.emit(f"icmp eq {ty} {x}, {_INT_MIN[dt]}")
+    safe = b.emit(f"select i1 {zero}, {ty} 1, {ty} {y}")
+    res = b.emit(f"{'udiv' if v.op is Op.FLOORDIV else 'urem'} {ty} {x}, {safe}")
+    return b.emit(f"select i1 {zero}, {ty} 0, {ty} {res}")
+
+
+def _int_divmod(b: KernelBuilder, v: Value, dt: DType, a: list[str], uses: set) -> str:
+    if dt.is_unsigned:
+        return _uint_divmod(b, v, dt, a, uses)
+    ty, (x, y) = REG_TYPE[dt], a
+    zero = b.emit(f"icmp eq {ty} {y}, 0")
+    is_min = b.emit(f"icmp eq {ty} {x}, {int_min(dt)}")
     minus1 = b.emit(f"icmp eq {ty} {y}, -1")
     ovf = b.emit(f"and i1 {is_min}, {minus1}")
     bad = b.emit(f"or i1 {zero}, {ovf}")
@@ -252,6 +293,8 @@ def _fmod(b: KernelBuilder, v: Value, dt: DType, a: list[str], uses: set) -> str
     ty, (x, y) = REG_TYPE[dt], a
     if dt.is_float:
         return b.emit(f"frem {ty} {x}, {y}")
+    if dt.is_unsigned:
+        return _uint_divmod(b, v, dt, a, uses)
     zero = b.emit(f"icmp eq {ty} {y}, 0")
     minus1 = b.emit(f"icmp eq {ty} {y}, -1")
     bad = b.emit(f"or i1 {zero}, {minus1}")
@@ -265,41 +308,6 @@ def _divmod(b: KernelBuilder, v: Value, dt: DType, a: list[str], uses: set) -> s
 
 def _cast(b: KernelBuilder, v: Value, src: DType, a: list[str], uses: set) -> str:
     return cast(b, src, v.dtype, a[0])
-
-
-def cast(b: KernelBuilder, src: DType, dst: DType, x: str) -> str:
-    """Convert a register value with numpy's ``astype`` semantics (x86 numpy)."""
-    st, dt_ = REG_TYPE[src], REG_TYPE[dst]
-    if src is dst:
-        return x
-    if dst is DType.BOOL:
-        if src.is_float:
-            return b.emit(f"fcmp une {st} {x}, {float_literal(0.0)}")  # NaN -> True
-        return b.emit(f"icmp ne {st} {x}, 0")
-    if src is DType.BOOL:
-        return b.emit(f"{'uitofp' if dst.is_float else 'zext'} i1 {x} to {dt_}")
-    if src.is_int and dst.is_int:
-        op = "sext" if src is DType.INT32 else "trunc"
-        return b.emit(f"{op} {st} {x} to {dt_}")
-    if src.is_int:
-        return b.emit(f"sitofp {st} {x} to {dt_}")
-    if dst.is_float:
-        return b.emit(f"{'fpext' if dst is DType.FLOAT64 else 'fptrunc'} {st} {x} to {dt_}")
-    return _float_to_int(b, src, dst, x)
-
-
-def _float_to_int(b: KernelBuilder, src: DType, dst: DType, x: str) -> str:
-    if src is DType.FLOAT32:  # compare in double: exact, and the bounds are representable
-        x = b.emit(f"fpext float {x} to double")
-    bits = 32 if dst is DType.INT32 else 64
-    lo = float_literal(-(2.0 ** (bits - 1)) - (1.0 if bits == 32 else 0.0))
-    hi = float_literal(2.0 ** (bits - 1))
-    # int32: valid iff -2^31-1 < x < 2^31; int64: -2^63 <= x < 2^63 (ordered: NaN fails)
-    low_ok = b.emit(f"fcmp {'ogt' if bits == 32 else 'oge'} double {x}, {lo}")
-    high_ok = b.emit(f"fcmp olt double {x}, {hi}")
-    ok = b.emit(f"and i1 {low_ok}, {high_ok}")
-    conv = b.emit(f"fptosi double {x} to i{bits}")  # poison when !ok; select discards it
-    return b.emit(f"select i1 {ok}, i{bits} {conv}, i{bits} {_INT_MIN[dst]}")
 
 
 EMITTERS: dict[Emitter, Callable[..., str]] = {

@@ -83,6 +83,7 @@ __all__ = [
     "elf_symbols",
     "ensure_initialized",
     "host_info",
+    "key_host",
     "loaded_object_count",
     "module_key",
     "optimize_ir",

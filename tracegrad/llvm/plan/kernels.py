@@ -26,10 +26,12 @@ for ``tracegrad.ir.passes.explain``.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Container, Sequence
 from dataclasses import dataclass, field
 
+from tracegrad.ir.dtypes import DType
 from tracegrad.ir.ops import Op
 from tracegrad.ir.prims import ELEMENTWISE, HIGHER_ORDER
 from tracegrad.ir.prims.control import group_key
@@ -40,6 +42,7 @@ from tracegrad.llvm.codegen import scalar_ops
 from tracegrad.llvm.codegen.extents import is_static
 from tracegrad.llvm.codegen.kernel import VIEW_OPS, Expr, IdSet
 from tracegrad.llvm.codegen.reduce import ARG_OPS, LOWERED_REDUCTIONS, reduced_axes
+from tracegrad.llvm.machine import engine
 
 
 @dataclass
@@ -76,14 +79,27 @@ class Plan:
 
 
 def fusible(v: Value) -> bool:
-    return v.op in VIEW_OPS or (v.op in ELEMENTWISE and scalar_ops.supported(v))
+    if v.op in VIEW_OPS:
+        return True
+    if v.op not in ELEMENTWISE or not scalar_ops.supported(v):
+        return False
+    return all(u.dtype is not DType.FLOAT16 for u in (v, *v.operands)) or half_native()
+
+
+@functools.cache
+def half_native() -> bool:
+    """Whether LLVM converts half <-> float inline here (x86 F16C, any aarch64): without
+    it, it calls compiler-rt helpers no library here provides, so float16 arithmetic stays
+    with numpy (an interpreter step)."""
+    host = engine.key_host()  # the disk's host record: no LLVM load for a warm cache
+    return host.triple.startswith("aarch64") or "+f16c" in host.features.split(",")
 
 
 def reduction_lowerable(r: Value) -> bool:
     """Reductions with an empty reduced extent and no identity (max, argmax...) raise in
     numpy; they stay with numpy to raise the same error."""
-    if r.op not in LOWERED_REDUCTIONS:
-        return False
+    if r.op not in LOWERED_REDUCTIONS or r.operands[0].dtype is DType.FLOAT16:
+        return False  # numpy's float16 sums accumulate in float per block: numpy's own loop
     x = r.operands[0]
     if r.op in (Op.REDUCE_SUM, Op.REDUCE_PROD):
         return True
