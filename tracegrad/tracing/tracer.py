@@ -19,6 +19,7 @@ from tracegrad.ir.errors import ConcretizationError, TracegradError, TracerBoolE
 from tracegrad.ir.ops import Op
 from tracegrad.ir.types import format_shape
 from tracegrad.ir.value import Value
+from tracegrad.tracing.concrete import note
 from tracegrad.tracing.context import Trace, is_active
 from tracegrad.tracing.location import user_line_text, user_location
 
@@ -103,6 +104,7 @@ class Tracer:
     # ---- concrete conversions are errors ------------------------------------------------
     def _control_flow_error(self, what: str) -> TracerBoolError:
         where = user_line_text(user_location())
+        note(self.value, where)  # a Python int argument may be specialized on (jit, grad)
         return TracerBoolError(
             f"{what} on a traced value of shape {format_shape(self.shape)} at {where}\n"
             "Its value is not known while tracing. Use tracegrad.numpy.where(cond, a, b) "
@@ -133,6 +135,7 @@ class Tracer:
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         where = user_line_text(user_location())
+        note(self.value, where)
         raise ConcretizationError(
             f"a traced value cannot become a concrete numpy array (at {where}). "
             "np.asarray(x)/np.array(x) on a traced value: drop the call (traced values "
