@@ -34,7 +34,7 @@ from tracegrad.specialize import AutoStatic, RecompileLog, split
 from tracegrad.tracing.concrete import take_needed
 from tracegrad.tracing.implicit import fold_captured, wrap_static
 from tracegrad.tracing.trace import Traced, call, is_leaf, trace
-from tracegrad.tracing.tracer import Tracer
+from tracegrad.tracing.tracer import Tracer, numpy_entry
 
 
 def optimize(function: Function, opt_level: int) -> Function:
@@ -142,6 +142,7 @@ class Jitted:
     def _trace(self, dynamic: list, static: list, static_kw: dict, dynamic_kw: dict) -> Traced:
         positions = [i for i, _ in dynamic]
         n_args = len(dynamic) + len(static)
+        fun = numpy_entry(self.fun)  # jit(np.sum)([1.0, 2.0]): numpy cannot dispatch a list
 
         def flat_fun(dyn_args: list, dyn_kw: dict) -> Any:
             full = [None] * n_args
@@ -150,7 +151,7 @@ class Jitted:
             for i, a in static:
                 full[i] = wrap_static(a)  # a Generator records its draws
             kw = {k: wrap_static(v) for k, v in static_kw.items()}
-            return self.fun(*full, **kw, **dyn_kw)
+            return fun(*full, **kw, **dyn_kw)
 
         self.trace_count += 1
         args = ([a for _, a in dynamic], dynamic_kw)

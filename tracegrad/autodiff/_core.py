@@ -30,6 +30,7 @@ from tracegrad.signature import as_array, leaf_key
 from tracegrad.specialize import AutoStatic, RecompileLog
 from tracegrad.tracing.concrete import ConcreteUse, take_needed
 from tracegrad.tracing.trace import Traced, abstract_type, call, is_leaf, trace
+from tracegrad.tracing.tracer import numpy_entry
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ def trace_forward(f: Callable[..., Any], args: tuple, kwargs: dict, statics: tup
     ``statics`` are ``(position or name, value)`` pairs put in place of the ``None``s that
     stand for them in ``args``/``kwargs``: their values are baked in."""
     name = getattr(f, "__name__", "f")
+    fun = numpy_entry(f)  # grad(np.sum)([1.0, 2.0]): numpy cannot dispatch a list
 
     def run(a: tuple, k: dict) -> Any:
         if statics:
@@ -74,7 +76,7 @@ def trace_forward(f: Callable[..., Any], args: tuple, kwargs: dict, statics: tup
                     k[where] = value
                 else:
                     a[where] = value
-        return f(*a, **k)
+        return fun(*a, **k)
 
     traced = trace(run, (tuple(args), kwargs), name=name, user_fn=f)
     return Traced(

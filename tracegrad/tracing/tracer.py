@@ -315,6 +315,39 @@ _NUMPY = _Numpy()
 tnp: Any = None  # the namespace itself, read by the methods above at call time
 
 
+def numpy_entry(fun: Any) -> Any:
+    """``fun``, or for a numpy function or ufunc traced on top-level lists or tuples
+    (``jit(np.sum)([1.0, 2.0])``) a call of tracegrad's implementation: numpy never
+    dispatches a list of Tracers (it would try to make an array of them), while eager numpy
+    takes such a list as the array ``np.asarray([1.0, 2.0])``, and so does tracegrad's."""
+    if isinstance(fun, np.ufunc):
+
+        def ufunc(*args: Any, **kwargs: Any) -> Any:
+            if not _has_sequence(args, kwargs):
+                return fun(*args, **kwargs)
+            return _NUMPY.dispatch_ufunc(fun, "__call__", args, kwargs)
+
+        return ufunc
+    module = getattr(fun, "__module__", None) or ""
+    if not (module == "numpy" or module.startswith("numpy.")) or not callable(fun):
+        return fun
+
+    def function(*args: Any, **kwargs: Any) -> Any:
+        for a in (*args[1:], *kwargs.values()):
+            if type(a) is Tracer and a.weak and a.dtype.kind in "biu":
+                # an int parameter (axis, ddof, k): jit and grad specialize on its value
+                raise a._control_flow_error(f"numpy.{fun.__name__}'s int parameter")
+        if not _has_sequence(args, kwargs):
+            return fun(*args, **kwargs)
+        return _NUMPY.dispatch_function(fun, args, kwargs)
+
+    return function
+
+
+def _has_sequence(args: tuple, kwargs: dict) -> bool:
+    return any(isinstance(a, (list, tuple)) for a in (*args, *kwargs.values()))
+
+
 def install_numpy(namespace: Any, dispatch_ufunc: Any, dispatch_function: Any) -> None:
     """Route Tracer methods (``x.sum()``, ``x + y``) to ``namespace`` and numpy's protocols
     (``np.exp(x)``, ``np.sum(x)``) to the two dispatchers. Called once by ``tracegrad``."""
