@@ -11,6 +11,8 @@ modules that define them):
 - ``user_location``/``user_line_text``: the user's source line for errors (``location.py``)
 - ``note``/``take_needed``: which traced values were asked for a concrete value, and which
   Python int arguments that makes necessary to know (``concrete.py``, for ``specialize``)
+- ``Alias``, ``link``, ``write``: numpy's views replayed, so a write through a view reaches
+  its base and the other views (``views.py``)
 - ``Implicit``, ``Captured``: inputs produced at call time (random draws, arrays read from
   globals and closures), and the hooks the numpy layer uses to record draws (``implicit.py``)
 
