@@ -78,11 +78,11 @@ class Alias:
 
 
 def _family(tracer: Any) -> Any:
-    """``tracer``'s family root (made one), None for symbolic shapes."""
+    """``tracer``'s family root (made one), None outside traced code."""
     if tracer.alias is not None:
         return tracer if tracer.alias.root is None else tracer.alias.root
-    if not all(isinstance(d, int) for d in tracer.shape):
-        return None
+    if tracer.trace is None or not all(isinstance(d, int) for d in tracer.shape):
+        return None  # symbolic graphs (tracegrad.tensor) are functional: no views
     tracer.alias = Alias(None)
     return tracer
 
