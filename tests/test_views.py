@@ -93,6 +93,13 @@ def copies_stay_apart(x):
     return x, c, f, m
 
 
+def rebinding_to_a_view_in_a_loop(x):
+    for i in range(x.shape[0] - 1):
+        x = x[1:]
+        x[0] = -float(i)
+    return x
+
+
 def scalar_is_not_a_view(x):
     a = x[0, 0]
     x[0, 0] = a * 2.0
@@ -112,6 +119,7 @@ CASES = [
     (ellipsis_and_newaxis, (2, 3)),
     (copies_stay_apart, (2, 3)),
     (scalar_is_not_a_view, (2, 3)),
+    (rebinding_to_a_view_in_a_loop, (40,)),
 ]
 
 
@@ -179,7 +187,9 @@ def test_row_by_a_traced_index_is_a_view():
         row[1] = 5.0  # numpy: x changes
         other = x[i + 1]
         x[i + 1, 0] = -1.0  # numpy: other sees it
-        return x, row, other
+        tail = other[1:]
+        tail += 100.0  # a view of that row: x and other change
+        return x, row, other, tail
 
     x = np.arange(9.0).reshape(3, 3)
     for i in (np.int64(0), np.int64(1)):
