@@ -103,6 +103,7 @@ def _trace(fn: Callable[..., Any], leaves: list, in_tree: tree.TreeDef, name: st
             tracers.append(Tracer(current.new_param(type_, f"arg{i}"), current, weak))
         CONCRETIZED.where = None
         since = concrete.mark()
+        concrete.set_needed(None)  # nothing stale from a failure nobody asked about
         try:
             out = _run(fn, tree.unflatten(in_tree, tracers))
         except Exception:
