@@ -134,6 +134,25 @@ def test_recompile_log_says_why():
         assert traces == ["traced pick for i=0", "traced pick for i=1"]
 
 
+def test_grad_cache_is_bounded_too():
+    runs = []
+
+    def prefix_sum(x, i):
+        runs.append(i if isinstance(i, int) else "traced")
+        return np.sum(x[:i])
+
+    g = tracegrad.grad(prefix_sum)
+    x = np.ones(MAX_VALUES + 10)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for i in range(MAX_VALUES + 3):
+            assert g(x, i).tolist() == (np.arange(x.size) < i).astype(float).tolist()
+    assert [w.category for w in caught] == [SpecializationWarning]
+    g(x, MAX_VALUES + 2)  # kept
+    g(x, 0)  # dropped: traced again
+    assert runs == ["traced", *range(MAX_VALUES + 3), 0]
+
+
 def test_cache_is_bounded_and_warns_once():
     f = tracegrad.jit(lambda x, i: x[:i])
     x = np.arange(float(MAX_VALUES + 10))

@@ -431,6 +431,8 @@ def jit(
 ) -> Any:
     """Compile ``fun`` for each abstract signature (dtypes, shapes, weak types, pytree
     structure, static argument values). Usable as ``@jit`` or ``@jit(static_argnums=1)``.
+    A Python int argument used where only a concrete value works (``x[:n]``, ``range(n)``)
+    is made static by itself, once per value (tracegrad.specialize; ``f.recompile_log``).
 
     >>> import numpy as np, tracegrad
     >>> @tracegrad.jit(static_argnums=1)
