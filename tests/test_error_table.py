@@ -124,5 +124,6 @@ def test_indexing_a_constant_table_by_a_traced_int_says_what_to_write() -> None:
     with pytest.raises(
         errors.ConcretizationError, match=r"tracegrad\.numpy\.asarray\(table\)\[i\]"
     ):
-        tracegrad.jit(lambda i: table[i])(2)
-    assert float(tracegrad.jit(lambda i: tnp.asarray(table)[i])(2)) == 20.0
+        tracegrad.jit(lambda i: table[i])(np.int64(2))  # a typed int is traced
+    assert float(tracegrad.jit(lambda i: tnp.asarray(table)[i])(np.int64(2))) == 20.0
+    assert float(tracegrad.jit(lambda i: table[i])(2)) == 20.0  # a Python int: specialized

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import functools
-import struct
 import threading
 import time
 import types
@@ -31,9 +30,11 @@ from tracegrad.ir.passes import optimize as run_pipeline
 from tracegrad.ir.value import Function
 from tracegrad.methods import bind_method
 from tracegrad.signature import as_array, leaf_key
+from tracegrad.specialize import AutoStatic, RecompileLog, split
+from tracegrad.tracing.concrete import take_needed
 from tracegrad.tracing.implicit import fold_captured, wrap_static
 from tracegrad.tracing.trace import Traced, call, is_leaf, trace
-from tracegrad.tracing.tracer import Tracer
+from tracegrad.tracing.tracer import Tracer, numpy_entry
 
 
 def optimize(function: Function, opt_level: int) -> Function:
@@ -76,41 +77,42 @@ class Jitted:
         self._entry: Callable[..., Any] | None = None
         self._entries: list[tuple[Callable[..., Any], tuple, str]] = []  # (factory, key, out)
         self.trace_count = 0
+        self._auto = AutoStatic(fun)  # Python int arguments found used as values
 
-    def _split(self, args: tuple, kwargs: dict) -> tuple[list, list, Any]:
-        static = []
-        dynamic = []
-        for i, a in enumerate(args):
-            (static if i in self.static_argnums or _auto_static(a) else dynamic).append((i, a))
-        static_kw = {
-            k: v for k, v in kwargs.items() if k in self.static_argnames or _auto_static(v)
-        }
-        dynamic_kw = {k: v for k, v in kwargs.items() if k not in static_kw}
-        key_static = (
-            tuple((i, _static_key(a)) for i, a in static),
-            tuple(sorted((k, _static_key(v)) for k, v in static_kw.items())),
-        )
-        try:
-            hash(key_static)
-        except TypeError:
-            raise TypeError(
-                "static arguments must be hashable (tuples, numbers, strings)"
-            ) from None
-        return dynamic, [static, static_kw, dynamic_kw], key_static
+    @property
+    def recompile_log(self) -> RecompileLog:
+        """Why each specialization was traced (see tracegrad.specialize)."""
+        return self._auto.log
 
     def _specialize(self, args: tuple, kwargs: dict) -> tuple[Specialization, list[Any]]:
-        dynamic, (static, static_kw, dynamic_kw), key_static = self._split(args, kwargs)
-        leaves, in_tree = tree.flatten(([a for _, a in dynamic], dynamic_kw), is_leaf=is_leaf)
-        key = (in_tree, tuple(leaf_key(x) for x in leaves), key_static)
-        spec = self._cache.get(key)
-        if spec is not None and spec.traced.closure and spec.traced.stale:
-            with self._lock:  # a captured name holds another dtype or shape now
-                if self._cache.get(key) is spec:
-                    del self._cache[key]
-            spec = None
-        if spec is None:
-            spec = self._trace_once(key, dynamic, static, static_kw, dynamic_kw)
-        return spec, leaves
+        auto = self._auto
+        while True:  # again when a Python int argument turns out to be needed as a value
+            dynamic, statics, key_static = split(args, kwargs, self, auto)
+            static, static_kw, dynamic_kw = statics
+            leaves, in_tree = tree.flatten(([a for _, a in dynamic], dynamic_kw), is_leaf=is_leaf)
+            key = (in_tree, tuple(leaf_key(x) for x in leaves), key_static)
+            spec = self._cache.get(key)
+            if spec is not None and spec.traced.closure and spec.traced.stale:
+                with self._lock:  # a captured name holds another dtype or shape now
+                    if self._cache.get(key) is spec:
+                        del self._cache[key]
+                spec = None
+            values = [*static, *static_kw.items()] if auto.names else []
+            values = values if any(auto.applies(n, v) for n, v in values) else []
+            if spec is not None:
+                if values:
+                    auto.touch(key)
+                return spec, leaves
+            try:
+                spec = self._trace_once(key, dynamic, static, static_kw, dynamic_kw)
+            except Exception:
+                if auto.learn(take_needed(), in_tree, [i for i, _ in dynamic]):
+                    continue
+                raise
+            if values:
+                for old in auto.admit(key, values):
+                    self._cache.pop(old, None)
+            return spec, leaves
 
     def _trace_once(
         self, key: Any, dynamic: list, static: list, static_kw: dict, dynamic_kw: dict
@@ -140,6 +142,7 @@ class Jitted:
     def _trace(self, dynamic: list, static: list, static_kw: dict, dynamic_kw: dict) -> Traced:
         positions = [i for i, _ in dynamic]
         n_args = len(dynamic) + len(static)
+        fun = numpy_entry(self.fun)  # jit(np.sum)([1.0, 2.0]): numpy cannot dispatch a list
 
         def flat_fun(dyn_args: list, dyn_kw: dict) -> Any:
             full = [None] * n_args
@@ -148,7 +151,7 @@ class Jitted:
             for i, a in static:
                 full[i] = wrap_static(a)  # a Generator records its draws
             kw = {k: wrap_static(v) for k, v in static_kw.items()}
-            return self.fun(*full, **kw, **dyn_kw)
+            return fun(*full, **kw, **dyn_kw)
 
         self.trace_count += 1
         args = ([a for _, a in dynamic], dynamic_kw)
@@ -188,7 +191,8 @@ class Jitted:
     def _call_slow(self, args: tuple, kwargs: dict) -> Any:
         spec, leaves = self._specialize(args, kwargs)
         outs = call(spec.traced, leaves, lambda function, inputs: self._run(spec, inputs))
-        if not kwargs and not self.static_argnums and outs and not isinstance(outs[0], Tracer):
+        plain = not (kwargs or self.static_argnums or self._auto.names)  # keyed by types only
+        if plain and outs and not isinstance(outs[0], Tracer):
             key = _fast_key(args)
             if key is not None and not spec.traced.per_trace:
                 # one-argument keys live apart: no collision with tuples
@@ -311,17 +315,6 @@ def _restore_jitted(token: str, cls: type, fun: Any, options: tuple) -> Jitted:
     return restore_once(token, lambda: _new_jitted(cls, fun, options))  # type: ignore[no-any-return]
 
 
-def _static_key(value: Any) -> Any:
-    """Static values keyed by type and, for floats, by bits: 2, 2.0 and True trace
-    differently in numpy (int vs float vs bool), and so do 0.0 and -0.0; NaN equals itself."""
-    kind = type(value)
-    if kind is float:
-        return (float, struct.pack("<d", value))
-    if kind in (tuple, list):
-        return (kind, tuple(_static_key(v) for v in value))
-    return (kind, value)
-
-
 _SCALAR_TYPES = (float, int, bool)
 _NDARRAY = np.ndarray
 MAX_ENTRIES = 4  # native entries chained per Jitted (a decline costs about 20 ns)
@@ -353,22 +346,6 @@ def _fast_key(args: tuple) -> tuple | None:
 
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-
-
-def _auto_static(value: Any) -> bool:
-    """Arguments jit keys by value without being asked: big ints and random generators
-    (whose draws become implicit inputs, see tracegrad.numpy.random)."""
-    return _big_int(value) or isinstance(value, _GENERATORS)
-
-
-_GENERATORS = (np.random.Generator, np.random.RandomState)
-
-
-def _big_int(value: Any) -> bool:
-    """A Python int outside int64. numpy gives it no int64 form (``x + 2**63`` is uint64 or
-    an OverflowError, ``float_array * 2**63`` is exact), so jit specializes on its value
-    like a static argument and the traced code sees the Python int, as eager numpy does."""
-    return type(value) is int and not _INT64_MIN <= value <= _INT64_MAX
 
 
 def _make_fast_path(
@@ -454,6 +431,8 @@ def jit(
 ) -> Any:
     """Compile ``fun`` for each abstract signature (dtypes, shapes, weak types, pytree
     structure, static argument values). Usable as ``@jit`` or ``@jit(static_argnums=1)``.
+    A Python int argument used where only a concrete value works (``x[:n]``, ``range(n)``)
+    is made static by itself, once per value (tracegrad.specialize; ``f.recompile_log``).
 
     >>> import numpy as np, tracegrad
     >>> @tracegrad.jit(static_argnums=1)

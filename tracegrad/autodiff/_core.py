@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +27,10 @@ from tracegrad.ir.substitute import inline
 from tracegrad.ir.types import TensorType, format_shape
 from tracegrad.ir.value import Function, Value, new_trace_id, param
 from tracegrad.signature import as_array, leaf_key
+from tracegrad.specialize import AutoStatic, RecompileLog
+from tracegrad.tracing.concrete import ConcreteUse, take_needed
 from tracegrad.tracing.trace import Traced, abstract_type, call, is_leaf, trace
+from tracegrad.tracing.tracer import numpy_entry
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,14 @@ class Derivative:
 _CACHE: weakref.WeakKeyDictionary[Any, dict[Any, Derivative]] = weakref.WeakKeyDictionary()
 _EXECUTABLES: weakref.WeakKeyDictionary[Function, Any] = weakref.WeakKeyDictionary()
 _LOCK = forksafe.reset_in_child(threading.Lock())
+_AUTO = ("auto-static",)  # per-function entry: its AutoStatic (no derivative key is this)
+
+
+def recompile_log(f: Any) -> RecompileLog:
+    """Why each derivative of ``f`` was traced for a Python int's value (specialize)."""
+    per_f = _per_function(f)
+    auto = per_f.get(_AUTO) if per_f is not None else None
+    return auto.log if auto is not None else RecompileLog()
 
 
 def optimize_forward(function: Function) -> Function:
@@ -50,10 +61,24 @@ def optimize_forward(function: Function) -> Function:
     return optimize(function, opt_level=1)  # level 2 adds fusion: pointless before AD
 
 
-def trace_forward(f: Callable[..., Any], args: tuple, kwargs: dict) -> Traced:
-    """Trace ``f(*args, **kwargs)``; the leaves of ``args`` come first among the params."""
+def trace_forward(f: Callable[..., Any], args: tuple, kwargs: dict, statics: tuple = ()) -> Traced:
+    """Trace ``f(*args, **kwargs)``; the leaves of ``args`` come first among the params.
+    ``statics`` are ``(position or name, value)`` pairs put in place of the ``None``s that
+    stand for them in ``args``/``kwargs``: their values are baked in."""
     name = getattr(f, "__name__", "f")
-    traced = trace(lambda a, k: f(*a, **k), (tuple(args), kwargs), name=name, user_fn=f)
+    fun = numpy_entry(f)  # grad(np.sum)([1.0, 2.0]): numpy cannot dispatch a list
+
+    def run(a: tuple, k: dict) -> Any:
+        if statics:
+            a, k = list(a), dict(k)
+            for where, value in statics:
+                if isinstance(where, str):
+                    k[where] = value
+                else:
+                    a[where] = value
+        return fun(*a, **k)
+
+    traced = trace(run, (tuple(args), kwargs), name=name, user_fn=f)
     return Traced(
         optimize_forward(traced.function),
         traced.in_tree,
@@ -70,27 +95,98 @@ def cached_call(
     kwargs: dict,
     build: Callable[[Traced, list], Derivative],
     extra: Sequence[Any] = (),
+    fixed: Collection[int] | None = (),
 ) -> Any:
     """Build (or fetch) the derivative of ``f`` for these arguments and run it on the argument
-    leaves followed by ``extra`` inputs (cotangents, tangents)."""
-    leaves, in_tree = tree.flatten((tuple(args), kwargs), is_leaf=is_leaf)
-    key = (kind, in_tree, tuple(leaf_key(x) for x in leaves))
+    leaves followed by ``extra`` inputs (cotangents, tangents). A Python int argument the
+    trace needs the value of is specialized on (tracegrad.specialize), unless its position is
+    in ``fixed`` (the differentiated ones); ``fixed=None``: none is."""
     per_f = _per_function(f)
+    auto = per_f.get(_AUTO) if per_f is not None else None
+    while True:
+        derivative, leaves = _derivative(f, kind, args, kwargs, build, per_f, auto)
+        if derivative is not None:
+            outs = call(derivative.traced, list(leaves) + list(extra), execute)
+            return derivative.finish(outs)
+        # the trace failed: again if it was for a Python int argument's value (else raise)
+        auto = _learn(f, per_f, auto, *leaves, len(args), fixed)
+
+
+def _derivative(
+    f: Callable[..., Any],
+    kind: Any,
+    args: tuple,
+    kwargs: dict,
+    build: Callable[[Traced, list], Derivative],
+    per_f: dict | None,
+    auto: AutoStatic | None,
+) -> tuple[Derivative | None, Any]:
+    """The cached or newly built derivative and the argument leaves it runs on; on a failed
+    trace, ``(None, (in_tree, error, what it needed))`` (see ``_learn``)."""
+    statics: tuple = ()
+    if auto is not None and auto.names:
+        args, kwargs, statics = _take_statics(auto, args, kwargs)
+    leaves, in_tree = tree.flatten((tuple(args), kwargs), is_leaf=is_leaf)
+    key = (kind, in_tree, tuple(leaf_key(x) for x in leaves), statics)
     derivative = per_f.get(key) if per_f is not None else None
     if derivative is not None and derivative.traced.closure and derivative.traced.stale:
         derivative = None  # a captured name holds another dtype or shape now: trace again
-    if derivative is None:
-        with _building(per_f, key):  # threads arriving at once: one traces, the rest wait
-            found = per_f.get(key) if per_f is not None else None
-            if found is not None and not (found.traced.closure and found.traced.stale):
-                derivative = found
-            else:
-                traced = trace_forward(f, args, kwargs)
-                derivative = build(traced, leaves)
-                if per_f is not None and not traced.per_trace:  # closures are per-trace
-                    per_f[key] = derivative
-    outs = call(derivative.traced, list(leaves) + list(extra), execute)
-    return derivative.finish(outs)
+    if derivative is not None:
+        if statics:
+            auto.touch(key)  # type: ignore[union-attr]
+        return derivative, leaves
+    with _building(per_f, key):  # threads arriving at once: one traces, the rest wait
+        found = per_f.get(key) if per_f is not None else None
+        if found is not None and not (found.traced.closure and found.traced.stale):
+            return found, leaves
+        try:
+            traced = trace_forward(f, args, kwargs, statics)
+        except Exception as error:
+            return None, (in_tree, error, take_needed())
+        derivative = build(traced, leaves)
+        if per_f is not None and not traced.per_trace:  # closures are per-trace
+            per_f[key] = derivative
+            if statics:
+                for old in auto.admit(key, statics):  # type: ignore[union-attr]
+                    per_f.pop(old, None)
+    return derivative, leaves
+
+
+def _learn(
+    f: Any,
+    per_f: dict | None,
+    auto: AutoStatic | None,
+    in_tree: Any,
+    error: Exception,
+    use: ConcreteUse | None,
+    n_args: int,
+    fixed: Collection[int] | None,
+) -> AutoStatic:
+    """After a failed trace: learn the Python int arguments it needed the values of
+    (tracegrad.specialize), or raise its error."""
+    if fixed is None or use is None:
+        raise error
+    if auto is None:
+        auto = AutoStatic(f)
+        if per_f is not None:
+            with _LOCK:
+                auto = per_f.setdefault(_AUTO, auto)
+    if not auto.learn(use, in_tree, range(n_args), exclude=fixed):
+        raise error
+    return auto
+
+
+def _take_statics(auto: AutoStatic, args: tuple, kwargs: dict) -> tuple[tuple, dict, tuple]:
+    """The auto-static arguments replaced by None (no leaf), and ``(position or name, value)``
+    pairs of them, which key the derivative and are baked into its trace."""
+    statics = [(i, a) for i, a in enumerate(args) if auto.applies(i, a)]
+    statics += [(k, v) for k, v in kwargs.items() if auto.applies(k, v)]
+    if not statics:
+        return args, kwargs, ()
+    taken = {where for where, _ in statics}
+    args = tuple(None if i in taken else a for i, a in enumerate(args))
+    kwargs = {k: None if k in taken else v for k, v in kwargs.items()}
+    return args, kwargs, tuple(statics)
 
 
 _BUILDING: dict[tuple[int, Any], threading.RLock] = {}  # (id(per_f), key) -> its build lock

@@ -26,6 +26,7 @@ from tracegrad.autodiff._core import (
     execute,
     fresh_params,
     make_function,
+    recompile_log,
     require_float_args,
     trace_forward,
 )
@@ -35,6 +36,7 @@ from tracegrad.ir import build_shape as bs
 from tracegrad.ir.errors import UnsupportedError
 from tracegrad.ir.types import format_shape
 from tracegrad.ir.value import Value, const
+from tracegrad.specialize import RecompileLog
 from tracegrad.tracing.context import current_trace
 from tracegrad.tracing.trace import Traced, abstract_type, call, is_leaf
 from tracegrad.tracing.tracer import Tracer
@@ -167,14 +169,20 @@ class _Transformed:
             def build(traced: Traced, leaves: list) -> Derivative:
                 return _build_jacobian(traced, argnums, nums, has_aux)
 
-            return cached_call(f, ("jacobian", argnums, has_aux), args, kwargs, build)
+            kind = ("jacobian", argnums, has_aux)
+            return cached_call(f, kind, args, kwargs, build, fixed=nums)
         kind = ("value_and_grad", argnums, has_aux)
-        value, grads = cached_call(
-            f, kind, args, kwargs, lambda t, leaves: _build_grad(t, leaves, argnums, has_aux)
-        )
+        build_grad = lambda t, leaves: _build_grad(t, leaves, argnums, has_aux)  # noqa: E731
+        value, grads = cached_call(f, kind, args, kwargs, build_grad, fixed=_argnums(argnums))
         if self._transform == "value_and_grad":
             return value, grads
         return (grads, value[1]) if has_aux else grads
+
+    @property
+    def recompile_log(self) -> RecompileLog:
+        """The traces made for values of Python int arguments of ``f`` (shared by every
+        transform of ``f``; see tracegrad.specialize)."""
+        return recompile_log(self._f)
 
     def __reduce__(self) -> tuple[Any, ...]:
         definition = (portable(self._f), self._transform, self._argnums, self._has_aux)
@@ -290,7 +298,7 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) 
             p if not isinstance(p, Tracer) else np.empty(p.shape)
         ):
             raise ValueError(f"jvp: tangent shape {np.shape(t)} differs from primal {np.shape(p)}")
-    return cached_call(f, ("jvp",), primals, {}, _build_jvp, extra=t_leaves)
+    return cached_call(f, ("jvp",), primals, {}, _build_jvp, extra=t_leaves, fixed=None)
 
 
 def _build_jvp(traced: Traced, leaves: list) -> Derivative:

@@ -9,6 +9,10 @@ modules that define them):
 - ``Trace``, ``push_trace``/``pop_trace``/``current_trace``/``is_active``: the stack of
   active traces, so nested transformations see outer values as inputs    (``context.py``)
 - ``user_location``/``user_line_text``: the user's source line for errors (``location.py``)
+- ``note``/``take_needed``: which traced values were asked for a concrete value, and which
+  Python int arguments that makes necessary to know (``concrete.py``, for ``specialize``)
+- ``Alias``, ``link``, ``write``: numpy's views replayed, so a write through a view reaches
+  its base and the other views (``views.py``)
 - ``Implicit``, ``Captured``: inputs produced at call time (random draws, arrays read from
   globals and closures), and the hooks the numpy layer uses to record draws (``implicit.py``)
 

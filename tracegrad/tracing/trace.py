@@ -23,7 +23,8 @@ from tracegrad.ir.errors import ConcretizationError, DTypeError, TracegradError
 from tracegrad.ir.substitute import inline
 from tracegrad.ir.types import TensorType
 from tracegrad.ir.value import Function, Value
-from tracegrad.tracing.context import current_trace, pop_trace, push_trace
+from tracegrad.tracing import concrete
+from tracegrad.tracing.context import Trace, current_trace, pop_trace, push_trace
 from tracegrad.tracing.implicit import Implicit, hooks
 from tracegrad.tracing.location import user_location
 from tracegrad.tracing.tracer import CONCRETIZED, Tracer
@@ -118,16 +119,14 @@ def _trace(
             type_, weak = abstract_type(leaf)
             tracers.append(Tracer(current.new_param(type_, f"arg{i}"), current, weak))
         CONCRETIZED.where = None
+        since = concrete.mark()
+        concrete.set_needed(None)  # nothing stale from a failure nobody asked about
         try:
-            out = fn(*tree.unflatten(in_tree, tracers))
-        except (ValueError, TypeError) as error:
-            if CONCRETIZED.where is None or isinstance(error, TracegradError):
-                raise
-            raise ConcretizationError(
-                f"a traced value was stored into a concrete numpy array at {CONCRETIZED.where}. "
-                "Build the array from traced values instead: np.zeros_like(x) or "
-                "tracegrad.numpy.zeros_like(x) and then out[i] = ..., or np.stack([...])."
-            ) from error
+            out = _run(fn, tree.unflatten(in_tree, tracers))
+        except Exception:
+            _settle(current, leaves, since)
+            raise
+        concrete.forget(since)
         out_leaves, out_tree = tree.flatten(out, is_leaf=is_leaf)
         outputs, weak_flags = [], []
         for leaf in out_leaves:
@@ -143,6 +142,62 @@ def _trace(
             gc.enable()
     closure = tuple(current.lifted_outer)  # type: ignore[arg-type]
     return Traced(function, in_tree, out_tree, tuple(weak_flags), closure)
+
+
+def _run(fn: Callable[..., Any], args: Any) -> Any:
+    try:
+        return fn(*args)
+    except (ValueError, TypeError) as error:
+        if CONCRETIZED.where is None or isinstance(error, TracegradError):
+            raise
+        raise ConcretizationError(
+            f"a traced value was stored into a concrete numpy array at {CONCRETIZED.where}. "
+            "Build the array from traced values instead: np.zeros_like(x) or "
+            "tracegrad.numpy.zeros_like(x) and then out[i] = ..., or np.stack([...])."
+        ) from error
+
+
+def _settle(current: Trace, leaves: list, since: int) -> None:
+    """The trace failed: find the params that the values asked for a concrete value
+    (tracing.concrete) depend on. Python int/bool leaves among them are what the caller may
+    specialize on (``concrete.take_needed``); outer Tracers (leaves, closures) are noted in
+    turn for the enclosing trace. Runs on the error path only."""
+    found = concrete.noted(since)
+    concrete.forget(since)
+    if not found:
+        concrete.set_needed(None)
+        return
+    index_of = {id(p): k for k, p in enumerate(current.params)}
+    hits: dict[int, str] = {}
+    for value, where in found:
+        for k in _params_under(value, index_of):
+            hits.setdefault(k, where)
+    needed = []
+    for k, where in sorted(hits.items()):
+        source = leaves[k] if k < len(leaves) else current.lifted_outer[k - len(leaves)]
+        if k < len(leaves) and type(source) in (int, bool):
+            needed.append(k)
+        elif isinstance(source, Tracer):
+            concrete.note(source.value, where)
+    first = next((where for k, where in hits.items() if k in needed), "")  # noted first
+    concrete.set_needed(concrete.ConcreteUse(tuple(needed), first) if needed else None)
+
+
+def _params_under(value: Value, index_of: dict[int, int]) -> set[int]:
+    """Indices (per ``index_of``) of the params ``value`` depends on."""
+    seen: set[int] = set()
+    hits: set[int] = set()
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if id(v) in seen:
+            continue
+        seen.add(id(v))
+        k = index_of.get(id(v))
+        if k is not None:
+            hits.add(k)
+        stack.extend(v.operands)
+    return hits
 
 
 def _output_value(leaf: Any) -> tuple[Value, bool]:

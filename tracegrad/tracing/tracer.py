@@ -19,6 +19,8 @@ from tracegrad.ir.errors import ConcretizationError, TracegradError, TracerBoolE
 from tracegrad.ir.ops import Op
 from tracegrad.ir.types import format_shape
 from tracegrad.ir.value import Value
+from tracegrad.tracing import views
+from tracegrad.tracing.concrete import note
 from tracegrad.tracing.context import Trace, is_active
 from tracegrad.tracing.location import user_line_text, user_location
 
@@ -35,13 +37,14 @@ class LeakedTracerError(TracegradError, RuntimeError):
 
 
 class Tracer:
-    __slots__ = ("value", "trace", "weak")
+    __slots__ = ("value", "trace", "weak", "alias", "__weakref__")
     __array_priority__ = 1000
 
     def __init__(self, value: Value, trace: Trace, weak: bool = False) -> None:
         self.value = value
         self.trace = trace
         self.weak = weak
+        self.alias: views.Alias | None = None  # its view family (tracing/views.py)
 
     def value_in(self, trace: Trace | None) -> Value:
         """This tracer's Value as seen from ``trace`` (lifting it if it is from outside)."""
@@ -82,11 +85,11 @@ class Tracer:
 
     @property
     def T(self) -> Tracer:  # noqa: N802
-        return tnp.transpose(self)
+        return _viewed(self, tnp.transpose(self), lambda g: g.T)
 
     @property
     def mT(self) -> Tracer:  # noqa: N802
-        return tnp.swapaxes(self, -1, -2)
+        return _viewed(self, tnp.swapaxes(self, -1, -2), lambda g: g.swapaxes(-1, -2))
 
     def __len__(self) -> int:
         if not self.shape:
@@ -105,6 +108,7 @@ class Tracer:
     # ---- concrete conversions are errors ------------------------------------------------
     def _control_flow_error(self, what: str) -> TracerBoolError:
         where = user_line_text(user_location())
+        note(self.value, where)  # a Python int argument may be specialized on (jit, grad)
         return TracerBoolError(
             f"{what} on a traced value of shape {format_shape(self.shape)} at {where}\n"
             "Its value is not known while tracing. Use tracegrad.numpy.where(cond, a, b) "
@@ -135,6 +139,7 @@ class Tracer:
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         where = user_line_text(user_location())
+        note(self.value, where)
         raise ConcretizationError(
             f"a traced value cannot become a concrete numpy array (at {where}). "
             "np.asarray(x)/np.array(x) on a traced value: drop the call (traced values "
@@ -150,11 +155,21 @@ class Tracer:
         return _NUMPY.dispatch_ufunc(ufunc, method, inputs, kwargs)
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
-        return _NUMPY.dispatch_function(func, args, kwargs)
+        result = _NUMPY.dispatch_function(func, args, kwargs)
+        if func in views.VIEW_FUNCTIONS and args and args[0] is self:
+            rest = args[1:]
+            views.link(self, result, lambda g: func(g, *rest, **kwargs))
+        return result
 
     # ---- indexing -----------------------------------------------------------------------
     def __getitem__(self, index: Any) -> Tracer:
-        return tnp.getitem(self, index)
+        result = tnp.getitem(self, index)
+        parts = index if type(index) is tuple else (index,)
+        # numpy: a basic index gives a view, except a scalar for integers only (x[0] of 1-d)
+        if views.is_basic(parts) and (result.ndim or any(p is None or p is ... for p in parts)):
+            traced = tuple(p.value for p in parts if isinstance(p, Tracer))
+            views.link_index(self, result, index, traced)
+        return result
 
     def __setitem__(self, index: Any, update: Any) -> None:
         result = tnp.setitem(self, index, update)
@@ -165,6 +180,9 @@ class Tracer:
         ``x[i] = v``, ``np.add.at(x, i, v)``) on a traced array."""
         if result.trace is not self.trace:
             raise TracegradError("in-place update of a value from an enclosing trace")
+        if self.alias is not None:  # a view, or an array views were taken of
+            views.write(self, result, tnp, _warn_argument_update)
+            return
         if self.trace is not None and self.value.op is Op.PARAM:
             _warn_argument_update()
         self.value = result.value
@@ -174,18 +192,21 @@ class Tracer:
         return tnp.astype(self, dtype)
 
     def reshape(self, *shape: Any, order: str = "C") -> Tracer:
-        return tnp.reshape(self, shape[0] if len(shape) == 1 else shape)
+        new = shape[0] if len(shape) == 1 else shape
+        return _viewed(self, tnp.reshape(self, new), lambda g: g.reshape(new))
 
     def transpose(self, *axes: Any) -> Tracer:
-        return tnp.transpose(self, axes[0] if len(axes) == 1 else (axes or None))
+        perm = axes[0] if len(axes) == 1 else (axes or None)
+        return _viewed(self, tnp.transpose(self, perm), lambda g: g.transpose(perm))
 
     def flatten(self) -> Tracer:
-        return tnp.reshape(self, (-1,))
+        return tnp.reshape(self, (-1,))  # always a copy
 
-    ravel = flatten
+    def ravel(self) -> Tracer:
+        return _viewed(self, tnp.reshape(self, (-1,)), lambda g: g.ravel())
 
     def squeeze(self, axis: Any = None) -> Tracer:
-        return tnp.squeeze(self, axis)
+        return _viewed(self, tnp.squeeze(self, axis), lambda g: g.squeeze(axis))
 
     def sum(self, axis: Any = None, keepdims: bool = False, dtype: Any = None) -> Tracer:
         return tnp.sum(self, axis=axis, keepdims=keepdims, dtype=dtype)
@@ -238,6 +259,12 @@ class Tracer:
 
     def __invert__(self) -> Tracer:
         return tnp.invert(self)
+
+
+def _viewed(source: Tracer, result: Tracer, apply: Any) -> Tracer:
+    """``result``, linked to ``source`` when numpy's ``apply`` would make it a view."""
+    views.link(source, result, apply)
+    return result
 
 
 def _binary(name: str, reflected: bool = False):  # type: ignore[no-untyped-def]
@@ -312,6 +339,39 @@ class _Numpy:
 
 _NUMPY = _Numpy()
 tnp: Any = None  # the namespace itself, read by the methods above at call time
+
+
+def numpy_entry(fun: Any) -> Any:
+    """``fun``, or for a numpy function or ufunc traced on top-level lists or tuples
+    (``jit(np.sum)([1.0, 2.0])``) a call of tracegrad's implementation: numpy never
+    dispatches a list of Tracers (it would try to make an array of them), while eager numpy
+    takes such a list as the array ``np.asarray([1.0, 2.0])``, and so does tracegrad's."""
+    if isinstance(fun, np.ufunc):
+
+        def ufunc(*args: Any, **kwargs: Any) -> Any:
+            if not _has_sequence(args, kwargs):
+                return fun(*args, **kwargs)
+            return _NUMPY.dispatch_ufunc(fun, "__call__", args, kwargs)
+
+        return ufunc
+    module = getattr(fun, "__module__", None) or ""
+    if not (module == "numpy" or module.startswith("numpy.")) or not callable(fun):
+        return fun
+
+    def function(*args: Any, **kwargs: Any) -> Any:
+        for a in (*args[1:], *kwargs.values()):
+            if type(a) is Tracer and a.weak and a.dtype.kind in "biu":
+                # an int parameter (axis, ddof, k): jit and grad specialize on its value
+                raise a._control_flow_error(f"numpy.{fun.__name__}'s int parameter")
+        if not _has_sequence(args, kwargs):
+            return fun(*args, **kwargs)
+        return _NUMPY.dispatch_function(fun, args, kwargs)
+
+    return function
+
+
+def _has_sequence(args: tuple, kwargs: dict) -> bool:
+    return any(isinstance(a, (list, tuple)) for a in (*args, *kwargs.values()))
 
 
 def install_numpy(namespace: Any, dispatch_ufunc: Any, dispatch_function: Any) -> None:
