@@ -79,3 +79,12 @@ class Op(enum.Enum):
     MATMUL = "matmul"
     # identity whose VJP is zero (autodiff's stop_gradient; the backend lowers it to nothing)
     STOP_GRADIENT = "stop_gradient"
+    # linear algebra: LAPACK through numpy, run as steps of the execution plan
+    # (tracegrad/ir/prims/linalg.py; several results are packed into one array, see the rows)
+    CHOLESKY = "cholesky"
+    TRIANGULAR_SOLVE = "triangular_solve"
+    SOLVE = "solve"
+    SLOGDET = "slogdet"
+    EIGH = "eigh"
+    SVD = "svd"
+    QR = "qr"

@@ -1,6 +1,6 @@
 """The primitive table. Importing this package registers every row."""
 
-from tracegrad.ir.prims import elementwise, structural  # noqa: F401  (registers rows)
+from tracegrad.ir.prims import elementwise, linalg, structural  # noqa: F401  (registers rows)
 from tracegrad.ir.prims.table import (
     NONDIFF,
     PRIMS,

@@ -41,6 +41,7 @@ class Lowering(enum.Enum):
     MOVEMENT = "movement"  # index arithmetic only (broadcast, reshape, slice...)
     INDEXED = "indexed"  # data-dependent indices (gather, scatter-add)
     CONTRACTION = "contraction"  # BLAS
+    LAPACK = "lapack"  # numpy.linalg (LAPACK) called from the execution plan, no kernel
 
 
 class Promotion(enum.Enum):
