@@ -186,7 +186,7 @@ def _lstsq(a: Any, b_: Any, rcond: Any) -> tuple[Value, Value, Value, Value]:
         resid = bs.sum(b.mul(error, error), 0)
     else:
         resid = b.to_value(np.zeros((0,), x.dtype.numpy))
-    rank = bs.sum(b.cast(b.gt(s, cutoff), DType.INT32), -1)
+    rank = b.cast(bs.sum(b.cast(b.gt(s, cutoff), DType.INT64), -1), DType.INT32)  # numpy's
     return (bs.reshape(sol, (n,)) if vector else sol), resid, rank, s
 
 
