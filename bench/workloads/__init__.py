@@ -9,6 +9,7 @@ from bench.workloads import (
     compile_time,
     grad_cost,
     graph_scale,
+    linalg,
     logistic,
     mlp,
     overhead,
@@ -26,5 +27,6 @@ WORKLOADS: dict[str, ModuleType] = {
         graph_scale,
         compile_time,
         grad_cost,
+        linalg,
     )
 }
