@@ -200,3 +200,28 @@ def test_jit_of_grad_equals_grad() -> None:
     np.testing.assert_allclose(
         tracegrad.jit(tracegrad.grad(f))(SPD_STACK), tracegrad.grad(f)(SPD_STACK), rtol=1e-12
     )
+
+
+def test_jacobian_and_hessian_batch_the_rows() -> None:
+    """jacobian/hessian run the rows on a leading batch of cotangents (the batching
+    transform): d inv(A) = -A^-1 dA A^-1 and d^2 log|det A| = -A^-T (x) A^-1."""
+    a = STACK[0] + 3 * np.eye(3)
+    inv = np.linalg.inv(a)
+    jac = tracegrad.jacobian(np.linalg.inv)(a)
+    np.testing.assert_allclose(jac, -np.einsum("ik,lj->ijkl", inv, inv), atol=1e-12)
+    hess = tracegrad.hessian(lambda a: np.linalg.slogdet(a)[1])(a)
+    np.testing.assert_allclose(hess, -np.einsum("li,jk->ijkl", inv, inv), atol=1e-12)
+    w, v = np.linalg.eigh(SPD)
+    jac = tracegrad.jacobian(np.linalg.eigvalsh)(SPD)
+    np.testing.assert_allclose(jac, np.einsum("ik,jk->kij", v, v), atol=1e-12)
+
+
+def test_float32_gradients() -> None:
+    a = SPD.astype(np.float32)
+    g = tracegrad.grad(lambda a: np.linalg.slogdet(a)[1])(a)
+    assert g.dtype == np.float32
+    np.testing.assert_allclose(g, np.linalg.inv(SPD).T, rtol=1e-4, atol=1e-6)
+    g = tracegrad.grad(lambda a: np.sum(np.linalg.cholesky(a)))(a)
+    expected = tracegrad.grad(lambda a: np.sum(np.linalg.cholesky(a)))(SPD)
+    assert g.dtype == np.float32
+    np.testing.assert_allclose(g, expected, rtol=1e-4, atol=1e-5)
