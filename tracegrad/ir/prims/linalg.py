@@ -34,7 +34,16 @@ import numpy as np
 from tracegrad.ir.errors import ShapeError
 from tracegrad.ir.ops import Op
 from tracegrad.ir.prims.linalg_vjp import VJPS
-from tracegrad.ir.prims.table import FLOATS, NONDIFF, Lowering, Prim, register, require_dtype
+from tracegrad.ir.prims.table import (
+    FLOATS,
+    NONDIFF,
+    Lowering,
+    NumpyImpl,
+    Prim,
+    TypeRule,
+    register,
+    require_dtype,
+)
 from tracegrad.ir.types import TensorType, dims_compatible, format_shape, shapes_compatible
 
 Attrs = dict[str, Any]
@@ -160,7 +169,7 @@ def _svd(a: np.ndarray, *, full_matrices: bool) -> np.ndarray:
     return out
 
 
-_ROWS = [
+_ROWS: list[tuple[Op, int, tuple[str, ...], TypeRule, NumpyImpl, str]] = [
     (Op.CHOLESKY, 1, (), _same_rule(Op.CHOLESKY), np.linalg.cholesky,
      "Cholesky factor L (lower) of a symmetric positive-definite matrix: a = L @ L.T"),
     (Op.TRIANGULAR_SOLVE, 2, ("lower",), _solve_rule(Op.TRIANGULAR_SOLVE), _triangular_solve,
