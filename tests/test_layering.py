@@ -229,6 +229,11 @@ KNOWN_DEFERRED_CYCLES: frozenset[frozenset[str]] = frozenset(
                 "tracegrad.ir.prims.elementwise",
                 "tracegrad.ir.prims.elementwise_vjp",  # the VJP rules' lazy_build, split out
                 "tracegrad.ir.prims.sorting",  # a row file: its VJP rule builds lazily too
+                # the linear-algebra rows, their VJP rules and the matrix helpers those
+                # rules share with tracegrad.numpy.linalg (lazy_build, as every row module)
+                "tracegrad.ir.prims.linalg",
+                "tracegrad.ir.prims.linalg_ops",
+                "tracegrad.ir.prims.linalg_vjp",
                 "tracegrad.ir.prims.structural",
                 "tracegrad.ir.prims.structural_vjp",
                 "tracegrad.ir.prims.table",

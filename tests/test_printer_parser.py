@@ -86,6 +86,18 @@ def _structural() -> Function:
     return Function("structural", (a, v, i), tuple(outs))
 
 
+def _linalg() -> Function:
+    t = new_trace_id()
+    a, r = _p(0, F64, (2, 3, 3), "a", t), _p(1, F32, (4, 3), "r", t)
+    outs = [
+        b.apply(Op.CHOLESKY, [a]), b.apply(Op.TRIANGULAR_SOLVE, [a, a], lower=True),
+        b.apply(Op.SOLVE, [a, a]), b.apply(Op.SLOGDET, [a]), b.apply(Op.EIGH, [a], lower=False),
+        b.apply(Op.SVD, [r], full_matrices=True), b.apply(Op.SVD, [r], full_matrices=False),
+        b.apply(Op.QR, [r]),
+    ]  # fmt: skip
+    return Function("linalg", (a, r), tuple(outs))
+
+
 def _constants() -> Function:
     nan_payload = np.array([0x7FF4000000000001, 0xFFF8000000000000], np.uint64).view(np.float64)
     f32_payload = np.array([0x7FA00001, 0xFFC00000], np.uint32).view(np.float32)
@@ -125,17 +137,17 @@ def _control() -> Function:
 
 
 def test_every_op_kind_is_covered() -> None:
-    graphs = [_elementwise(), _structural(), _constants(), _control()]
+    graphs = [_elementwise(), _structural(), _linalg(), _constants(), _control()]
     seen = {v.op for g in graphs for v in g.order}
     assert seen == set(Op)
 
 
-@pytest.mark.parametrize("build", [_elementwise, _structural, _constants, _control])
+@pytest.mark.parametrize("build", [_elementwise, _structural, _linalg, _constants, _control])
 def test_catalogue_verifies(build) -> None:
     verify(build())
 
 
-@pytest.mark.parametrize("build", [_elementwise, _structural, _constants, _control])
+@pytest.mark.parametrize("build", [_elementwise, _structural, _linalg, _constants, _control])
 def test_roundtrip_identical_values(build) -> None:
     roundtrip(build())
 

@@ -9,6 +9,7 @@ from bench.workloads import (
     compile_time,
     grad_cost,
     graph_scale,
+    linalg,
     logistic,
     loops,
     mlp,
@@ -28,5 +29,6 @@ WORKLOADS: dict[str, ModuleType] = {
         compile_time,
         grad_cost,
         loops,
+        linalg,
     )
 }

@@ -91,3 +91,12 @@ class Op(enum.Enum):
     COND = "cond"
     WHILE = "while"
     SCAN = "scan"
+    # linear algebra: LAPACK through numpy, run as steps of the execution plan
+    # (tracegrad/ir/prims/linalg.py; several results are packed into one array, see the rows)
+    CHOLESKY = "cholesky"
+    TRIANGULAR_SOLVE = "triangular_solve"
+    SOLVE = "solve"
+    SLOGDET = "slogdet"
+    EIGH = "eigh"
+    SVD = "svd"
+    QR = "qr"

@@ -117,7 +117,6 @@ def atleast_1d(a: Any) -> Any:
     return reshape(a, (1,)) if ndim(a) == 0 else a  # noqa: F405
 
 
-linalg = type("linalg", (), {"norm": staticmethod(norm)})
-
-# numpy's samplers record draws while a function is traced (importing registers the hooks)
-from tracegrad.numpy import random  # noqa: E402, F401
+# numpy.linalg's functions; numpy's samplers record draws while a function is traced
+# (importing random registers the hooks)
+from tracegrad.numpy import linalg, random  # noqa: E402, F401

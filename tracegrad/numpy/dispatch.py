@@ -69,7 +69,13 @@ _FUNCTION_NAMES = [
 FUNCTIONS: dict[Any, Any] = {
     getattr(np, n): getattr(tnp, n) for n in _FUNCTION_NAMES if hasattr(tnp, n)
 }
-FUNCTIONS[np.linalg.norm] = tnp.norm
+FUNCTIONS.update(
+    {
+        getattr(np.linalg, n): getattr(tnp.linalg, n)
+        for n in tnp.linalg.NUMPY_NAMES
+        if hasattr(np.linalg, n)
+    }
+)
 
 
 def _add_at(ufunc: np.ufunc, a: Any, indices: Any, b: Any = None) -> None:

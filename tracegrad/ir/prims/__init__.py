@@ -3,6 +3,7 @@
 from tracegrad.ir.prims import (  # noqa: F401  (registers rows)
     control,
     elementwise,
+    linalg,
     sorting,
     structural,
 )

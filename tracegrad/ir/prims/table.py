@@ -42,6 +42,7 @@ class Lowering(enum.Enum):
     INDEXED = "indexed"  # data-dependent indices (gather, scatter-add)
     CONTRACTION = "contraction"  # BLAS
     CONTROL = "control"  # loops and branches: sub-Functions run per iteration (prims.control)
+    LAPACK = "lapack"  # numpy.linalg (LAPACK) called from the execution plan, no kernel
 
 
 class Promotion(enum.Enum):
