@@ -43,8 +43,10 @@ from tracegrad.llvm.plan.runs import (
     KernelRun,
     MatmulRun,
     ReshapeRun,
+    TriangularSolveRun,
     fast_closure,
     lone_reshape,
+    lone_triangular_solve,
     symbolic_fast_closure,
 )
 from tracegrad.llvm.plan.tierup import (
@@ -202,6 +204,8 @@ class PlanExecutable:
                 native = None if lone else native_loop(step.function, slots)
                 if native is not None:
                     runs.append(native)
+                elif lone_triangular_solve(step.function):
+                    runs.append(TriangularSolveRun(step.function, slots))
                 else:
                     runs.append((ReshapeRun if lone else InterpretRun)(step.function, slots))
             elif isinstance(step, MatmulStep):

@@ -24,7 +24,7 @@ from tracegrad.llvm.codegen.extents import evaluate
 from tracegrad.llvm.machine import engine
 from tracegrad.llvm.plan.module import arg_specs
 from tracegrad.llvm.runtime import threads
-from tracegrad.llvm.runtime.blas import matmul
+from tracegrad.llvm.runtime.blas import matmul, triangular_solve
 from tracegrad.llvm.runtime.pool import MIN_BYTES, output_pool
 
 _empty = output_pool().empty
@@ -131,6 +131,34 @@ class InterpretRun:
         for s, o in zip(self.out_slots, outs, strict=True):
             # kernels read C-contiguous buffers only (ascontiguousarray would make 0-d 1-d)
             env[s] = o if o.flags.c_contiguous else np.array(o, order="C")
+
+
+class TriangularSolveRun:
+    """A lone TRIANGULAR_SOLVE step through BLAS ``trsm`` (numpy has no triangular solver:
+    its reference is a general LU solve, O(n^3) where trsm is O(n^2 k)); the numpy reference
+    when numpy's BLAS is not a bundled ILP64 OpenBLAS."""
+
+    def __init__(self, function: Function, slots: dict) -> None:
+        (out,) = function.outputs
+        self.a, self.b = (slots[id(o)] for o in out.operands)
+        self.out = slots[id(out)]
+        self.lower = bool(out.attr("lower"))
+        self.value = out
+
+    def run(self, env: list, use_threads: bool, dims: dict) -> None:
+        a, b = env[self.a], env[self.b]
+        x = triangular_solve(a, b, self.lower)
+        if x is None:
+            x = np.asarray(PRIMS[Op.TRIANGULAR_SOLVE].numpy_impl(a, b, lower=self.lower))
+        env[self.out] = x
+
+
+def lone_triangular_solve(function: Function) -> bool:
+    """The step is one TRIANGULAR_SOLVE of two of its parameters."""
+    if len(function.outputs) != 1:
+        return False
+    out = function.outputs[0]
+    return out.op is Op.TRIANGULAR_SOLVE and all(o in function.params for o in out.operands)
 
 
 class ReshapeRun:
