@@ -1,0 +1,65 @@
+"""Counting and printing the stand-in run: per file and in total, with and without the tests
+that use complex numbers, and the commonest failure reasons.
+
+>>> rows = [Result("t.py", "t.py::a", "passed", "", False),
+...         Result("t.py", "t.py::b", "failed", "UnsupportedError: np.sort 2", True)]
+>>> print_report(rows, top=1)
+file                     tests  passed  failed  errors    pass% | no-complex: tests  passed  pass%
+t.py                         2       1       1       0    50.0% |                 1       1 100.0%
+TOTAL                        2       1       1       0    50.0% |                 1       1 100.0%
+<BLANKLINE>
+top 1 failure reasons (all tests):
+     1  UnsupportedError: np.sort #
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+_NUMBER = re.compile(r"[-+]?\d+(\.\d*)?([eE][-+]?\d+)?")
+_TEMP_PATH = re.compile(r"/\S*autograd-standin-[^/\s]*")  # the runner's temporary directory
+_REASON_CHARS = 110
+
+
+@dataclass(frozen=True)
+class Result:
+    file: str
+    test: str
+    outcome: str  # passed, failed, skipped, error, collection error, crash
+    reason: str  # "ExceptionType: first line of the message" for the failures
+    complex: bool  # the test hands complex numbers to autograd's API
+
+
+def reason_key(reason: str) -> str:
+    """A failure reason without its numbers, cut short, so alike failures group together."""
+    text = _NUMBER.sub("#", _TEMP_PATH.sub("<tmp>", reason))
+    text = text.split(" central differences give")[0]  # check_grads: keep order and mode
+    return text[:_REASON_CHARS]
+
+
+def _row(label: str, rows: list[Result]) -> str:
+    def counts(subset: list[Result]) -> tuple[int, int]:
+        return len(subset), sum(r.outcome == "passed" for r in subset)
+
+    n, passed = counts(rows)
+    failed = sum(r.outcome == "failed" for r in rows)
+    errors = n - passed - failed - sum(r.outcome == "skipped" for r in rows)
+    real_n, real_passed = counts([r for r in rows if not r.complex])
+    pct = lambda p, t: f"{100 * p / t:5.1f}%" if t else "    -"
+    return (f"{label:<22} {n:>7} {passed:>7} {failed:>7} {errors:>7} {pct(passed, n):>8} | "
+            f"{real_n:>17} {real_passed:>7} {pct(real_passed, real_n):>6}")  # fmt: skip
+
+
+def print_report(results: list[Result], top: int) -> None:
+    """Print the table and the ``top`` failure reasons (collection errors count per file)."""
+    print(f"{'file':<22} {'tests':>7} {'passed':>7} {'failed':>7} {'errors':>7} {'pass%':>8} | "
+          f"{'no-complex: tests':>17} {'passed':>7} {'pass%':>6}")  # fmt: skip
+    for name in dict.fromkeys(r.file for r in results):
+        print(_row(name, [r for r in results if r.file == name]))
+    print(_row("TOTAL", results))
+    reasons = Counter(reason_key(r.reason) for r in results if r.outcome != "passed")
+    print(f"\ntop {top} failure reasons (all tests):")
+    for reason, count in reasons.most_common(top):
+        print(f"{count:>6}  {reason}")
