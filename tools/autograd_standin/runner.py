@@ -2,15 +2,14 @@
 
 ``python -m tools.autograd_standin <autograd-checkout> [--files a.py,b.py] [--top 10]``
 
-``<autograd-checkout>`` is a source checkout or a git directory (its HEAD is read, so the
-mirror that the ``fetch`` tool makes works as is). The test files (and autograd's
-``tests/conftest.py``, ``tests/numpy_utils.py``) are copied into a temporary directory; each
-file runs in its own pytest subprocess with ``shim/`` (the stand-in ``autograd``) first on
-``PYTHONPATH``, the temp directory as ``TMPDIR`` and compile cache, and the plugin recording
-outcomes (tests that a crash or ``--timeout`` cut short count as failures, never as passes).
-A first, survey pass (``AUTOGRAD_STANDIN_SURVEY=1``: nothing is checked) marks the tests that
-hand complex numbers to autograd's API, so the counts are printed with and without them.
-Everything is removed at the end.
+``<autograd-checkout>`` is a source checkout or a (bare) git directory, whose HEAD is read.
+The test files (and autograd's ``tests/conftest.py``, ``tests/numpy_utils.py``) are copied
+into a temporary directory; each file runs in its own pytest subprocess with ``shim/`` (the
+stand-in ``autograd``) first on ``PYTHONPATH``, the temp directory as ``TMPDIR`` and compile
+cache, and the plugin recording outcomes (tests that a crash or ``--timeout`` cut short count
+as failures, never as passes). A first, survey pass (``AUTOGRAD_STANDIN_SURVEY=1``: nothing
+is checked) marks the tests that hand complex numbers to autograd's API, so the counts are
+printed with and without them. Everything is removed at the end.
 """
 
 from __future__ import annotations
