@@ -4,6 +4,7 @@ fetched code), so the tool that counts autograd's tests cannot rot."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -15,7 +16,6 @@ import pytest
 
 import tracegrad
 from tools.autograd_standin import mapping, runner
-from tools.autograd_standin.report import print_report
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -96,12 +96,15 @@ def test_runner_counts_a_fake_checkout(tmp_path: Path, capsys: pytest.CaptureFix
     (tmp_path / "tests" / "conftest.py").write_text("")
     (tmp_path / "tests" / "numpy_utils.py").write_text("")
     (tmp_path / "tests" / "test_fake.py").write_text(FAKE_TESTS)
-    results = {r.test.split("::")[-1]: r for r in runner.run(tmp_path, ["test_fake.py"])}
-    assert {name: (r.outcome, r.complex) for name, r in results.items()} == {
+    saved = tmp_path / "out.json"
+    assert runner.main([str(tmp_path), "--files", "test_fake.py", "--save", str(saved)]) == 0
+    results = {r["test"].split("::")[-1]: r for r in json.loads(saved.read_text())}
+    assert {name: (r["outcome"], r["complex"]) for name, r in results.items()} == {
         "test_passes": ("passed", False),
         "test_fails": ("failed", False),
         "test_complex": ("failed", True),
     }
-    assert results["test_fails"].reason.startswith("AssertionError: wrong on purpose")
-    print_report(list(results.values()), top=2)
-    assert "TOTAL                        3       1       2" in capsys.readouterr().out
+    assert results["test_fails"]["reason"].startswith("AssertionError: wrong on purpose")
+    out = capsys.readouterr().out
+    assert "TOTAL                        3       1       2       0    33.3% |" in out
+    assert "                 2       1  50.0%" in out  # without the complex test

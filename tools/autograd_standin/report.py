@@ -10,6 +10,7 @@ TOTAL                        2       1       1       0    50.0% |               
 <BLANKLINE>
 top 1 failure reasons (all tests):
      1  UnsupportedError: np.sort #
+        e.g. b
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ def reason_key(reason: str) -> str:
     """A failure reason without its numbers, cut short, so alike failures group together."""
     text = _NUMBER.sub("#", _TEMP_PATH.sub("<tmp>", reason))
     text = text.split(" central differences give")[0]  # check_grads: keep order and mode
+    text = text.split(" (at ")[0]  # tracegrad's errors name the source line: not the cause
     return text[:_REASON_CHARS]
 
 
@@ -59,7 +61,9 @@ def print_report(results: list[Result], top: int) -> None:
     for name in dict.fromkeys(r.file for r in results):
         print(_row(name, [r for r in results if r.file == name]))
     print(_row("TOTAL", results))
-    reasons = Counter(reason_key(r.reason) for r in results if r.outcome != "passed")
+    failures = [r for r in results if r.outcome not in ("passed", "skipped")]
+    reasons = Counter(reason_key(r.reason) for r in failures)
     print(f"\ntop {top} failure reasons (all tests):")
     for reason, count in reasons.most_common(top):
-        print(f"{count:>6}  {reason}")
+        tests = [r.test.split("::")[-1] for r in failures if reason_key(r.reason) == reason]
+        print(f"{count:>6}  {reason}\n        e.g. {', '.join(tests[:4])}")

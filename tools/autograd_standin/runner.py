@@ -15,6 +15,7 @@ printed with and without them. Everything is removed at the end.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import subprocess
@@ -22,6 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import tracegrad
 from tools.autograd_standin.report import Result, print_report
 
 FILES = (
@@ -124,10 +126,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("checkout", type=Path, help="path of an autograd source checkout")
     parser.add_argument("--files", default=",".join(FILES), help="comma-separated test files")
     parser.add_argument("--top", type=int, default=10, help="how many failure reasons to list")
+    parser.add_argument("--save", type=Path, help="also write every test's outcome here (JSON)")
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per file and pass")
     args = parser.parse_args(argv)
-    import tracegrad
-
     print(f"tracegrad: {Path(tracegrad.__file__).parent}")
-    print_report(run(args.checkout, args.files.split(","), args.timeout), args.top)
+    results = run(args.checkout, args.files.split(","), args.timeout)
+    if args.save:
+        args.save.write_text(json.dumps([dataclasses.asdict(r) for r in results], indent=1))
+    print_report(results, args.top)
     return 0
