@@ -112,6 +112,7 @@ def run(checkout: Path, files: list[str], timeout: float = 3600.0) -> list[Resul
                         r["outcome"],
                         r["reason"],
                         r["test"] in complex_tests or bool(r.get("complex")),
+                        r["outcome"] != "passed" and bool(r.get("complex")),
                     )
                 )
         return merged
