@@ -8,7 +8,7 @@ file                     tests  passed  failed  errors    pass% | no-complex: te
 t.py                         2       1       1       0    50.0% |                 1       1 100.0%
 TOTAL                        2       1       1       0    50.0% |                 1       1 100.0%
 <BLANKLINE>
-1 tests use complex numbers; 1 of them fail on real-valued checks before any complex one: b
+tests using complex numbers: 1; failing on real-valued checks before any complex one: 1 (b)
 excusing only failures at complex inputs: 1 of 2 pass (50.0%)
 <BLANKLINE>
 top 1 failure reasons (all tests):
@@ -67,8 +67,8 @@ def _print_complex_summary(results: list[Result]) -> None:
     ]
     excused = sum(r.failed_at_complex for r in results)
     n, passed = len(results) - excused, sum(r.outcome == "passed" for r in results)
-    print(f"\n{len(uses)} tests use complex numbers; {len(early)} of them fail on real-valued "
-          f"checks before any complex one: {', '.join(early) or '-'}")  # fmt: skip
+    print(f"\ntests using complex numbers: {len(uses)}; failing on real-valued checks before any "
+          f"complex one: {len(early)} ({', '.join(early) or '-'})")  # fmt: skip
     print(f"excusing only failures at complex inputs: {passed} of {n} pass "
           f"({100 * passed / n if n else 0:.1f}%)")  # fmt: skip
 
