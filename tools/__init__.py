@@ -1,0 +1,1 @@
+"""Developer tools outside the tracegrad package (not installed, never imported by it)."""
