@@ -171,3 +171,23 @@ def test_sequences_mixing_traced_values_and_constants_build_arrays() -> None:
     np.testing.assert_allclose(g, [2 * 2.0 * 2.0, 2 * 2.0 * 1.0, 2 * 3.0])
     with pytest.raises(tracegrad.DTypeError, match="ragged"):
         tracegrad.jit(lambda x: tnp.sum([x[0], [1.0, 2.0]]))(x)
+
+
+@pytest.mark.parametrize(
+    "fn", [np.vstack, np.hstack, np.stack, np.column_stack, np.dstack, np.concatenate]
+)
+def test_joining_functions_iterate_a_single_array_as_numpy_does(fn) -> None:
+    # numpy iterates an array argument along its first axis (autograd's tests call
+    # np.vstack(x) with a traced 2-d x)
+    x = np.arange(6.0).reshape(2, 3)
+    got = tracegrad.jit(lambda a: fn(a))(x)
+    np.testing.assert_array_equal(got, fn(x))
+    g = tracegrad.grad(lambda a: (fn(a) ** 2).sum())(x)
+    np.testing.assert_allclose(g, 2 * x)
+
+
+def test_joining_with_a_dtype() -> None:
+    x = np.arange(6.0).reshape(2, 3)
+    out = tracegrad.jit(lambda a: np.vstack([a, a], dtype=np.float32))(x)
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, np.vstack([x, x], dtype=np.float32))

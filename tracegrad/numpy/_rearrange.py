@@ -20,10 +20,12 @@ import numpy as np
 from tracegrad.ir import build as b
 from tracegrad.ir import build_shape as bs
 from tracegrad.ir import indexing
+from tracegrad.ir.dtypes import DType
 from tracegrad.ir.errors import ConcretizationError
 from tracegrad.ir.types import normalize_axes, normalize_axis
 from tracegrad.ir.value import Value
 from tracegrad.numpy._core import traced
+from tracegrad.numpy._structural import items_of
 
 __all__ = [
     "add_at", "array_split", "atleast_2d", "atleast_3d", "column_stack", "diag", "diagflat",
@@ -209,19 +211,20 @@ def atleast_3d(*arys: Any) -> Any:
 
 @traced
 def column_stack(tup: Sequence[Any]) -> Any:
-    cols = [b.to_value(t) for t in tup]
+    cols = items_of(tup)
     cols = [bs.reshape(c, (*c.shape, 1)) if c.ndim < 2 else c for c in cols]
     return bs.concatenate(cols, 1)
 
 
 @traced
-def row_stack(tup: Sequence[Any]) -> Any:
-    return bs.concatenate([_at_least(b.to_value(t), 2) for t in tup], 0)
+def row_stack(tup: Sequence[Any], dtype: Any = None, casting: str = "same_kind") -> Any:
+    out = bs.concatenate([_at_least(t, 2) for t in items_of(tup)], 0)
+    return out if dtype is None else b.cast(out, DType.from_numpy(np.dtype(dtype)))
 
 
 @traced
 def dstack(tup: Sequence[Any]) -> Any:
-    return bs.concatenate([_at_least(b.to_value(t), 3) for t in tup], 2)
+    return bs.concatenate([_at_least(t, 3) for t in items_of(tup)], 2)
 
 
 @traced
