@@ -180,3 +180,19 @@ def dtype_arg(dtype: Any) -> DType | None:
     if dtype is bool:
         return DType.BOOL
     return DType.from_numpy(np.dtype(dtype))
+
+
+def items_of(arrays: Any) -> list[Value]:
+    """The arrays a joining function joins: a sequence's items, or (numpy iterates an array)
+    an array's slices along its first axis."""
+    if isinstance(arrays, Value):
+        if arrays.ndim == 0 or not isinstance(arrays.shape[0], int):
+            raise TypeError("arrays to join must be a sequence or an array with a known length")
+        return [_getitem(arrays, i) for i in range(arrays.shape[0])]
+    return [b.to_value(a) for a in arrays]
+
+
+def _getitem(x: Value, index: int) -> Value:
+    from tracegrad.ir import indexing
+
+    return indexing.getitem(x, index)

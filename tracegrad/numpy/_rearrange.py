@@ -24,8 +24,7 @@ from tracegrad.ir.dtypes import DType
 from tracegrad.ir.errors import ConcretizationError
 from tracegrad.ir.types import normalize_axes, normalize_axis
 from tracegrad.ir.value import Value
-from tracegrad.numpy._core import traced
-from tracegrad.numpy._structural import items_of
+from tracegrad.numpy._core import items_of, traced
 
 __all__ = [
     "add_at", "array_split", "atleast_2d", "atleast_3d", "column_stack", "diag", "diagflat",

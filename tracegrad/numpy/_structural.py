@@ -14,6 +14,7 @@ from tracegrad.ir.errors import ConcretizationError, ShapeError, UnsupportedErro
 from tracegrad.ir.ops import Op
 from tracegrad.ir.value import Value
 from tracegrad.numpy._core import dtype_arg, traced
+from tracegrad.numpy._core import items_of as _items_of  # not a numpy name
 
 # ---- reductions -------------------------------------------------------------------------
 
@@ -174,16 +175,6 @@ def broadcast_to(a: Any, shape: Any) -> Any:
     return b.broadcast_to(value, shape)
 
 
-def items_of(arrays: Any) -> list[Value]:
-    """The arrays a joining function joins: a sequence's items, or (numpy iterates an array)
-    an array's slices along its first axis."""
-    if isinstance(arrays, Value):
-        if arrays.ndim == 0 or not isinstance(arrays.shape[0], int):
-            raise TypeError("arrays to join must be a sequence or an array with a known length")
-        return [indexing.getitem(arrays, i) for i in range(arrays.shape[0])]
-    return [b.to_value(a) for a in arrays]
-
-
 def _with_dtype(v: Value, dtype: Any) -> Value:
     return v if dtype is None else b.cast(v, DType.from_numpy(np.dtype(dtype)))
 
@@ -191,24 +182,24 @@ def _with_dtype(v: Value, dtype: Any) -> Value:
 @traced
 def concatenate(arrays: Any, axis: int | None = 0, dtype: Any = None) -> Any:
     """Join arrays along an existing axis."""
-    return _with_dtype(bs.concatenate(items_of(arrays), axis), dtype)
+    return _with_dtype(bs.concatenate(_items_of(arrays), axis), dtype)
 
 
 @traced
 def stack(arrays: Any, axis: int = 0, dtype: Any = None) -> Any:
     """Join arrays along a new axis."""
-    return _with_dtype(bs.stack(items_of(arrays), axis), dtype)
+    return _with_dtype(bs.stack(_items_of(arrays), axis), dtype)
 
 
 @traced
 def hstack(arrays: Any, dtype: Any = None) -> Any:
-    values = items_of(arrays)
+    values = _items_of(arrays)
     return _with_dtype(bs.concatenate(values, 0 if values[0].ndim == 1 else 1), dtype)
 
 
 @traced
 def vstack(arrays: Any, dtype: Any = None) -> Any:
-    values = [bs.reshape(v, (1, -1)) if v.ndim == 1 else v for v in items_of(arrays)]
+    values = [bs.reshape(v, (1, -1)) if v.ndim == 1 else v for v in _items_of(arrays)]
     return _with_dtype(bs.concatenate(values, 0), dtype)
 
 
