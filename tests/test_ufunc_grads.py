@@ -215,3 +215,17 @@ def test_fuzzer_knows_the_new_rows_jumps(text: str, bad: list, good: list, reaso
     f = parse_function(text)
     assert outside_differentiable_domain(f, [np.array(x) for x in bad]) == reason
     assert outside_differentiable_domain(f, [np.array(x) for x in good]) is None
+
+
+@pytest.mark.parametrize("fn", [np.logaddexp, np.logaddexp2])
+def test_logaddexp_derivatives_at_ties(fn) -> None:
+    # at x == y the value's formula has kinks (|x - y|, max): the derivatives must still be
+    # the smooth function's, half the gradient each and the right curvature (autograd's
+    # systematic tests evaluate every binary ufunc at equal arguments)
+    scale = 1.0 if fn is np.logaddexp else np.log(2.0)
+    gx = tracegrad.grad(lambda a: fn(a, 0.6))(0.6)
+    assert float(gx) == pytest.approx(0.5)
+    hxx = tracegrad.hessian(lambda a: fn(a, 0.6))(0.6)
+    assert float(hxx) == pytest.approx(0.25 * scale, rel=1e-12)
+    hxy = tracegrad.grad(tracegrad.grad(lambda a, c: fn(a, c), 0), 1)(0.6, 0.6)
+    assert float(hxy) == pytest.approx(-0.25 * scale, rel=1e-12)

@@ -158,28 +158,41 @@ def hypot(x: Any, y: Any) -> Any:
     return b.where(inf, float("inf"), b.where(zero, 0.0, scaled))
 
 
-def _log_add(x: Any, y: Any, tie: float, tail: Any) -> Value:
+def _log_add(x: Any, y: Any, tie: float, tail: Any, base: float) -> Value:
     """numpy's npy_logaddexp(2): max + tail(|x - y|); equal inputs (also equal infinities)
-    give max + tie; NaN propagates. ``maximum`` splits the gradient at ties."""
+    give max + tie; NaN propagates. That is the value; the derivatives (of every order) are
+    those of the smooth ``m + log_base(base**(x - m) + base**(y - m))`` with ``m`` held
+    constant, so a tie gets half the gradient each and the right curvature (the value's own
+    formula has kinks at ties: |x - y|, max); where the result is infinite they are 0."""
     xv, yv = floats(x, y)
     m = b.maximum(xv, yv)
     equal = b.eq(xv, yv)
     d = b.where(equal, 0.0, b.sub(xv, yv))  # inf - inf stays out of the branch not taken
-    return b.where(equal, b.add(m, tie), b.add(m, tail(b.neg(b.unary(Op.ABS, d)))))
+    exact = b.where(equal, b.add(m, tie), b.add(m, tail(b.neg(b.unary(Op.ABS, d)))))
+    held = b.apply(Op.STOP_GRADIENT, [m])
+    scale = 1.0 if base == np.e else float(1.0 / np.log(base))  # weak: keeps float32
+    parts = [b.exp(b.mul(b.sub(v, held), 1.0 / scale)) for v in (xv, yv)]
+    smooth = b.add(held, b.mul(b.log(b.add(*parts)), scale))
+    bad = b.binary(Op.LOGICAL_OR, b.ne(smooth, smooth), b.eq(b.unary(Op.ABS, smooth), np.inf))
+    finite = b.unary(Op.LOGICAL_NOT, bad)
+    # exact - (held(smooth) - smooth): the value is exact's, bit for bit (-0.0 included: the
+    # subtracted +0.0 keeps it), the derivatives are smooth's
+    delta = b.where(finite, b.sub(b.apply(Op.STOP_GRADIENT, [smooth]), smooth), 0.0)
+    return b.sub(b.apply(Op.STOP_GRADIENT, [exact]), delta)
 
 
 @traced(elementwise=True)
 @half_in_single
 def logaddexp(x: Any, y: Any) -> Any:
     """log(exp(x) + exp(y)), never overflowing."""
-    return _log_add(x, y, _LN2, lambda t: b.unary(Op.LOG1P, b.exp(t)))
+    return _log_add(x, y, _LN2, lambda t: b.unary(Op.LOG1P, b.exp(t)), np.e)
 
 
 @traced(elementwise=True)
 @half_in_single
 def logaddexp2(x: Any, y: Any) -> Any:
     """log2(2**x + 2**y), never overflowing (2**t by pow, which is accurate for large t)."""
-    return _log_add(x, y, 1.0, lambda t: b.mul(b.unary(Op.LOG1P, b.pow(2.0, t)), _LOG2E))
+    return _log_add(x, y, 1.0, lambda t: b.mul(b.unary(Op.LOG1P, b.pow(2.0, t)), _LOG2E), 2.0)
 
 
 @traced(elementwise=True)
