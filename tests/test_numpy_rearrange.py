@@ -191,3 +191,21 @@ def test_joining_with_a_dtype() -> None:
     out = tracegrad.jit(lambda a: np.vstack([a, a], dtype=np.float32))(x)
     assert out.dtype == np.float32
     np.testing.assert_array_equal(out, np.vstack([x, x], dtype=np.float32))
+
+
+@pytest.mark.parametrize(
+    "fn, shape",
+    [
+        (np.vstack, (2,)), (np.hstack, (2,)), (np.column_stack, (2,)),
+        (np.fabs, (3,)), (lambda a: np.rollaxis(a, 2, 0), (2, 3, 4)),
+        (lambda a: np.rollaxis(a, 0, 2), (2, 3, 4)), (lambda a: np.rollaxis(a, 1, 3), (2, 3, 4)),
+        (lambda a: np.append(a, 4.0), (3,)), (lambda a: np.append(a, a, axis=0), (2, 2)),
+    ],
+)  # fmt: skip
+def test_more_structure_values_and_gradients(fn, shape) -> None:
+    # 1-d arrays joined as numpy joins their 0-d items; rollaxis, append, fabs (autograd's tests)
+    x = np.random.default_rng(2).normal(size=shape)
+    got, expected = tracegrad.jit(fn)(x), fn(x)
+    np.testing.assert_array_equal(got, expected)
+    assert got.dtype == expected.dtype
+    check_grads(fn, (x,), order=2, modes=("rev", "fwd"))

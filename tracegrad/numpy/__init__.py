@@ -44,6 +44,7 @@ from tracegrad.numpy._mathfuncs import (
     cbrt,
     deg2rad,
     degrees,
+    fabs,
     hypot,
     logaddexp,
     logaddexp2,

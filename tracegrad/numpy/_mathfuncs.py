@@ -246,3 +246,9 @@ def rad2deg(x: Any) -> Any:
 
 
 radians, degrees = deg2rad, rad2deg
+
+
+@traced(elementwise=True)
+def fabs(x: Any) -> Any:
+    """numpy.fabs: |x| as a float (ints and bools become floats, as numpy's float loop)."""
+    return b.unary(Op.ABS, as_float(x))

@@ -211,7 +211,7 @@ def atleast_3d(*arys: Any) -> Any:
 @traced
 def column_stack(tup: Sequence[Any]) -> Any:
     cols = items_of(tup)
-    cols = [bs.reshape(c, (*c.shape, 1)) if c.ndim < 2 else c for c in cols]
+    cols = [bs.reshape(c, (-1, 1)) if c.ndim < 2 else c for c in cols]
     return bs.concatenate(cols, 1)
 
 

@@ -192,15 +192,35 @@ def stack(arrays: Any, axis: int = 0, dtype: Any = None) -> Any:
 
 
 @traced
-def hstack(arrays: Any, dtype: Any = None) -> Any:
-    values = _items_of(arrays)
+def hstack(arrays: Any, dtype: Any = None, casting: str = "same_kind") -> Any:
+    values = [bs.reshape(v, (1,)) if v.ndim == 0 else v for v in _items_of(arrays)]
     return _with_dtype(bs.concatenate(values, 0 if values[0].ndim == 1 else 1), dtype)
 
 
 @traced
-def vstack(arrays: Any, dtype: Any = None) -> Any:
-    values = [bs.reshape(v, (1, -1)) if v.ndim == 1 else v for v in _items_of(arrays)]
+def vstack(arrays: Any, dtype: Any = None, casting: str = "same_kind") -> Any:
+    values = [bs.reshape(v, (1, -1)) if v.ndim < 2 else v for v in _items_of(arrays)]
     return _with_dtype(bs.concatenate(values, 0), dtype)
+
+
+@traced
+def rollaxis(a: Any, axis: int, start: int = 0) -> Any:
+    """numpy.rollaxis: ``axis`` moves to before position ``start``."""
+    value = b.to_value(a)
+    n = value.ndim
+    axis, start = axis % n if axis < 0 else axis, start + n if start < 0 else start
+    perm = [i for i in range(n) if i != axis]
+    perm.insert(start - 1 if start > axis else start, axis)
+    return bs.transpose(value, perm)
+
+
+@traced
+def append(arr: Any, values: Any, axis: int | None = None) -> Any:
+    """numpy.append: flattened unless ``axis`` is given."""
+    a, v = b.to_value(arr), b.to_value(values)
+    if axis is None:
+        return bs.concatenate([bs.reshape(a, (-1,)), bs.reshape(v, (-1,))], 0)
+    return bs.concatenate([a, v], axis)
 
 
 @traced

@@ -23,7 +23,7 @@ _COMPOSITE_UFUNC_NAMES = [
     "square", "reciprocal", "isnan", "isinf", "isfinite", "matmul", "bitwise_and", "bitwise_or",
     "bitwise_xor", "invert", "arcsin", "arccos", "arcsinh", "arccosh", "arctanh", "hypot",
     "logaddexp", "logaddexp2", "cbrt", "heaviside", "deg2rad", "rad2deg", "radians", "degrees",
-    "signbit",
+    "signbit", "fabs",
 ]  # fmt: skip
 _ROW_UFUNC_NAMES = [
     name
@@ -65,6 +65,8 @@ _FUNCTION_NAMES = [
     "cumprod", "cumulative_prod",
     # interpolation and selection (numpy/_interp.py, numpy/_select.py)
     "interp", "searchsorted", "select", "piecewise",
+    # more structure (numpy/_structural.py)
+    "rollaxis", "append",
 ]  # fmt: skip
 FUNCTIONS: dict[Any, Any] = {
     getattr(np, n): getattr(tnp, n) for n in _FUNCTION_NAMES if hasattr(tnp, n)
