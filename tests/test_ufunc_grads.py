@@ -229,3 +229,12 @@ def test_logaddexp_derivatives_at_ties(fn) -> None:
     assert float(hxx) == pytest.approx(0.25 * scale, rel=1e-12)
     hxy = tracegrad.grad(tracegrad.grad(lambda a, c: fn(a, c), 0), 1)(0.6, 0.6)
     assert float(hxy) == pytest.approx(-0.25 * scale, rel=1e-12)
+
+
+def test_hypot_derivatives_at_ties_and_zero() -> None:
+    # |x| = |y| is a kink of the value's formula (max, min): the derivatives must be the
+    # smooth sqrt(x^2 + y^2)'s there; (0, 0) gets the zero subgradient, not NaN
+    for x, y in ((0.6, 0.6), (0.6, -0.6), (-2.0, 2.0)):
+        check_grads(np.hypot, (x, y), order=2, modes=("rev", "fwd"))
+    g = tracegrad.grad(lambda a: np.hypot(a, np.array([0.0, 3.0])).sum())(np.array([-0.0, 3.0]))
+    np.testing.assert_allclose(g, [0.0, 3.0 / np.hypot(3.0, 3.0)])

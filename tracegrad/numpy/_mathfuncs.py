@@ -155,7 +155,25 @@ def hypot(x: Any, y: Any) -> Any:
     r = b.div(n, safe_m)
     scaled = b.mul(safe_m, b.sqrt(b.add(1.0, b.mul(r, r))))
     inf = b.binary(Op.LOGICAL_OR, b.eq(ax, float("inf")), b.eq(ay, float("inf")))
-    return b.where(inf, float("inf"), b.where(zero, 0.0, scaled))
+    exact = b.where(inf, float("inf"), b.where(zero, 0.0, scaled))
+    # derivatives (every order) of the smooth m sqrt((x/m)^2 + (y/m)^2) with m held: the
+    # value's formula has kinks where |x| = |y| (max, min); 0 at (0, 0) and at infinities
+    held = b.apply(Op.STOP_GRADIENT, [safe_m])
+    qx, qy = b.div(xv, held), b.div(yv, held)
+    smooth = b.mul(held, b.sqrt(b.add(b.mul(qx, qx), b.mul(qy, qy))))
+    return smooth_derivatives(exact, smooth, also_zero=zero)
+
+
+def smooth_derivatives(exact: Value, smooth: Value, also_zero: Value | None = None) -> Value:
+    """``exact``'s value, bit for bit (-0.0 too), with ``smooth``'s derivatives of every order
+    where ``smooth`` is finite and ``also_zero`` is false (0 elsewhere):
+    ``exact - (held(smooth) - smooth)``."""
+    bad = b.binary(Op.LOGICAL_OR, b.ne(smooth, smooth), b.eq(b.unary(Op.ABS, smooth), np.inf))
+    if also_zero is not None:
+        bad = b.binary(Op.LOGICAL_OR, bad, also_zero)
+    held = b.apply(Op.STOP_GRADIENT, [smooth])
+    delta = b.where(bad, 0.0, b.sub(held, smooth))
+    return b.sub(b.apply(Op.STOP_GRADIENT, [exact]), delta)
 
 
 def _log_add(x: Any, y: Any, tie: float, tail: Any, base: float) -> Value:
@@ -173,12 +191,7 @@ def _log_add(x: Any, y: Any, tie: float, tail: Any, base: float) -> Value:
     scale = 1.0 if base == np.e else float(1.0 / np.log(base))  # weak: keeps float32
     parts = [b.exp(b.mul(b.sub(v, held), 1.0 / scale)) for v in (xv, yv)]
     smooth = b.add(held, b.mul(b.log(b.add(*parts)), scale))
-    bad = b.binary(Op.LOGICAL_OR, b.ne(smooth, smooth), b.eq(b.unary(Op.ABS, smooth), np.inf))
-    finite = b.unary(Op.LOGICAL_NOT, bad)
-    # exact - (held(smooth) - smooth): the value is exact's, bit for bit (-0.0 included: the
-    # subtracted +0.0 keeps it), the derivatives are smooth's
-    delta = b.where(finite, b.sub(b.apply(Op.STOP_GRADIENT, [smooth]), smooth), 0.0)
-    return b.sub(b.apply(Op.STOP_GRADIENT, [exact]), delta)
+    return smooth_derivatives(exact, smooth)
 
 
 @traced(elementwise=True)
