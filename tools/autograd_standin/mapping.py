@@ -112,6 +112,9 @@ def _replace(args: tuple, nums: tuple[int, ...], values: tuple) -> tuple:
     return tuple(new)
 
 
+AUTOGRAD_EPS = 1e-6
+
+
 def check_grads(
     fun: Callable[..., Any],
     argnum: Argnum = 0,
@@ -134,7 +137,9 @@ def check_grads(
             # tracegrad's checker draws tangents for real leaves only: it must not pass silently
             tracegrad.vjp(unary, x)
             raise NotImplementedError("stand-in: complex derivatives are not checked")
-        _tracegrad_check_grads(unary, (x,), order=order, modes=modes)
+        # autograd's own step (test_util.EPS = 1e-6: central differences over [x - 5e-7 v,
+        # x + 5e-7 v]): a larger step crosses near-ties of sort/partition/min in its inputs
+        _tracegrad_check_grads(unary, (x,), order=order, modes=modes, eps=AUTOGRAD_EPS / 2)
 
     return check
 
