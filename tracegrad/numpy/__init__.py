@@ -16,6 +16,7 @@ import numpy as _np
 
 from tracegrad.ir import build as _b
 from tracegrad.numpy._accumulate import cumprod, cumulative_prod, ufunc_accumulate, ufunc_at
+from tracegrad.numpy._calculus import cross, gradient, linspace  # noqa: F401
 from tracegrad.numpy._composites import (
     clip,
     einsum,
@@ -63,7 +64,7 @@ from tracegrad.tracing.context import current_trace as _current_trace
 
 # creation functions with static sizes return numpy arrays (constants in traced code)
 zeros, ones, full, empty = _np.zeros, _np.ones, _np.full, _np.zeros
-arange, linspace, eye, identity = _np.arange, _np.linspace, _np.eye, _np.identity
+arange, eye, identity = _np.arange, _np.eye, _np.identity
 
 
 def asarray(a: Any, dtype: Any = None) -> Any:

@@ -67,6 +67,8 @@ _FUNCTION_NAMES = [
     "interp", "searchsorted", "select", "piecewise",
     # more structure (numpy/_structural.py)
     "rollaxis", "append",
+    # finite differences, cross products, samples (numpy/_calculus.py)
+    "gradient", "cross", "linspace",
 ]  # fmt: skip
 FUNCTIONS: dict[Any, Any] = {
     getattr(np, n): getattr(tnp, n) for n in _FUNCTION_NAMES if hasattr(tnp, n)
