@@ -91,31 +91,29 @@ def control_flow(function: Function) -> Function:
 
 def _recording_twins(function: Function) -> dict[int, Value]:
     """For each loop output whose loop has a recording twin in ``function``: one output of the
-    twin (its group, any output), keyed by the plain output's id."""
-    recorders: dict[tuple, Value] = {}
+    twin (its group, any output), keyed by the plain output's id. A scan's twin has the same
+    operands, params and sizes and a body whose outputs start with the scan's own (reverse
+    mode appends the carries it keeps); a while loop's twin is the same loop recording."""
+    recording: dict[tuple, Value] = {}
+    scans: dict[tuple, list[Value]] = {}  # same operands, params and sizes
     for v in function.order:
         if v.op is Op.WHILE and v.attr("record"):
-            recorders[_while_key(v)] = v
-        elif v.op is Op.SCAN and v.attr("body").name.endswith("_fwd"):
-            recorders[_scan_key(v, v.attr("body").outputs)] = v
+            recording[_while_key(v)] = v
+        elif v.op is Op.SCAN:
+            scans.setdefault(_scan_key(v), []).append(v)
     twins: dict[int, Value] = {}
     for v in function.order:
+        found: Value | None = None
         if v.op is Op.WHILE and not v.attr("record"):
-            found = recorders.get(_while_key(v))
+            found = recording.get(_while_key(v))
         elif v.op is Op.SCAN:
-            body = v.attr("body")
-            found = next(
-                (
-                    r
-                    for key, r in recorders.items()
-                    if r is not v
-                    and key[:-1] == _scan_key(v, ())[:-1]
-                    and key[-1][: len(body.outputs)] == tuple(map(id, body.outputs))
-                ),
-                None,
-            )
-        else:
-            continue
+            outputs = v.attr("body").outputs
+            longer = [
+                r for r in scans[_scan_key(v)]
+                if len(r.attr("body").outputs) > len(outputs)
+                and r.attr("body").outputs[: len(outputs)] == outputs
+            ]  # fmt: skip
+            found = max(longer, key=lambda r: len(r.attr("body").outputs), default=None)
         if found is not None:
             twins[id(v)] = found
     return twins
@@ -125,8 +123,7 @@ def _while_key(v: Value) -> tuple:
     return (tuple(map(id, v.operands)), v.attr("cond"), v.attr("body"))
 
 
-def _scan_key(v: Value, outputs: tuple[Value, ...]) -> tuple:
+def _scan_key(v: Value) -> tuple:
     attrs = group_attrs(v)
-    body = attrs["body"]
     fixed = (attrs["length"], attrs["num_consts"], attrs["num_carry"], attrs["reverse"])
-    return (tuple(map(id, v.operands)), tuple(map(id, body.params)), fixed, tuple(map(id, outputs)))
+    return (tuple(map(id, v.operands)), tuple(map(id, attrs["body"].params)), fixed)

@@ -83,11 +83,6 @@ def build_control(op: Op, operands: Sequence[Value], **attrs: Any) -> list[Value
     return [apply(op, list(operands), **attrs, output=k) for k in range(count)]
 
 
-def siblings(v: Value) -> list[Value]:
-    """Every output Value of ``v``'s group (made on demand: unused ones may not exist yet)."""
-    return build_control(v.op, v.operands, **group_attrs(v))
-
-
 # ---- type rules -----------------------------------------------------------------------
 
 

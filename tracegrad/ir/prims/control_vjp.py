@@ -217,7 +217,8 @@ def _while_vjp(cts: Cts, v: Value, attrs: dict, backward: Backward) -> list[Valu
     slices = [build_shape.take(s, k, axis=0) for s in p_stacked]
     carry_in, extra_cts = slices[:n_carry], slices[n_carry:]
     outs = inline(body, [*p_consts, *carry_in])
-    wrt_consts, wrt_carry = _wrt_of(p_consts, float_consts), _wrt_of(carry_in, float_carry)
+    wrt_consts = [p_consts[i] for i in float_consts]
+    wrt_carry = [carry_in[i] for i in float_carry]
     ct_out: list[Value] = list(p_ct)
     if at_end:  # the history's slice joins the cotangent of what this trip produced
         for (i, _), extra in zip(stacked_cts, extra_cts, strict=True):
@@ -250,10 +251,6 @@ def _while_vjp(cts: Cts, v: Value, attrs: dict, backward: Backward) -> list[Valu
     for j, i in enumerate(float_consts):
         result[n_cond + i] = found[1 + len(float_carry) + j]
     return result
-
-
-def _wrt_of(values: Sequence[Value], indices: Sequence[int]) -> list[Value]:
-    return [values[i] for i in indices]
 
 
 VJPS = {Op.COND: _cond_vjp, Op.SCAN: _scan_vjp, Op.WHILE: _while_vjp}

@@ -180,7 +180,7 @@ def _scan_driver(
         f"  %done = icmp eq i64 %i, {length}",
         "  br i1 %done, label %exit, label %body",
     ]
-    driver.text.insert(0, _function(driver, init, head, [], lines))
+    driver.text.insert(0, _function(driver, init, head, lines))
     return driver
 
 
@@ -246,14 +246,13 @@ def _while_driver(v: Value, operand_types: list[TensorType], ids: itertools.coun
         "  %go = icmp ne i8 %flag, 0",
         "  br i1 %go, label %body, label %exit",
     ]
-    driver.text.insert(0, _function(driver, init, check, [], lines, extra_buffers=1))
+    driver.text.insert(0, _function(driver, init, check, lines, extra_buffers=1))
     return driver
 
 
 def _function(
-    driver: Driver, init: list[str], head: list[str], unused: list[str], body: list[str],
-    extra_buffers: int = 0,
-) -> str:  # fmt: skip
+    driver: Driver, init: list[str], head: list[str], body: list[str], extra_buffers: int = 0
+) -> str:
     """``define void @driver(ptr %bufs)``: load the buffers, run ``init``, then loop: ``head``
     ends with a branch to ``body`` or ``exit``; ``body`` returns to ``head``."""
     size = driver.first_extra + len(driver.extras) + extra_buffers

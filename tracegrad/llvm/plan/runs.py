@@ -143,7 +143,6 @@ class TriangularSolveRun:
         self.a, self.b = (slots[id(o)] for o in out.operands)
         self.out = slots[id(out)]
         self.lower = bool(out.attr("lower"))
-        self.value = out
 
     def run(self, env: list, use_threads: bool, dims: dict) -> None:
         a, b = env[self.a], env[self.b]
