@@ -22,6 +22,7 @@ import numpy as np
 from tracegrad.ir.ops import Op
 from tracegrad.ir.prims import HIGHER_ORDER, PRIMS
 from tracegrad.ir.prims.control import OUTPUT, group_attrs, group_key
+from tracegrad.ir.shapes import binder_of
 from tracegrad.ir.types import Dim
 from tracegrad.ir.value import Function, Value
 
@@ -36,10 +37,14 @@ def evaluate(
         raise TypeError(f"{function.name} takes {len(function.params)} arguments, got {len(args)}")
     env: dict[int, np.ndarray] = {}
     groups: dict[tuple, tuple] = {}  # outputs of loops/branches run so far (one run per group)
-    dims = dict(dims) if dims else {}
-    for p, a in zip(function.params, args, strict=True):
-        array = np.asarray(a, dtype=p.dtype.numpy)
-        bind_param_dims(p, array.shape, dims)
+    arrays = [
+        np.asarray(a, dtype=p.dtype.numpy) for p, a in zip(function.params, args, strict=True)
+    ]
+    if any(a.shape != p.shape for p, a in zip(function.params, arrays, strict=True)):
+        dims = binder_of(function).bind([a.shape for a in arrays], dims)
+    else:
+        dims = dict(dims) if dims else {}
+    for p, array in zip(function.params, arrays, strict=True):
         env[id(p)] = array
     with np.errstate(all="ignore"):
         for v in function.order:
@@ -49,19 +54,6 @@ def evaluate(
                 _run_output(v, env, dims, groups) if v.op in HIGHER_ORDER else _run(v, env, dims)
             )
     return [np.asarray(env[id(o)]) for o in function.outputs]
-
-
-def bind_param_dims(p: Value, shape: tuple[int, ...], dims: dict[Dim, int]) -> None:
-    """Check ``shape`` against ``p``'s (symbolic) shape, binding its dims in ``dims``
-    consistently; ValueError on a mismatch (also used by the LLVM backend's call path)."""
-    if len(shape) != p.ndim:
-        raise ValueError(f"argument of rank {len(shape)} for parameter of type {p.type}")
-    for d, n in zip(p.shape, shape, strict=True):
-        if isinstance(d, Dim):
-            if dims.setdefault(d, n) != n:
-                raise ValueError(f"dim {d} bound to both {dims[d]} and {n}")
-        elif d != n:
-            raise ValueError(f"argument of shape {shape} for parameter of type {p.type}")
 
 
 def _run(v: Value, env: dict[int, np.ndarray], dims: dict[Dim, int]) -> np.ndarray:

@@ -44,10 +44,11 @@ from tracegrad.ir import forksafe
 from tracegrad.ir.dim_classes import canonical_dims
 from tracegrad.ir.errors import DTypeError, TracegradError, UnsupportedError
 from tracegrad.ir.ops import Op
+from tracegrad.ir.shapes import ShapeBinder
 from tracegrad.ir.types import Dim, format_shape
 from tracegrad.ir.value import Function, Value, param, topological_order
 from tracegrad.jit import optimize
-from tracegrad.tensor._dims import DimBinding
+from tracegrad.tensor._dims import check_closed
 from tracegrad.tensor._graph import substitute
 from tracegrad.tensor.draws import CallDraws
 from tracegrad.tensor.inputs import bind_arguments, input_specs
@@ -101,7 +102,7 @@ def _check_inputs(inputs: list[Value], outputs: list[Value]) -> None:
             )
 
 
-def _build_ir(inputs: list[Value], outputs: list[Value], name: str) -> tuple[Function, DimBinding]:
+def _build_ir(inputs: list[Value], outputs: list[Value], name: str) -> tuple[Function, ShapeBinder]:
     """A verifiable Function: params 0..n-1 (names kept), dims merged as the graph requires."""
     rename = canonical_dims(inputs, outputs)
     params = [
@@ -110,9 +111,9 @@ def _build_ir(inputs: list[Value], outputs: list[Value], name: str) -> tuple[Fun
     ]
     rebuilt = substitute(outputs, {id(p): q for p, q in zip(inputs, params, strict=True)}, rename)
     function = Function(name, tuple(params), tuple(rebuilt))
-    binding = DimBinding(params)
-    binding.check_closed(function)
-    return function, binding
+    binder = ShapeBinder(params)
+    check_closed(function, binder)
+    return function, binder
 
 
 class CompiledFunction:
@@ -238,7 +239,7 @@ class CompiledFunction:
                 if outs is not None:
                     return list(outs)
         arrays = self._convert(args)
-        self._binding.bind(arrays)
+        self._binding.bind([a.shape for a in arrays])
         run = self._executable if self._executable is not None else self._specialized(arrays)
         return [np.asarray(r) for r in run(arrays)]
 

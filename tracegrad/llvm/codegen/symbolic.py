@@ -8,21 +8,22 @@ with runtime extents (:mod:`tracegrad.llvm.codegen.extents`).
 from __future__ import annotations
 
 from tracegrad.ir.build import apply
-from tracegrad.ir.interpreter import bind_dims, bind_param_dims
+from tracegrad.ir.interpreter import bind_dims
 from tracegrad.ir.ops import Op
 from tracegrad.ir.rebuild import rebuild
-from tracegrad.ir.types import Dim, TensorType
+from tracegrad.ir.shapes import binder_of
+from tracegrad.ir.types import TensorType
 from tracegrad.ir.value import Function, Value, param
 
 
 def concretize(function: Function, shapes: tuple[tuple[int, ...], ...]) -> Function:
     """``function`` with its symbolic dims bound from the parameter shapes (types are
-    re-inferred through the primitive table). Raises ValueError on inconsistent shapes."""
-    dims: dict[Dim, int] = {}
+    re-inferred through the primitive table). ShapeError (a ValueError) on inconsistent
+    shapes."""
+    dims = binder_of(function).bind([tuple(s) for s in shapes])
     seed: dict[int, Value] = {}
     params = []
     for p, shape in zip(function.params, shapes, strict=True):
-        bind_param_dims(p, tuple(shape), dims)
         new = (
             param(
                 p.attr("index"),

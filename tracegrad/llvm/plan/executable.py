@@ -27,8 +27,8 @@ import numpy as np
 
 from tracegrad.ir import forksafe
 from tracegrad.ir.executable import HotPaths, fresh, plain_paths
-from tracegrad.ir.interpreter import bind_param_dims
 from tracegrad.ir.ops import Op
+from tracegrad.ir.shapes import binder_of
 from tracegrad.ir.types import Dim
 from tracegrad.ir.value import Function, Value
 from tracegrad.llvm.callpath import wrapper as callpath
@@ -278,7 +278,9 @@ class PlanExecutable:
         env = list(self.template)
         dims: dict[Dim, int] = {}
         for i, (p, a) in enumerate(zip(params, arrays, strict=True)):
-            env[i] = _checked(p, a, dims)
+            env[i] = _converted(p, a)
+        if any(env[i].shape != p.shape for i, p in enumerate(params)):
+            dims = binder_of(self.plan.function).bind([env[i].shape for i in range(len(params))])
         runs = self.runs  # read once: tier-up may swap the list during this call
         if any(isinstance(r, InterpretRun) for r in runs):
             with np.errstate(all="ignore"):
@@ -304,13 +306,10 @@ class PlanExecutable:
         return result
 
 
-def _checked(p: Value, a: Any, dims: dict[Dim, int]) -> np.ndarray:
-    """Convert like the interpreter, check the shape (binding symbolic dims in ``dims``),
-    and make the array C-contiguous (a copy for strided, negative-stride or misaligned
-    inputs)."""
+def _converted(p: Value, a: Any) -> np.ndarray:
+    """Convert like the interpreter and make the array C-contiguous (a copy for strided,
+    negative-stride or misaligned inputs); shapes are checked after, all at once."""
     array = np.asarray(a, dtype=p.dtype.numpy)
-    if array.shape != p.shape:
-        bind_param_dims(p, array.shape, dims)
     if not (array.flags.c_contiguous and array.flags.aligned) or type(array) is not np.ndarray:
         array = np.array(array, order="C", copy=True, subok=False)
     return array
