@@ -163,7 +163,7 @@ def test_long_chain_without_recursion_error() -> None:
 def test_optimized_functions_are_differentiated_again() -> None:
     """What the optimizer returns at the default level is ordinary IR, differentiable again."""
     from tracegrad.ir.interpreter import evaluate
-    from tracegrad.jit import optimize
+    from tracegrad.ir.passes import optimize
     from tracegrad.tracing.trace import trace
 
     fn = trace(lambda x: np.sum(np.exp(-x) * np.sin(x) + x * x), (np.zeros(3),)).function

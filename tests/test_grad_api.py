@@ -206,7 +206,7 @@ def test_bad_argnums_and_has_aux() -> None:
 def test_gradient_ir_can_be_printed_and_optimized() -> None:
     from tracegrad.autodiff.reverse import backward
     from tracegrad.ir import build as b
-    from tracegrad.jit import optimize
+    from tracegrad.ir.passes import optimize
     from tracegrad.tracing.trace import trace
 
     fn = trace(lambda x: x**2, (1.0,)).function

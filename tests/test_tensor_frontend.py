@@ -124,10 +124,10 @@ class ConcreteOnlyBackend(InterpretBackend):
 
     name = "concrete-only"
 
-    def compile(self, function):  # type: ignore[no-untyped-def]
+    def compile(self, function, *, spent_s=0.0):  # type: ignore[no-untyped-def]
         if not all(p.type.is_concrete for p in function.params):
             raise UnsupportedError("symbolic dims")
-        return super().compile(function)
+        return super().compile(function, spent_s=spent_s)
 
 
 def test_backend_without_symbolic_dims_gets_one_compile_per_shape(monkeypatch) -> None:

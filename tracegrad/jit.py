@@ -23,31 +23,15 @@ import numpy as np
 
 from tracegrad import tree
 from tracegrad._pickling import by_reference, portable, restore_once, token_of, unwrap
-from tracegrad.backend import get_backend
 from tracegrad.ir import forksafe
 from tracegrad.ir.executable import Executable, HotPaths
-from tracegrad.ir.passes import optimize as run_pipeline
 from tracegrad.ir.value import Function
 from tracegrad.methods import bind_method
-from tracegrad.signature import as_array, leaf_key
-from tracegrad.specialize import AutoStatic, RecompileLog, split
-from tracegrad.tracing.concrete import take_needed
-from tracegrad.tracing.implicit import fold_captured, wrap_static
-from tracegrad.tracing.trace import Traced, call, is_leaf, trace
+from tracegrad.specialize import CallSplit, RecompileLog
+from tracegrad.staging import Compiled, Specialization, SpecializationCache
+from tracegrad.tracing.implicit import fold_captured
+from tracegrad.tracing.trace import Traced, trace
 from tracegrad.tracing.tracer import Tracer, numpy_entry
-
-
-def optimize(function: Function, opt_level: int) -> Function:
-    """The optimization pipeline (tracegrad.ir.passes)."""
-    return run_pipeline(function, opt_level=opt_level)
-
-
-@dataclass
-class Specialization:
-    traced: Traced
-    optimized: Function | None = None
-    executable: Executable | None = None
-    trace_s: float = 0.0  # how long tracing took (part of the tier-up bound)
 
 
 class Jitted:
@@ -67,9 +51,8 @@ class Jitted:
         self.static_argnames = tuple(static_argnames)
         self.backend = backend
         self.opt_level = opt_level
-        self._cache: dict[Any, Specialization] = {}
+        self._cache = SpecializationCache(fun)
         self._lock = forksafe.reset_in_child(threading.Lock())
-        self._tracing: dict[Any, threading.RLock] = {}  # key -> lock held while tracing it
         self._fast: dict[tuple, Callable[..., Any]] = {}
         self._fast_one: dict[Any, Callable[..., Any]] = {}
         # the native whole-call entries of the hottest specializations, chained: the head
@@ -77,96 +60,32 @@ class Jitted:
         self._entry: Callable[..., Any] | None = None
         self._entries: list[tuple[Callable[..., Any], tuple, str]] = []  # (factory, key, out)
         self.trace_count = 0
-        self._auto = AutoStatic(fun)  # Python int arguments found used as values
 
     @property
     def recompile_log(self) -> RecompileLog:
         """Why each specialization was traced (see tracegrad.specialize)."""
-        return self._auto.log
+        return self._cache.auto.log
 
     def _specialize(self, args: tuple, kwargs: dict) -> tuple[Specialization, list[Any]]:
-        auto = self._auto
-        while True:  # again when a Python int argument turns out to be needed as a value
-            dynamic, statics, key_static = split(args, kwargs, self, auto)
-            static, static_kw, dynamic_kw = statics
-            leaves, in_tree = tree.flatten(([a for _, a in dynamic], dynamic_kw), is_leaf=is_leaf)
-            key = (in_tree, tuple(leaf_key(x) for x in leaves), key_static)
-            spec = self._cache.get(key)
-            if spec is not None and spec.traced.closure and spec.traced.stale:
-                with self._lock:  # a captured name holds another dtype or shape now
-                    if self._cache.get(key) is spec:
-                        del self._cache[key]
-                spec = None
-            values = [*static, *static_kw.items()] if auto.names else []
-            values = values if any(auto.applies(n, v) for n, v in values) else []
-            if spec is not None:
-                if values:
-                    auto.touch(key)
-                return spec, leaves
-            try:
-                spec = self._trace_once(key, dynamic, static, static_kw, dynamic_kw)
-            except Exception:
-                if auto.learn(take_needed(), in_tree, [i for i, _ in dynamic]):
-                    continue
-                raise
-            if values:
-                for old in auto.admit(key, values):
-                    self._cache.pop(old, None)
-            return spec, leaves
+        return self._cache.lookup(
+            args,
+            kwargs,
+            self._build,
+            static_argnums=self.static_argnums,
+            static_argnames=self.static_argnames,
+        )
 
-    def _trace_once(
-        self, key: Any, dynamic: list, static: list, static_kw: dict, dynamic_kw: dict
-    ) -> Specialization:
-        """Trace for ``key`` unless another thread is doing it: then wait and take its
-        result (threads that miss the cache at once would otherwise all trace)."""
-        with self._lock:
-            key_lock = self._tracing.setdefault(key, forksafe.reset_in_child(threading.RLock()))
-        try:
-            # reentrant: a function that calls itself with the same signature recurses (and
-            # fails) as without the lock instead of deadlocking
-            with key_lock:
-                spec = self._cache.get(key)
-                if spec is None:
-                    started = time.perf_counter()
-                    traced = self._trace(dynamic, static, static_kw, dynamic_kw)
-                    spec = Specialization(traced, trace_s=time.perf_counter() - started)
-                    if not spec.traced.per_trace:  # closures over outer tracers are per-trace
-                        with self._lock:
-                            spec = self._cache.setdefault(key, spec)
-                return spec
-        finally:
-            with self._lock:
-                if self._tracing.get(key) is key_lock:
-                    del self._tracing[key]
+    def _build(self, split: CallSplit) -> Specialization:
+        started = time.perf_counter()
+        traced = self._trace(split)
+        trace_s = time.perf_counter() - started
+        compiled = Compiled(traced.function, self.opt_level, self.backend, spent_s=trace_s)
+        return Specialization(traced, compiled, _unflatten(traced), trace_s)
 
-    def _trace(self, dynamic: list, static: list, static_kw: dict, dynamic_kw: dict) -> Traced:
-        positions = [i for i, _ in dynamic]
-        n_args = len(dynamic) + len(static)
+    def _trace(self, split: CallSplit) -> Traced:
         fun = numpy_entry(self.fun)  # jit(np.sum)([1.0, 2.0]): numpy cannot dispatch a list
-
-        def flat_fun(dyn_args: list, dyn_kw: dict) -> Any:
-            full = [None] * n_args
-            for i, a in zip(positions, dyn_args, strict=True):
-                full[i] = a
-            for i, a in static:
-                full[i] = wrap_static(a)  # a Generator records its draws
-            kw = {k: wrap_static(v) for k, v in static_kw.items()}
-            return fun(*full, **kw, **dyn_kw)
-
         self.trace_count += 1
-        args = ([a for _, a in dynamic], dynamic_kw)
-        return trace(flat_fun, args, name=self.fun.__name__, user_fn=self.fun)
-
-    def _executable(self, spec: Specialization) -> Executable:
-        if spec.executable is None:
-            with self._lock:
-                if spec.executable is None:
-                    started = time.perf_counter()
-                    spec.optimized = optimize(spec.traced.function, self.opt_level)
-                    spent_s = spec.trace_s + time.perf_counter() - started
-                    backend = get_backend(self.backend)
-                    spec.executable = backend.compile(spec.optimized, spent_s=spent_s)
-        return spec.executable
+        return trace(split.bind(fun), split.tree_args, name=self.fun.__name__, user_fn=self.fun)
 
     def __get__(self, instance: Any, owner: type | None = None) -> Any:
         """On a method: bound to ``instance`` (see ``tracegrad.methods``)."""
@@ -190,8 +109,8 @@ class Jitted:
 
     def _call_slow(self, args: tuple, kwargs: dict) -> Any:
         spec, leaves = self._specialize(args, kwargs)
-        outs = call(spec.traced, leaves, lambda function, inputs: self._run(spec, inputs))
-        plain = not (kwargs or self.static_argnums or self._auto.names)  # keyed by types only
+        outs = spec.run_flat(leaves)
+        plain = not (kwargs or self.static_argnums or self._cache.auto.names)  # by types only
         if plain and outs and not isinstance(outs[0], Tracer):
             key = _fast_key(args)
             if key is not None and not spec.traced.per_trace:
@@ -204,7 +123,7 @@ class Jitted:
     def _add_fast_path(self, spec: Specialization, key: tuple, table: dict, slot: Any) -> None:
         """The fast path for ``key`` from the executable's hot paths, rebuilt when it tiers
         up (possibly on a background thread), when the native entry is installed too."""
-        executable = self._executable(spec)
+        executable = spec.compiled.executable()
         implicit = spec.traced.closure  # implicit inputs only (per_trace ones are not cached)
 
         def make(hot: HotPaths) -> Callable[..., Any]:
@@ -257,14 +176,6 @@ class Jitted:
             cls.__call__ = entry  # type: ignore[method-assign]
             self._entry = entry
 
-    def _run(self, spec: Specialization, inputs: list[Any]) -> list[np.ndarray]:
-        executable = self._executable(spec)
-        arrays = [
-            as_array(x, p.dtype.numpy)
-            for x, p in zip(inputs, spec.traced.function.params, strict=True)
-        ]
-        return executable(arrays)
-
     def __reduce__(self) -> str | tuple[Any, ...]:
         """Pickle what defines this function, never its compiled state: by name when a
         module-level name holds this very object (``@jit`` on a module-level function, or
@@ -300,8 +211,9 @@ class Jitted:
     def lower(self, *args: Any, **kwargs: Any) -> Lowered:
         """Inspect what runs for these arguments: traced IR, optimized IR, LLVM IR, assembly."""
         spec, _ = self._specialize(args, kwargs)
-        executable = self._executable(spec)
-        return Lowered(spec.traced.function, spec.optimized, executable)  # type: ignore[arg-type]
+        executable = spec.compiled.executable()
+        optimized = spec.compiled.optimized
+        return Lowered(spec.traced.function, optimized, executable)  # type: ignore[arg-type]
 
 
 def _new_jitted(cls: type, fun: Any, options: tuple) -> Jitted:
@@ -316,6 +228,13 @@ def _restore_jitted(token: str, cls: type, fun: Any, options: tuple) -> Jitted:
 
 
 _SCALAR_TYPES = (float, int, bool)
+
+
+def _unflatten(traced: Traced) -> Callable[[list[Any]], Any]:
+    out_tree = traced.out_tree
+    return lambda outs: tree.unflatten(out_tree, outs)
+
+
 _NDARRAY = np.ndarray
 MAX_ENTRIES = 4  # native entries chained per Jitted (a decline costs about 20 ns)
 

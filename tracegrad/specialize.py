@@ -32,16 +32,19 @@ import struct
 import threading
 import warnings
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from tracegrad import tree
 from tracegrad.tracing.concrete import ConcreteUse
+from tracegrad.tracing.implicit import wrap_static
 
 __all__ = [
-    "MAX_VALUES", "AutoStatic", "RecompileLog", "SpecializationWarning", "is_int", "split",
+    "MAX_VALUES", "AutoStatic", "CallSplit", "RecompileLog", "SpecializationWarning", "is_int",
+    "split_call",
 ]  # fmt: skip
 
 MAX_VALUES = 64  # specializations on auto-static values kept per function
@@ -208,29 +211,76 @@ def _top_level(in_tree: tree.TreeDef, positions: Sequence[int]) -> list[tuple[An
     return found
 
 
-def split(args: tuple, kwargs: dict, options: Any, auto: AutoStatic) -> tuple[list, list, Any]:
-    """``jit``'s split of a call into dynamic arguments (traced) and static ones (keyed by
-    value): ``options.static_argnums``/``static_argnames``, the auto-static ints of ``auto``,
-    big ints and random generators. Returns ``(dynamic, [static, static_kw, dynamic_kw],
-    key_static)``, the first two as ``(position, value)`` pairs."""
-    static, dynamic = [], []
-    nums, names = options.static_argnums, options.static_argnames
-    for i, a in enumerate(args):
-        is_static = i in nums or _auto_static(a) or auto.applies(i, a)
-        (static if is_static else dynamic).append((i, a))
-    static_kw = {
-        k: v for k, v in kwargs.items() if k in names or _auto_static(v) or auto.applies(k, v)
-    }
-    dynamic_kw = {k: v for k, v in kwargs.items() if k not in static_kw}
-    key_static = (
-        tuple((i, _static_key(a)) for i, a in static),
-        tuple(sorted((k, _static_key(v)) for k, v in static_kw.items())),
+@dataclass(frozen=True)
+class CallSplit:
+    """A call split into what is traced and what is keyed by value. ``args``/``kwargs`` hold
+    ``None`` (no leaves) in place of each static argument; ``statics`` are those arguments as
+    ``(position or name, value)`` pairs; ``key`` is their hashable key."""
+
+    args: tuple
+    kwargs: dict
+    statics: tuple[tuple[int | str, Any], ...]
+    key: Any
+
+    @property
+    def tree_args(self) -> tuple[tuple, dict]:
+        """The ``((args...), kwargs)`` pytree the trace takes (its leaves are the params)."""
+        return self.args, self.kwargs
+
+    def bind(self, fun: Callable[..., Any]) -> Callable[[tuple, dict], Any]:
+        """``fun`` taking ``tree_args``-shaped values, with the static values put back (a
+        random generator wrapped to record its draws, see tracegrad.numpy.random)."""
+        statics = self.statics
+
+        def run(args: tuple, kwargs: dict) -> Any:
+            if statics:
+                args, kwargs = list(args), dict(kwargs)  # type: ignore[assignment]
+                for where, value in statics:
+                    if isinstance(where, str):
+                        kwargs[where] = wrap_static(value)
+                    else:
+                        args[where] = wrap_static(value)  # type: ignore[index]
+            return fun(*args, **kwargs)
+
+        return run
+
+
+def split_call(
+    args: tuple,
+    kwargs: dict,
+    static_argnums: Collection[int],
+    static_argnames: Collection[str],
+    auto: AutoStatic,
+) -> CallSplit:
+    """Split a call (see CallSplit): static are the ``static_argnums``/``static_argnames``,
+    the auto-static ints of ``auto``, big ints and random generators."""
+    statics = [
+        (i, a)
+        for i, a in enumerate(args)
+        if i in static_argnums or _auto_static(a) or auto.applies(i, a)
+    ]
+    statics += [
+        (k, v)
+        for k, v in kwargs.items()
+        if k in static_argnames or _auto_static(v) or auto.applies(k, v)
+    ]
+    if not statics:
+        return CallSplit(args, kwargs, (), ())
+    taken = {where for where, _ in statics}
+    key = (
+        tuple((i, _static_key(a)) for i, a in statics if isinstance(i, int)),
+        tuple(sorted((k, _static_key(v)) for k, v in statics if isinstance(k, str))),
     )
     try:
-        hash(key_static)
+        hash(key)
     except TypeError:
         raise TypeError("static arguments must be hashable (tuples, numbers, strings)") from None
-    return dynamic, [static, static_kw, dynamic_kw], key_static
+    return CallSplit(
+        tuple(None if i in taken else a for i, a in enumerate(args)),
+        {k: None if k in taken else v for k, v in kwargs.items()},
+        tuple(statics),
+        key,
+    )
 
 
 def _static_key(value: Any) -> Any:

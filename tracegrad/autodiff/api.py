@@ -20,9 +20,9 @@ import numpy as np
 from tracegrad import tree
 from tracegrad._pickling import portable, restore_once, token_of, unwrap
 from tracegrad.autodiff._core import (
-    Derivative,
     arg_leaf_ranges,
     cached_call,
+    derivative,
     execute,
     fresh_params,
     make_function,
@@ -37,6 +37,7 @@ from tracegrad.ir.errors import UnsupportedError
 from tracegrad.ir.types import format_shape
 from tracegrad.ir.value import Value, const
 from tracegrad.specialize import RecompileLog
+from tracegrad.staging import Specialization
 from tracegrad.tracing.context import current_trace
 from tracegrad.tracing.trace import Traced, abstract_type, call, is_leaf
 from tracegrad.tracing.tracer import Tracer
@@ -80,7 +81,7 @@ def _wrt(traced: Traced, nums: tuple[int, ...]) -> list[Value]:
 # ---- grad and value_and_grad ----------------------------------------------------------------
 
 
-def _build_grad(traced: Traced, leaves: list, argnums: Argnums, has_aux: bool) -> Derivative:
+def _build_grad(traced: Traced, leaves: list, argnums: Argnums, has_aux: bool) -> Specialization:
     fn = traced.function
     nums = _argnums(argnums)
     require_float_args(traced, nums, "grad")
@@ -108,7 +109,7 @@ def _build_grad(traced: Traced, leaves: list, argnums: Argnums, has_aux: bool) -
         value = tree.unflatten(traced.out_tree, outs[:n])
         return value, _split_args(argnums, nums, traced.in_tree, outs[n:])
 
-    return Derivative(d_traced, finish)
+    return derivative(d_traced, finish)
 
 
 def value_and_grad(f: Callable[..., Any], argnums: Argnums = 0, has_aux: bool = False) -> Any:
@@ -166,7 +167,7 @@ class _Transformed:
         if self._transform == "jacobian":
             nums = _argnums(argnums)
 
-            def build(traced: Traced, leaves: list) -> Derivative:
+            def build(traced: Traced, leaves: list) -> Specialization:
                 return _build_jacobian(traced, argnums, nums, has_aux)
 
             kind = ("jacobian", argnums, has_aux)
@@ -301,7 +302,7 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) 
     return cached_call(f, ("jvp",), primals, {}, _build_jvp, extra=t_leaves, fixed=None)
 
 
-def _build_jvp(traced: Traced, leaves: list) -> Derivative:
+def _build_jvp(traced: Traced, leaves: list) -> Specialization:
     fn = traced.function
     n = len(leaves)
     float_outs = [o for o in fn.outputs if o.dtype.is_float]
@@ -328,7 +329,7 @@ def _build_jvp(traced: Traced, leaves: list) -> Derivative:
     def finish(outs: list) -> Any:
         return tree.unflatten(traced.out_tree, outs[:m]), tree.unflatten(traced.out_tree, outs[m:])
 
-    return Derivative(Traced(j_fn, traced.in_tree, traced.out_tree, weak, traced.closure), finish)
+    return derivative(Traced(j_fn, traced.in_tree, traced.out_tree, weak, traced.closure), finish)
 
 
 # ---- jacobian, hessian, stop_gradient --------------------------------------------------------
@@ -348,7 +349,7 @@ def jacobian(f: Callable[..., Any], argnums: Argnums = 0, has_aux: bool = False)
     return _Transformed(f, "jacobian", argnums, has_aux)
 
 
-def _build_jacobian(traced: Traced, argnums: Argnums, nums: tuple, has_aux: bool) -> Derivative:
+def _build_jacobian(traced: Traced, argnums: Argnums, nums: tuple, has_aux: bool) -> Specialization:
     fn = traced.function
     require_float_args(traced, nums, "jacobian")
     main = _main_tree(traced, has_aux, "jacobian")
@@ -370,7 +371,7 @@ def _build_jacobian(traced: Traced, argnums: Argnums, nums: tuple, has_aux: bool
             return jac
         return jac, tree.unflatten(traced.out_tree.children[1], outs[len(flat) :])
 
-    return Derivative(Traced(j_fn, traced.in_tree, traced.out_tree, weak, traced.closure), finish)
+    return derivative(Traced(j_fn, traced.in_tree, traced.out_tree, weak, traced.closure), finish)
 
 
 def _jacobian_blocks(out: Value, wrt: list[Value]) -> list[Value]:

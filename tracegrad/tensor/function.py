@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from tracegrad._pickling import restore_once, token_of
-from tracegrad.backend import Executable, get_backend
+from tracegrad.backend import get_backend
 from tracegrad.ir import forksafe
 from tracegrad.ir.dim_classes import canonical_dims
 from tracegrad.ir.errors import DTypeError, TracegradError, UnsupportedError
@@ -47,7 +47,7 @@ from tracegrad.ir.ops import Op
 from tracegrad.ir.shapes import ShapeBinder
 from tracegrad.ir.types import Dim, format_shape
 from tracegrad.ir.value import Function, Value, param, topological_order
-from tracegrad.jit import optimize
+from tracegrad.staging import Compiled
 from tracegrad.tensor._dims import check_closed
 from tracegrad.tensor._graph import substitute
 from tracegrad.tensor.draws import CallDraws
@@ -152,13 +152,12 @@ class CompiledFunction:
         self.opt_level = opt_level
         self.function, self._binding = _build_ir(self.inputs, self.outputs, name)
         self._draws = _call_draws(self, plan.draws, no_default_updates)
-        self.optimized_function = optimize(self.function, opt_level)
         self.compile_count = 0
         self._kinds = [(p.dtype.numpy, p.ndim) for p in self.function.params]
         self._lock = forksafe.reset_in_child(threading.Lock())
-        self._executable: Executable | None = None
-        self._per_shape: dict[tuple, Executable] | None = None
-        self._compile_symbolic()
+        self._compiled: Compiled | None = Compiled(self.function, opt_level, self.backend.name)
+        self._per_shape: dict[tuple, Compiled] | None = None
+        self.optimized_function = self._compile_symbolic()
         outs = self.optimized_function.outputs
         self.maker = SimpleNamespace(
             fgraph=SimpleNamespace(inputs=list(self.function.params), outputs=list(outs))
@@ -171,16 +170,22 @@ class CompiledFunction:
         outs = self.optimized_function.outputs
         return outs[0] if self.single else self.optimized_function
 
-    def _compile_symbolic(self) -> None:
+    def _compile_symbolic(self) -> Function:
+        """Compile once for every shape; returns the optimized Function."""
+        compiled = self._compiled
+        assert compiled is not None
         try:
-            self._executable = self.backend.compile(self.optimized_function)
+            compiled.executable()
         except (UnsupportedError, NotImplementedError):
+            self._compiled = None
             self._per_shape = {}  # this backend needs concrete shapes: specialize per call
         else:
             self.compile_count += 1
+        assert compiled.optimized is not None
+        return compiled.optimized
 
-    def _specialized(self, arrays: list[np.ndarray]) -> Executable:
-        """The executable for these concrete shapes (backends without symbolic dims)."""
+    def _specialized(self, arrays: list[np.ndarray]) -> Compiled:
+        """The compiled function for these concrete shapes (backends without symbolic dims)."""
         assert self._per_shape is not None
         key = tuple(a.shape for a in arrays)
         found = self._per_shape.get(key)
@@ -188,7 +193,8 @@ class CompiledFunction:
             with self._lock:
                 found = self._per_shape.get(key)
                 if found is None:
-                    found = self.backend.compile(optimize(self._concrete(arrays), self.opt_level))
+                    found = Compiled(self._concrete(arrays), self.opt_level, self.backend.name)
+                    found.executable()
                     self._per_shape[key] = found
                     self.compile_count += 1
         return found
@@ -229,7 +235,8 @@ class CompiledFunction:
         return results[0] if self.single else results
 
     def _run(self, args: tuple) -> list[Any]:
-        fast = self._executable.hot.symbolic if self._executable is not None else None
+        compiled = self._compiled
+        fast = compiled.executable().hot.symbolic if compiled is not None else None
         if fast is not None and len(args) == len(self._kinds):
             # arrays already of the right dtype and rank go straight to the kernel; the
             # native call checks the rest and declines (None) anything unusual
@@ -240,8 +247,8 @@ class CompiledFunction:
                     return list(outs)
         arrays = self._convert(args)
         self._binding.bind([a.shape for a in arrays])
-        run = self._executable if self._executable is not None else self._specialized(arrays)
-        return [np.asarray(r) for r in run(arrays)]
+        run = compiled if compiled is not None else self._specialized(arrays)
+        return [np.asarray(r) for r in run.run(arrays)]
 
     def copy(self, swap: dict | None = None, delete_updates: bool = False) -> CompiledFunction:
         """The same function compiled again; ``swap={old_shared: new_shared}`` makes the copy
