@@ -19,7 +19,7 @@ un-jitted derivative API (``grad(f)(x)``, ``jacobian``, ``vjp``...) and ``traceg
 ...     traced = trace(call.bind(np.sin), call.tree_args, name="sin")
 ...     return Specialization(traced, Compiled(traced.function, backend="interpret"))
 >>> spec, leaves = cache.lookup((np.zeros(2),), {}, build)
->>> spec.run(leaves).tolist()
+>>> spec.run(leaves)[0].tolist()
 [0.0, 0.0]
 >>> cache.lookup((np.ones(2),), {}, build)[0] is spec  # same dtype and shape: cached
 True

@@ -167,7 +167,7 @@ def test_fork_while_another_thread_compiles(tmp_path: Path) -> None:
 _FORK_MID_TRACE = """
     import threading
     import numpy as np, tracegrad
-    from tracegrad.autodiff import _core
+    from tracegrad import staging
     from tracegrad.ir import rewrite_engine, value
     from tracegrad.ir.passes import driver
     from tracegrad.tensor import variables
@@ -182,7 +182,7 @@ _FORK_MID_TRACE = """
         return np.cos(x) + 1.0
 
     f = tracegrad.jit(body, backend="llvm")
-    module_locks = [value.Value._lock, variables._names_lock, _core._LOCK,
+    module_locks = [value.Value._lock, variables._names_lock, staging._CACHES_LOCK,
                     rewrite_engine._BITS_LOCK, driver._GC_LOCK, _pickling._LOCK]
 
     def hold_all():

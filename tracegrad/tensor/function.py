@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from tracegrad._pickling import restore_once, token_of
-from tracegrad.backend import get_backend
+from tracegrad.backend import Executable, get_backend
 from tracegrad.ir import forksafe
 from tracegrad.ir.dim_classes import canonical_dims
 from tracegrad.ir.errors import DTypeError, TracegradError, UnsupportedError
@@ -169,6 +169,11 @@ class CompiledFunction:
         """What runs: the optimized Function, or its output Value for a single output."""
         outs = self.optimized_function.outputs
         return outs[0] if self.single else self.optimized_function
+
+    @property
+    def executable(self) -> Executable | None:
+        """What runs for every shape (None for a backend that compiles per shape)."""
+        return self._compiled.executable() if self._compiled is not None else None
 
     def _compile_symbolic(self) -> Function:
         """Compile once for every shape; returns the optimized Function."""
