@@ -44,9 +44,13 @@ class Jitted:
         static_argnames: Sequence[str] = (),
         backend: str | None = None,
         opt_level: int = 2,
+        traced_argnums: Sequence[int] = (),
     ) -> None:
         functools.update_wrapper(self, fun)
         self.fun = fun
+        # never made static by themselves, even when an int is used as a value there (the
+        # differentiated arguments of grad(f): see tracegrad.autodiff.api)
+        self.traced_argnums = tuple(traced_argnums)
         self.static_argnums = tuple(static_argnums)
         self.static_argnames = tuple(static_argnames)
         self.backend = backend
@@ -66,6 +70,11 @@ class Jitted:
         """Why each specialization was traced (see tracegrad.specialize)."""
         return self._cache.auto.log
 
+    @property
+    def auto_static(self) -> frozenset[int | str]:
+        """The Python int arguments (positions, or names) learned to be static values."""
+        return self._cache.auto.names
+
     def _specialize(self, args: tuple, kwargs: dict) -> tuple[Specialization, list[Any]]:
         return self._cache.lookup(
             args,
@@ -73,6 +82,7 @@ class Jitted:
             self._build,
             static_argnums=self.static_argnums,
             static_argnames=self.static_argnames,
+            fixed=self.traced_argnums,
         )
 
     def _build(self, split: CallSplit) -> Specialization:
@@ -205,7 +215,10 @@ class Jitted:
         cls = type(self)
         if "_own_class" in cls.__dict__:  # the hot per-object subclass (see _install_entry)
             cls = cls.__bases__[0]
-        options = (self.static_argnums, self.static_argnames, self.backend, self.opt_level)
+        options = (
+            self.static_argnums, self.static_argnames, self.backend, self.opt_level,
+            self.traced_argnums,
+        )  # fmt: skip
         return cls, portable(self.fun), options
 
     def lower(self, *args: Any, **kwargs: Any) -> Lowered:

@@ -251,19 +251,24 @@ def split_call(
     static_argnums: Collection[int],
     static_argnames: Collection[str],
     auto: AutoStatic,
+    also_auto: frozenset[int | str] = frozenset(),
 ) -> CallSplit:
     """Split a call (see CallSplit): static are the ``static_argnums``/``static_argnames``,
-    the auto-static ints of ``auto``, big ints and random generators."""
-    statics = [
-        (i, a)
-        for i, a in enumerate(args)
-        if i in static_argnums or _auto_static(a) or auto.applies(i, a)
+    the auto-static ints of ``auto`` and the Python ints at ``also_auto`` (names a caller
+    learned), big ints and random generators."""
+
+    def is_static(name: int | str, value: Any, forced: Collection[Any]) -> bool:
+        return (
+            name in forced
+            or _auto_static(value)
+            or auto.applies(name, value)
+            or (name in also_auto and is_int(value))
+        )
+
+    statics: list[tuple[int | str, Any]] = [
+        (i, a) for i, a in enumerate(args) if is_static(i, a, static_argnums)
     ]
-    statics += [
-        (k, v)
-        for k, v in kwargs.items()
-        if k in static_argnames or _auto_static(v) or auto.applies(k, v)
-    ]
+    statics += [(k, v) for k, v in kwargs.items() if is_static(k, v, static_argnames)]
     if not statics:
         return CallSplit(args, kwargs, (), ())
     taken = {where for where, _ in statics}

@@ -149,6 +149,15 @@ class SpecializationCache:
         self._entries: dict[Any, Specialization] = {}
         self._lock = forksafe.reset_in_child(threading.Lock())
         self._building: dict[Any, threading.RLock] = {}
+        self._companions: dict[Any, Any] = {}
+
+    def companion(self, key: Any, make: Callable[[], Any]) -> Any:
+        """An object made once per function and ``key`` (the Jitted behind ``grad(f)``)."""
+        with self._lock:
+            found = self._companions.get(key)
+            if found is None:
+                found = self._companions[key] = make()
+            return found
 
     def lookup(
         self,
@@ -159,29 +168,33 @@ class SpecializationCache:
         static_argnums: Collection[int] = (),
         static_argnames: Collection[str] = (),
         fixed: Collection[int] | None = (),
+        also_auto: frozenset[int | str] = frozenset(),
+        store: bool = True,
     ) -> tuple[Specialization, list[Any]]:
         """The specialization for this call and the argument leaves it runs on. A Python
         int the trace needs the value of becomes static (then traced again), unless its
-        position is in ``fixed`` (differentiated arguments); ``fixed=None``: never."""
+        position is in ``fixed`` (differentiated arguments); ``fixed=None``: never.
+        ``also_auto``: Python ints static because a caller learned so (see split_call);
+        ``store=False``: build without keeping (the caller caches the result itself)."""
         auto = self.auto
         while True:
-            split = split_call(args, kwargs, static_argnums, static_argnames, auto)
+            split = split_call(args, kwargs, static_argnums, static_argnames, auto, also_auto)
             leaves, in_tree = tree.flatten(split.tree_args, is_leaf=is_leaf)
             key = (kind, in_tree, tuple(leaf_key(x) for x in leaves), split.key)
             values = [(w, v) for w, v in split.statics if auto.applies(w, v)]
-            spec = self._fresh(key)
+            spec = self._fresh(key) if store else None
             if spec is not None:
                 if values:
                     auto.touch(key)
                 return spec, leaves
             try:
-                spec = self._build_once(key, split, build)
+                spec = self._build_once(key, split, build) if store else build(split)
             except Exception:
                 use = take_needed()
                 if fixed is None or not auto.learn(use, in_tree, range(len(args)), fixed):
                     raise
                 continue
-            if values:
+            if values and store:
                 for old in auto.admit(key, values):
                     self._entries.pop(old, None)
             return spec, leaves

@@ -69,19 +69,24 @@ def cached_call(
     build: Callable[[Traced, list], Specialization],
     extra: Sequence[Any] = (),
     fixed: Collection[int] | None = (),
+    also_auto: frozenset[int | str] = frozenset(),
+    store: bool = True,
 ) -> Any:
     """Build (or fetch, from ``f``'s specialization cache: tracegrad.staging) the derivative
     of ``f`` for these arguments and run it on the argument leaves followed by ``extra``
     inputs (cotangents, tangents). A Python int argument the trace needs the value of is
     specialized on (tracegrad.specialize), unless its position is in ``fixed`` (the
-    differentiated ones); ``fixed=None``: none is."""
+    differentiated ones); ``fixed=None``: none is. ``also_auto`` and ``store``: see
+    ``SpecializationCache.lookup``."""
 
     def build_split(split: CallSplit) -> Specialization:
         traced = trace_forward(f, split.args, split.kwargs, split.statics)
         leaves, _ = tree.flatten(split.tree_args, is_leaf=is_leaf)
         return build(traced, leaves)
 
-    spec, leaves = cache_of(f).lookup(args, kwargs, build_split, kind=kind, fixed=fixed)
+    spec, leaves = cache_of(f).lookup(
+        args, kwargs, build_split, kind=kind, fixed=fixed, also_auto=also_auto, store=store
+    )
     return spec.run(leaves, extra)
 
 

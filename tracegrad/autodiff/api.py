@@ -26,7 +26,6 @@ from tracegrad.autodiff._core import (
     execute,
     fresh_params,
     make_function,
-    recompile_log,
     require_float_args,
     trace_forward,
 )
@@ -36,8 +35,9 @@ from tracegrad.ir import build_shape as bs
 from tracegrad.ir.errors import UnsupportedError
 from tracegrad.ir.types import format_shape
 from tracegrad.ir.value import Value, const
+from tracegrad.jit import Jitted
 from tracegrad.specialize import RecompileLog
-from tracegrad.staging import Specialization
+from tracegrad.staging import Specialization, cache_of
 from tracegrad.tracing.context import current_trace
 from tracegrad.tracing.trace import Traced, abstract_type, call, is_leaf
 from tracegrad.tracing.tracer import Tracer
@@ -146,6 +146,10 @@ class _Transformed:
     """``f`` under grad, value_and_grad or jacobian. A class rather than a closure so that
     it pickles (by ``f`` and the options, see tracegrad._pickling), for process pools and Dask.
 
+    A call goes through a ``Jitted`` of the derivative: the same specialization cache, call
+    path and native entry as ``jit(grad(f))`` (tracegrad.staging), so calling ``grad(f)``
+    again with arrays of the same dtypes and shapes costs what a jitted call costs.
+
     >>> import pickle, numpy as np, tracegrad
     >>> g = pickle.loads(pickle.dumps(tracegrad.value_and_grad(np.sin)))
     >>> [float(v) for v in g(0.0)]
@@ -153,7 +157,7 @@ class _Transformed:
     """
 
     # the options live in slots: functools.update_wrapper (jit of a grad) copies __dict__
-    __slots__ = ("_f", "_transform", "_argnums", "_has_aux", "__dict__", "__weakref__")
+    __slots__ = ("_f", "_transform", "_argnums", "_has_aux", "_jitted", "__dict__", "__weakref__")
 
     def __init__(
         self, f: Callable[..., Any], transform: str, argnums: Argnums, has_aux: bool
@@ -161,33 +165,63 @@ class _Transformed:
         functools.update_wrapper(self, f)
         self._f, self._transform = f, transform
         self._argnums, self._has_aux = argnums, has_aux
+        # one per (f, transform, options), kept in f's cache: a new grad(f) of the same f
+        # (autograd style, ``grad(loss)(params)`` in a loop) finds the same compiled code
+        key = ("transformed", transform, _hashable(argnums), has_aux)
+        self._jitted = cache_of(f).companion(
+            key, lambda: _derivative_jitted(f, transform, argnums, has_aux)
+        )
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        f, argnums, has_aux = self._f, self._argnums, self._has_aux
-        if self._transform == "jacobian":
-            nums = _argnums(argnums)
+        return self._jitted(*args, **kwargs)
 
-            def build(traced: Traced, leaves: list) -> Specialization:
-                return _build_jacobian(traced, argnums, nums, has_aux)
-
-            kind = ("jacobian", argnums, has_aux)
-            return cached_call(f, kind, args, kwargs, build, fixed=nums)
-        kind = ("value_and_grad", argnums, has_aux)
-        build_grad = lambda t, leaves: _build_grad(t, leaves, argnums, has_aux)  # noqa: E731
-        value, grads = cached_call(f, kind, args, kwargs, build_grad, fixed=_argnums(argnums))
-        if self._transform == "value_and_grad":
-            return value, grads
-        return (grads, value[1]) if has_aux else grads
+    @property
+    def trace_count(self) -> int:
+        """How many times the derivative was traced (see ``Jitted.trace_count``)."""
+        return self._jitted.trace_count
 
     @property
     def recompile_log(self) -> RecompileLog:
         """The traces made for values of Python int arguments of ``f`` (shared by every
         transform of ``f``; see tracegrad.specialize)."""
-        return recompile_log(self._f)
+        return self._jitted.recompile_log
 
     def __reduce__(self) -> tuple[Any, ...]:
         definition = (portable(self._f), self._transform, self._argnums, self._has_aux)
         return (_restore_transformed, (token_of(self), *definition))
+
+
+def _hashable(argnums: Argnums) -> Any:
+    return argnums if isinstance(argnums, int) else tuple(argnums)
+
+
+def _derivative_jitted(
+    f: Callable[..., Any], transform: str, argnums: Argnums, has_aux: bool
+) -> Jitted:
+    """The Jitted that runs ``f`` under ``transform``: traced once per signature, it builds
+    the derivative without keeping it (the Jitted caches the result), with the ints it made
+    static."""
+    nums = _argnums(argnums)
+
+    @functools.wraps(f)
+    def derivative_of_f(*args: Any, **kwargs: Any) -> Any:
+        options = {"fixed": nums, "also_auto": jitted.auto_static, "store": False}
+        if transform == "jacobian":
+
+            def build(traced: Traced, leaves: list) -> Specialization:
+                return _build_jacobian(traced, argnums, nums, has_aux)
+
+            kind = ("jacobian", argnums, has_aux)
+            return cached_call(f, kind, args, kwargs, build, **options)
+        kind = ("value_and_grad", argnums, has_aux)
+        build_grad = lambda t, leaves: _build_grad(t, leaves, argnums, has_aux)  # noqa: E731
+        value, grads = cached_call(f, kind, args, kwargs, build_grad, **options)
+        if transform == "value_and_grad":
+            return value, grads
+        return (grads, value[1]) if has_aux else grads
+
+    jitted = Jitted(derivative_of_f, traced_argnums=nums)
+    return jitted
 
 
 def _restore_transformed(token: str, f: Any, *options: Any) -> _Transformed:
