@@ -80,3 +80,23 @@ def test_grad_inside_a_trace_still_inlines() -> None:
     x = np.array([0.0, 1.0])
     # d/dx sum(exp(x) * x) = exp(x) * (1 + x)
     np.testing.assert_allclose(outer(x), np.exp(x) * (1.0 + x), rtol=1e-14)
+
+
+def test_dropping_f_drops_its_specializations() -> None:
+    import gc
+    import weakref
+
+    def make() -> Any:
+        scale = np.float64(2.0)
+        return lambda x: np.sum(np.sin(x) * scale)
+
+    refs = []
+    for _ in range(3):
+        f = make()
+        tracegrad.grad(f)(np.ones(3))
+        tracegrad.value_and_grad(f)(np.ones(3))
+        tracegrad.jacobian(f)(np.ones(3))
+        refs.append(weakref.ref(f))
+        del f
+    gc.collect()
+    assert [r() for r in refs] == [None, None, None]

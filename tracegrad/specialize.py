@@ -93,7 +93,10 @@ class AutoStatic:
     specializations on their values in least-recently-used order, and its recompile log."""
 
     def __init__(self, fun: Callable[..., Any]) -> None:
-        self.fun = fun
+        # the name and parameter names only: caches keyed weakly by ``fun`` hold this object,
+        # and a reference to ``fun`` from there would keep it alive forever
+        self._name: str = getattr(fun, "__name__", "f")
+        self._params = _positional_names(fun)
         self.names: frozenset[int | str] = frozenset()  # read on the call path: no lock
         self.log = RecompileLog()
         self._keys: OrderedDict[Any, None] = OrderedDict()
@@ -182,19 +185,24 @@ class AutoStatic:
     def _short(self, name: int | str) -> str:
         if isinstance(name, str):
             return name
-        try:
-            params = list(inspect.signature(self.fun).parameters.values())
-        except (TypeError, ValueError):
-            return f"#{name}"
-        if name < len(params) and params[name].kind in (
-            params[name].POSITIONAL_ONLY,
-            params[name].POSITIONAL_OR_KEYWORD,
-        ):
-            return params[name].name
-        return f"#{name}"
+        return self._params[name] if name < len(self._params) else f"#{name}"
 
     def _fun_name(self) -> str:
-        return getattr(self.fun, "__name__", "f")
+        return self._name
+
+
+def _positional_names(fun: Callable[..., Any]) -> tuple[str, ...]:
+    """The names of ``fun``'s leading positional parameters (none if it has no signature)."""
+    try:
+        params = list(inspect.signature(fun).parameters.values())
+    except (TypeError, ValueError):
+        return ()
+    names = []
+    for p in params:
+        if p.kind not in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            break
+        names.append(p.name)
+    return tuple(names)
 
 
 def _top_level(in_tree: tree.TreeDef, positions: Sequence[int]) -> list[tuple[Any, int, Any]]:

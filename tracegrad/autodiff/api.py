@@ -11,7 +11,10 @@ the transpose of the (linear) VJP. All of them compose with each other and with 
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import inspect
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -202,9 +205,10 @@ def _derivative_jitted(
     the derivative without keeping it (the Jitted caches the result), with the ints it made
     static."""
     nums = _argnums(argnums)
+    target = _weak_or_strong(f)  # f's cache holds this Jitted: never keep f alive from it
 
-    @functools.wraps(f)
     def derivative_of_f(*args: Any, **kwargs: Any) -> Any:
+        f = target()  # alive: the grad object being called holds it
         options = {"fixed": nums, "also_auto": jitted.auto_static, "store": False}
         if transform == "jacobian":
 
@@ -220,8 +224,20 @@ def _derivative_jitted(
             return value, grads
         return (grads, value[1]) if has_aux else grads
 
+    for name in ("__module__", "__name__", "__qualname__", "__doc__"):
+        with contextlib.suppress(AttributeError, TypeError):
+            setattr(derivative_of_f, name, getattr(f, name))
+    with contextlib.suppress(TypeError, ValueError):  # the recompile log names f's parameters
+        derivative_of_f.__signature__ = inspect.signature(f)  # type: ignore[attr-defined]
     jitted = Jitted(derivative_of_f, traced_argnums=nums)
     return jitted
+
+
+def _weak_or_strong(f: Any) -> Callable[[], Any]:
+    try:
+        return weakref.ref(f)
+    except TypeError:  # not weakly referenceable: then no cache is shared either
+        return lambda: f
 
 
 def _restore_transformed(token: str, f: Any, *options: Any) -> _Transformed:
