@@ -74,3 +74,24 @@ def test_theano_front_end_gets_the_rules() -> None:
     h = tracegrad.function([p, q], tt.grad(tt.grad(tnp.hypot(p, q), p), p))
     assert float(g(0.6, 0.6)) == 0.5
     assert float(h(0.6, 0.6)) == pytest.approx(0.36 / 0.72**1.5, rel=1e-12)  # y^2 / r^3
+
+
+def _not_logaddexp(a, c):
+    # logaddexp's graph but for |a + c| in place of |a - c|: not logaddexp
+    m, tie = np.maximum(a, c), a == c
+    gap = np.where(tie, 0.0, a + c)
+    return np.where(tie, m + np.log(2.0), m + np.log1p(np.exp(-np.abs(gap))))
+
+
+def _not_hypot(a, c):
+    # hypot's finite part but for max / max' in place of min / max': not hypot
+    m = np.maximum(np.abs(a), np.abs(c))
+    zero = m == 0.0
+    safe = np.where(zero, 1.0, m)
+    r = m / safe
+    return np.where(zero, 0.0, safe * np.sqrt(1.0 + r * r))
+
+
+@pytest.mark.parametrize("fn", [_not_logaddexp, _not_hypot], ids=lambda f: f.__name__)
+def test_look_alike_graphs_get_their_own_derivatives(fn) -> None:
+    check_grads(fn, (np.array([0.3, -1.2, 2.0]), np.array([1.1, 0.5, -0.4])), order=2)

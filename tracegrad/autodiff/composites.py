@@ -158,7 +158,20 @@ def _log_add_parts(v: Value) -> tuple[Value, Value, Value, float] | None:
     gap = u.operands[0].operands[0] if neg_abs else k.is_neg_abs(u)
     if gap is None or gap.op is not Op.WHERE or gap.operands[0] is not cond:
         return None
+    if not k.is_splat(gap.operands[1], 0.0) or not _is_difference(gap.operands[2], x, y):
+        return None
     return x, y, m, log_base
+
+
+def _is_difference(d: Value, x: Value, y: Value) -> bool:
+    """d is x - y or y - x (its absolute value is used), also as x + (-c) for a constant y."""
+    if d.op is Op.SUB:
+        return {id(o) for o in d.operands} == {id(x), id(y)}
+    for var, const in ((x, y), (y, x)):
+        c, other = splat(const), _either(d, Op.ADD, lambda o, v=var: o is v)
+        if c is not None and other is not None and splat(other) == -c:
+            return True
+    return False
 
 
 def _is_log2e(o: Value) -> bool:
@@ -181,20 +194,37 @@ def _log_add(v: Value, ct: Value) -> list[tuple[Value, Value]] | None:
 
 def _hypot_operands(v: Value) -> list[Value] | None:
     """The operands x, y (those not folded to constants) when ``v`` is the finite part of
-    tracegrad.numpy's hypot, where(m == 0, 0, m' sqrt(1 + (n / m')**2)) with m, n = max, min
-    of |x|, |y|. (Its infinite part, a select around it, is differentiated as a select:
-    the optimizer removes it when neither operand can be infinite.)"""
+    tracegrad.numpy's hypot, where(m == 0, 0, m' sqrt(1 + r * r)) with r = n / m',
+    m' = where(m == 0, 1, m) and m, n = max, min of |x|, |y|. (Its infinite part, a select
+    around it, is differentiated as a select: the optimizer removes it when neither
+    operand can be infinite.)"""
     if v.op is not Op.WHERE or not k.is_splat(v.operands[1], 0.0):
         return None
     zero, scaled = v.operands[0], v.operands[2]
     m = _either(zero, Op.EQ, lambda o: k.is_splat(o, 0.0)) if zero.op is Op.EQ else None
-    if m is None or m.op is not Op.MAXIMUM or scaled.op is not Op.MUL:
+    if m is None or m.op is not Op.MAXIMUM:
         return None
-    if not any(o.op is Op.SQRT for o in scaled.operands):
+    safe_m = next((o for o in scaled.operands if o.op is Op.WHERE), None)
+    if safe_m is None or safe_m.operands != (zero, safe_m.operands[1], m):
         return None
-    if not all(o.op is Op.ABS or o.op is Op.CONST or splat(o) is not None for o in m.operands):
+    root = _either(scaled, Op.MUL, lambda o: o is safe_m)
+    one_plus = root.operands[0] if root is not None and root.op is Op.SQRT else None
+    square = None if one_plus is None else _either(one_plus, Op.ADD, _is_one)
+    if square is None or square.op is not Op.MUL or square.operands[0] is not square.operands[1]:
+        return None
+    r = square.operands[0]
+    n = r.operands[0] if r.op is Op.DIV and r.operands[1] is safe_m else None
+    if n is None or n.op is not Op.MINIMUM:
+        return None
+    if {id(o) for o in n.operands} != {id(o) for o in m.operands}:
+        return None
+    if not all(o.op is Op.ABS or splat(o) is not None for o in m.operands):
         return None
     return [o.operands[0] for o in m.operands if o.op is Op.ABS]
+
+
+def _is_one(o: Value) -> bool:
+    return k.is_splat(o, 1.0)
 
 
 def _hypot(v: Value, ct: Value) -> list[tuple[Value, Value]] | None:
