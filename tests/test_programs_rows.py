@@ -59,6 +59,26 @@ def test_each_drawn_op_is_total_and_bounded_in_safe_mode(op: Op) -> None:
     )
 
 
+@pytest.mark.parametrize("op", DRAWABLE, ids=lambda op: op.value)
+def test_each_drawn_op_is_continuous_at_zero_in_safe_mode(op: Op) -> None:
+    # an exact 0 (x - x) and a tiny value (log1p(t) where log(1 + t) gave 0) must not be far
+    # apart after the op, or the optimized-vs-unoptimized oracle reports a rounding change
+    arity = PRIMS[op].arity
+    others = np.linspace(-3.0, 3.0, 61)
+    for k in range(arity):
+        got = []
+        for tiny in (0.0, -1e-300, 1e-300):
+            inputs = [others.copy() for _ in range(arity)]
+            inputs[k][:] = tiny
+            params = [param(i, TensorType(DType.FLOAT64, (61,)), f"x{i}") for i in range(arity)]
+            safe = CASES[op].safe
+            out = safe(*params) if safe is not None else b.apply(op, params)
+            with np.errstate(all="ignore"):
+                got.append(evaluate(Function("safe", tuple(params), (out,)), inputs)[0])
+        jump = np.max(np.abs(np.array(got[1:]) - got[0]), initial=0.0)
+        assert jump < 1e-6, f"row {op.value}: its safe form jumps at 0 in operand {k}"
+
+
 def _binary_text(op: str) -> str:
     return (
         f'func @p(%0: f64[2] "x", %1: f64[2] "y") -> (f64[2]) {{\n'
