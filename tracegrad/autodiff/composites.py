@@ -185,7 +185,9 @@ def _log_add(v: Value, ct: Value) -> list[tuple[Value, Value]] | None:
     if parts is None:
         return None
     x, y, m, log_base = parts
-    finite = b.lt(b.unary(Op.ABS, v), _INF)
+    # the value is finite exactly where max(x, y) is (NaN propagates through both): asking
+    # m, not v, spares a gradient-only graph the value's exp and log1p
+    finite = b.lt(b.unary(Op.ABS, m), _INF)
     held = b.apply(Op.STOP_GRADIENT, [m])
     ex, ey = (b.exp(b.mul(b.where(finite, b.sub(o, held), 0.0), log_base)) for o in (x, y))
     total = b.add(ex, ey)  # >= 1: one of the two is b**0
