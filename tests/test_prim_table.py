@@ -31,7 +31,7 @@ from tracegrad.ir.prims import (
 )
 from tracegrad.ir.types import TensorType
 from tracegrad.ir.value import param
-from tracegrad.llvm.codegen import scalar_ops
+from tracegrad.llvm.codegen import EMITTERS
 from tracegrad.llvm.mathlib import library as mathlib
 from tracegrad.numpy import dispatch
 from tracegrad.testing.prim_cases import CASES
@@ -66,7 +66,7 @@ def row_problems(prim: Prim, cases: dict = CASES) -> list[str]:
 
 def _scalar_problems(prim: Prim) -> list[str]:
     spec = prim.scalar
-    if spec is None or spec.emitter not in scalar_ops.EMITTERS:
+    if spec is None or spec.emitter not in EMITTERS:
         return ["no scalar lowering (Scalar spec with an emitter tracegrad.llvm knows)"]
     routine = spec.routine
     if (spec.emitter is Emitter.MATH) != (routine is not None):

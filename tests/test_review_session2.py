@@ -123,7 +123,7 @@ def test_prologue_register_names_never_collide() -> None:
     """The partial products of ``1*x.0*x.1`` were named ``%"e:1*x.0*x.1.0"``, the very name of
     the extent ``1*x.0*x.1.0`` (T names dims ``<var>.<axis>``, so a variable named "x.1"
     has a dim "x.1.0"): LLVM rejects the module (a local value defined twice)."""
-    from tracegrad.llvm.codegen.extents import Sym, prologue
+    from tracegrad.llvm.codegen import Sym, prologue
 
     a = Sym(1, (Dim("x.0"), Dim("x.1")))
     c = Sym(1, (Dim("x.0"), Dim("x.1.0")))

@@ -22,7 +22,7 @@ from tracegrad.llvm.backend import (
     SymbolicExecutable,
     build_executable,
 )
-from tracegrad.llvm.codegen.symbolic import concretize
+from tracegrad.llvm.codegen import concretize
 from tracegrad.llvm.machine import engine
 from tracegrad.llvm.mathlib import library as mathlib
 from tracegrad.testing.ulp import assert_ulp_close

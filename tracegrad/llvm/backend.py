@@ -29,7 +29,7 @@ from tracegrad.ir.interpreter import evaluate
 from tracegrad.ir.prims import HIGHER_ORDER
 from tracegrad.ir.types import Dim
 from tracegrad.ir.value import Function, Value
-from tracegrad.llvm.codegen.symbolic import concretize
+from tracegrad.llvm.codegen import concretize
 from tracegrad.llvm.machine import engine as engine
 from tracegrad.llvm.plan.executable import TIER_UP_CALLS as TIER_UP_CALLS
 from tracegrad.llvm.plan.executable import PlanExecutable, build_executable

@@ -155,57 +155,38 @@ def hypot(x: Any, y: Any) -> Any:
     r = b.div(n, safe_m)
     scaled = b.mul(safe_m, b.sqrt(b.add(1.0, b.mul(r, r))))
     inf = b.binary(Op.LOGICAL_OR, b.eq(ax, float("inf")), b.eq(ay, float("inf")))
-    exact = b.where(inf, float("inf"), b.where(zero, 0.0, scaled))
-    # derivatives (every order) of the smooth m sqrt((x/m)^2 + (y/m)^2) with m held: the
-    # value's formula has kinks where |x| = |y| (max, min); 0 at (0, 0) and at infinities
-    held = b.apply(Op.STOP_GRADIENT, [safe_m])
-    qx, qy = b.div(xv, held), b.div(yv, held)
-    smooth = b.mul(held, b.sqrt(b.add(b.mul(qx, qx), b.mul(qy, qy))))
-    return smooth_derivatives(exact, smooth, also_zero=zero)
+    # the value's formula has kinks where |x| = |y| (max, min): the derivatives (every order)
+    # of its finite part are the smooth sqrt(x^2 + y^2)'s, x / hypot, from
+    # tracegrad.autodiff.composites, which recognizes it (0 at (0, 0) and at infinities)
+    return b.where(inf, float("inf"), b.where(zero, 0.0, scaled))
 
 
-def smooth_derivatives(exact: Value, smooth: Value, also_zero: Value | None = None) -> Value:
-    """``exact``'s value, bit for bit (-0.0 too), with ``smooth``'s derivatives of every order
-    where ``smooth`` is finite and ``also_zero`` is false (0 elsewhere):
-    ``exact - (held(smooth) - smooth)``."""
-    bad = b.binary(Op.LOGICAL_OR, b.ne(smooth, smooth), b.eq(b.unary(Op.ABS, smooth), np.inf))
-    if also_zero is not None:
-        bad = b.binary(Op.LOGICAL_OR, bad, also_zero)
-    held = b.apply(Op.STOP_GRADIENT, [smooth])
-    delta = b.where(bad, 0.0, b.sub(held, smooth))
-    return b.sub(b.apply(Op.STOP_GRADIENT, [exact]), delta)
-
-
-def _log_add(x: Any, y: Any, tie: float, tail: Any, base: float) -> Value:
+def _log_add(x: Any, y: Any, tie: float, tail: Any) -> Value:
     """numpy's npy_logaddexp(2): max + tail(|x - y|); equal inputs (also equal infinities)
-    give max + tie; NaN propagates. That is the value; the derivatives (of every order) are
-    those of the smooth ``m + log_base(base**(x - m) + base**(y - m))`` with ``m`` held
-    constant, so a tie gets half the gradient each and the right curvature (the value's own
-    formula has kinks at ties: |x - y|, max); where the result is infinite they are 0."""
+    give max + tie; NaN propagates. That is the value, and all the forward pass computes;
+    the value's formula has kinks at ties (|x - y|, max), so the derivatives (every order)
+    are the smooth function's, from tracegrad.autodiff.composites, which recognizes this
+    graph: a tie gets half the gradient each and the right curvature; where the result is
+    not finite they are 0."""
     xv, yv = floats(x, y)
     m = b.maximum(xv, yv)
     equal = b.eq(xv, yv)
     d = b.where(equal, 0.0, b.sub(xv, yv))  # inf - inf stays out of the branch not taken
-    exact = b.where(equal, b.add(m, tie), b.add(m, tail(b.neg(b.unary(Op.ABS, d)))))
-    held = b.apply(Op.STOP_GRADIENT, [m])
-    scale = 1.0 if base == np.e else float(1.0 / np.log(base))  # weak: keeps float32
-    parts = [b.exp(b.mul(b.sub(v, held), 1.0 / scale)) for v in (xv, yv)]
-    smooth = b.add(held, b.mul(b.log(b.add(*parts)), scale))
-    return smooth_derivatives(exact, smooth)
+    return b.where(equal, b.add(m, tie), b.add(m, tail(b.neg(b.unary(Op.ABS, d)))))
 
 
 @traced(elementwise=True)
 @half_in_single
 def logaddexp(x: Any, y: Any) -> Any:
     """log(exp(x) + exp(y)), never overflowing."""
-    return _log_add(x, y, _LN2, lambda t: b.unary(Op.LOG1P, b.exp(t)), np.e)
+    return _log_add(x, y, _LN2, lambda t: b.unary(Op.LOG1P, b.exp(t)))
 
 
 @traced(elementwise=True)
 @half_in_single
 def logaddexp2(x: Any, y: Any) -> Any:
     """log2(2**x + 2**y), never overflowing (2**t by pow, which is accurate for large t)."""
-    return _log_add(x, y, 1.0, lambda t: b.mul(b.unary(Op.LOG1P, b.pow(2.0, t)), _LOG2E), 2.0)
+    return _log_add(x, y, 1.0, lambda t: b.mul(b.unary(Op.LOG1P, b.pow(2.0, t)), _LOG2E))
 
 
 @traced(elementwise=True)

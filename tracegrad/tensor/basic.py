@@ -19,18 +19,18 @@ from tracegrad.ir import build as b
 from tracegrad.ir import build_shape as bs
 from tracegrad.ir.dtypes import DType
 from tracegrad.ir.errors import UnsupportedError
+from tracegrad.tensor.spellings import row_spellings
 from tracegrad.tensor.variables import FLOATX, DimScalar, dims_of, reshape_dims, symbolic, value_of
 from tracegrad.tracing.tracer import Tracer
 
-# elementwise
-exp, log, log1p, expm1, sqrt, tanh = tnp.exp, tnp.log, tnp.log1p, tnp.expm1, tnp.sqrt, tnp.tanh
-sin, cos, tan, sgn, floor = tnp.sin, tnp.cos, tnp.tan, tnp.sign, tnp.floor
-abs = abs_ = tnp.abs  # noqa: A001
-neg, maximum, minimum, pow = tnp.negative, tnp.maximum, tnp.minimum, tnp.power  # noqa: A001
+# elementwise: one function per primitive row under Theano's name (T.exp, T.sgn, T.pow,
+# T.eq, T.arctan2, ...), derived from the rows by tracegrad.tensor.spellings
+ROW_FUNCTIONS: dict[str, Any] = {
+    name: getattr(tnp, numpy_name) for name, numpy_name in row_spellings().items()
+}
+globals().update(ROW_FUNCTIONS)
+abs = tnp.abs  # noqa: A001  (Theano's abs_ too)
 sigmoid, softplus, relu, clip = tnp.sigmoid, tnp.softplus, tnp.relu, tnp.clip
-eq, neq, lt, le, gt, ge = (
-    tnp.equal, tnp.not_equal, tnp.less, tnp.less_equal, tnp.greater, tnp.greater_equal,
-)  # fmt: skip
 where = switch = tnp.where
 # reductions and structure
 sum, prod, max, min = tnp.sum, tnp.prod, tnp.max, tnp.min  # noqa: A001
@@ -121,12 +121,12 @@ def var(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
 
 
 def std(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
-    return sqrt(var(x, axis=axis, keepdims=keepdims))
+    return tnp.sqrt(var(x, axis=axis, keepdims=keepdims))
 
 
 def binary_crossentropy(output: Any, target: Any) -> Any:
     """-(target * log(output) + (1 - target) * log(1 - output)), elementwise."""
-    return -(target * log(output) + (1.0 - target) * log1p(-output))
+    return -(target * tnp.log(output) + (1.0 - target) * tnp.log1p(-output))
 
 
 def categorical_crossentropy(coding_dist: Any, true_dist: Any) -> Any:
@@ -146,7 +146,7 @@ def categorical_crossentropy(coding_dist: Any, true_dist: Any) -> Any:
             "categorical_crossentropy with integer class labels is not supported yet: pass "
             "one-hot rows (T.eq(labels[:, None], classes[None, :]) with a known class count)"
         )
-    return -tnp.sum(true_dist * log(coding_dist), axis=-1)
+    return -tnp.sum(true_dist * tnp.log(coding_dist), axis=-1)
 
 
 def as_tensor_variable(x: Any, name: str | None = None, ndim: int | None = None) -> Any:
@@ -174,11 +174,10 @@ nnet = types.SimpleNamespace(
 )  # fmt: skip
 
 __all__ = [
-    "abs", "abs_", "arange", "argmax", "argmin", "as_tensor_variable", "binary_crossentropy",
-    "cast", "categorical_crossentropy", "clip", "concatenate", "cos", "cumsum", "dot", "eq",
-    "exp",    "expm1", "fill", "flatten", "floor", "ge", "gt", "le", "log", "log1p", "log_softmax",
-    "logsumexp", "lt", "max", "maximum", "mean", "min", "minimum", "neg", "neq", "nnet",
-    "ones", "ones_like", "outer", "pow", "prod", "relu", "reshape", "sgn", "sigmoid", "sin",
-    "softmax", "softplus", "sqr", "sqrt", "stack", "std", "sum", "switch", "tan", "tanh",
-    "tensordot", "transpose", "var", "where", "zeros", "zeros_like",
+    "abs", "arange", "argmax", "argmin", "as_tensor_variable", "binary_crossentropy", "cast",
+    "categorical_crossentropy", "clip", "concatenate", "cumsum", "dot", "fill", "flatten",
+    "log_softmax", "logsumexp", "max", "mean", "min", "nnet", "ones", "ones_like", "outer",
+    "prod", "relu", "reshape", "sigmoid", "softmax", "softplus", "sqr", "stack", "std", "sum",
+    "switch", "tensordot", "transpose", "var", "where", "zeros", "zeros_like",
+    *sorted(ROW_FUNCTIONS),
 ]  # fmt: skip

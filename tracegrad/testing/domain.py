@@ -79,6 +79,13 @@ def _quotient_off_integers(a: list[np.ndarray]) -> bool:
         return _off_integers(0)([a[0] / a[1]]) and _away_from_zero(1, POLE_MARGIN)(a)
 
 
+def _atan2_smooth(a: list[np.ndarray]) -> bool:
+    # arctan2(y, x) jumps by 2 pi across y = 0 where x < 0; its gradient has a pole at 0
+    y, x = a
+    off_cut = (np.abs(y) > KINK_MARGIN) | (x > 0)
+    return bool(np.all(off_cut & (np.hypot(y, x) > POLE_MARGIN)))
+
+
 def _no_near_ties(a: list[np.ndarray]) -> bool:
     flat = np.sort(np.asarray(a[0], dtype=np.float64).reshape(-1))
     return _clear(np.diff(flat))
@@ -97,6 +104,8 @@ SMOOTH_WHERE: dict[Op, tuple[str, Check]] = {
     Op.RINT: ("rint near a jump", _off_half_integers),
     Op.COPYSIGN: ("copysign near a sign change", _signs_clear),
     Op.FMOD: ("fmod near a jump", _quotient_off_integers),
+    Op.MOD: ("mod near a jump", _quotient_off_integers),
+    Op.ATAN2: ("arctan2 near its branch cut or the origin", _atan2_smooth),
     # d/dy x**y = x**y log x needs x > 0 (a constant exponent needs no d/dy: see below)
     Op.POW: ("pow with a base near or below 0", _above(0)),
     Op.MAXIMUM: ("maximum near a tie", _apart),

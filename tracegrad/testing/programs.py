@@ -5,7 +5,9 @@ broadcast together, up to ``max_ops`` operations) built through the IR builders,
 program is valid by construction and shrinks to fewer ops and smaller shapes. In ``safe``
 mode partial operations are wrapped so no NaN or inf can arise from finite inputs in
 [-3, 3] (log(|x| + 1), sqrt(|x| + 0.5), a / (1 + b*b), exp(clip(x, -10, 10)),
-pow(|a| + 1, clip(b, -3, 3))): any NaN is then a bug. ``raw`` mode keeps the true ops.
+pow(|a| + 1, clip(b, -3, 3)), the rows' ``safe`` forms in ``prim_cases``): any NaN is then
+a bug. ``raw`` mode keeps the true ops. The elementwise ops drawn are every row with a
+lowering and a test entry.
 Some ops are loops: a ``scan`` of a random elementwise body over 1 to 3 iterations, or a
 ``cond`` between two random bodies.
 
@@ -33,6 +35,7 @@ from tracegrad.ir.dtypes import DType
 from tracegrad.ir.errors import ShapeError
 from tracegrad.ir.interpreter import evaluate
 from tracegrad.ir.ops import Op
+from tracegrad.ir.prims import PRIMS
 from tracegrad.ir.types import TensorType, broadcast_shapes
 from tracegrad.ir.value import Function, Value, new_trace_id, param
 from tracegrad.testing.prim_cases import CASES
@@ -81,10 +84,21 @@ class Program:
         return program
 
 
-# The elementwise ops programs draw, and their total ("safe") forms: from the rows' test
-# entries (tracegrad.testing.prim_cases), named by op.
-_UNARY = {op.value: op for op, c in CASES.items() if c.in_programs and len(c.domains) == 1}
-_BINARY = {op.value: op for op, c in CASES.items() if c.in_programs and len(c.domains) == 2}
+def _drawn(arity: int) -> dict[str, Op]:
+    """The elementwise rows of this arity programs draw, named by op: every row with a
+    scalar lowering and a test entry with domains (tracegrad.testing.prim_cases, whose
+    order is the drawing order), so a new row is fuzzed as soon as it has its entry."""
+    return {
+        op.value: op
+        for op, case in CASES.items()
+        if PRIMS[op].is_elementwise and PRIMS[op].scalar is not None
+        if len(case.domains) == arity == PRIMS[op].arity
+    }
+
+
+# the ops programs draw; their total ("safe") forms are the entries' ``safe``
+_UNARY = _drawn(1)
+_BINARY = _drawn(2)
 
 
 def _safe_unary(kind: str, x: Value) -> Value:

@@ -32,7 +32,7 @@ from tracegrad.ir.shapes import binder_of
 from tracegrad.ir.types import Dim
 from tracegrad.ir.value import Function, Value
 from tracegrad.llvm.callpath import wrapper as callpath
-from tracegrad.llvm.codegen.elementwise import KernelText
+from tracegrad.llvm.codegen import KernelText
 from tracegrad.llvm.machine import engine
 from tracegrad.llvm.plan import entry
 from tracegrad.llvm.plan.kernels import InterpretStep, KernelGroup, MatmulStep, plan

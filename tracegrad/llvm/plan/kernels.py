@@ -38,10 +38,16 @@ from tracegrad.ir.prims.control import group_key
 from tracegrad.ir.printer import format_type, numbering_of
 from tracegrad.ir.rebuild import strip_stop_gradients
 from tracegrad.ir.value import Function, Value, users
-from tracegrad.llvm.codegen import scalar_ops
-from tracegrad.llvm.codegen.extents import is_static
-from tracegrad.llvm.codegen.kernel import VIEW_OPS, Expr, IdSet
-from tracegrad.llvm.codegen.reduce import ARG_OPS, LOWERED_REDUCTIONS, reduced_axes
+from tracegrad.llvm.codegen import (
+    ARG_OPS,
+    LOWERED_REDUCTIONS,
+    VIEW_OPS,
+    Expr,
+    IdSet,
+    is_static,
+    reduced_axes,
+    scalar_supported,
+)
 from tracegrad.llvm.machine import engine
 
 
@@ -81,7 +87,7 @@ class Plan:
 def fusible(v: Value) -> bool:
     if v.op in VIEW_OPS:
         return True
-    if v.op not in ELEMENTWISE or not scalar_ops.supported(v):
+    if v.op not in ELEMENTWISE or not scalar_supported(v):
         return False
     return all(u.dtype is not DType.FLOAT16 for u in (v, *v.operands)) or half_native()
 

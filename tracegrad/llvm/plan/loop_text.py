@@ -16,7 +16,7 @@ from tracegrad.ir.ops import Op
 from tracegrad.ir.prims.control import OUTPUT
 from tracegrad.ir.types import TensorType
 from tracegrad.ir.value import Function, Value
-from tracegrad.llvm.codegen.elementwise import KernelText
+from tracegrad.llvm.codegen import KernelText
 from tracegrad.llvm.plan.kernels import InterpretStep, KernelGroup, MatmulStep, Plan
 from tracegrad.llvm.plan.module import PLACEHOLDER
 from tracegrad.llvm.plan.runs import lone_reshape

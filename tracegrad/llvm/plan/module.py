@@ -23,16 +23,16 @@ from tracegrad.ir.ops import Op
 from tracegrad.ir.types import Dim
 from tracegrad.ir.value import Function, Value
 from tracegrad.llvm.callpath import wrapper as callpath
-from tracegrad.llvm.codegen.builder import KernelBuilder
-from tracegrad.llvm.codegen.elementwise import (
+from tracegrad.llvm.codegen import (
     INTERLEAVE_MATH,
     LOOP_MD,
+    VIEW_OPS,
+    KernelBuilder,
     KernelText,
     elementwise_kernel,
+    prologue,
+    reduce_kernel,
 )
-from tracegrad.llvm.codegen.extents import prologue
-from tracegrad.llvm.codegen.kernel import VIEW_OPS
-from tracegrad.llvm.codegen.reduce import reduce_kernel
 from tracegrad.llvm.mathlib.library import module_math_ir
 from tracegrad.llvm.plan.kernels import InterpretStep, KernelGroup, Plan
 

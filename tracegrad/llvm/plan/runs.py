@@ -19,8 +19,7 @@ from tracegrad.ir.prims import PRIMS
 from tracegrad.ir.types import Dim
 from tracegrad.ir.value import Function, Value
 from tracegrad.llvm.callpath import wrapper as callpath
-from tracegrad.llvm.codegen.elementwise import KernelText
-from tracegrad.llvm.codegen.extents import evaluate
+from tracegrad.llvm.codegen import KernelText, evaluate
 from tracegrad.llvm.machine import engine
 from tracegrad.llvm.plan.module import arg_specs
 from tracegrad.llvm.runtime import threads

@@ -39,7 +39,7 @@ from typing import Any
 
 from tracegrad.ir import forksafe
 from tracegrad.llvm.callpath import wrapper as callpath
-from tracegrad.llvm.codegen.elementwise import KernelText
+from tracegrad.llvm.codegen import KernelText
 from tracegrad.llvm.machine import engine
 from tracegrad.llvm.plan.module import GIL_RELEASE_WORK, arg_specs
 
