@@ -67,6 +67,10 @@ def scalar_grad_case() -> Case:
         fn = tg("jit")(tg("grad")(square))
         return lambda: fn(X0)
 
+    def tracegrad_plain_grad() -> Callable[[], Any]:
+        fn = tg("grad")(square)  # no jit: the same cache and call path (tracegrad.staging)
+        return lambda: fn(X0)
+
     impls = [
         Impl(
             "python", python_hand, note="hand derivative; a plain call, not a peer", is_peer=False
@@ -76,6 +80,12 @@ def scalar_grad_case() -> Case:
         *[Impl(name, partial(pytensor_grad, mode)) for name, mode in PYTENSOR_MODES],
         Impl("autograd", autograd_grad),
         Impl(f"{TRACEGRAD_NAME} jit(grad)", tracegrad_grad, is_tracegrad=True),
+        Impl(
+            f"{TRACEGRAD_NAME} grad",
+            tracegrad_plain_grad,
+            note="un-jitted grad(f)(x), autograd's spelling",
+            is_peer=False,
+        ),
     ]
     return Case(
         NAME, "grad of x**2 on a Python float", lambda: 2.0 * X0, impls, rtol=tolerance(np.float64)
