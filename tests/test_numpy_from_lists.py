@@ -13,6 +13,7 @@ import pytest
 from numpy import array as bound_array  # bound before any trace: swapped while tracing
 
 import tracegrad
+from tracegrad.errors import ConcretizationError
 from tracegrad.numpy import lists
 from tracegrad.testing import check_grads
 
@@ -163,6 +164,20 @@ def test_other_threads_get_numpys_results() -> None:
     ((a, s, r, z),) = results
     assert type(a) is np.ndarray and a.dtype == np.int64 and a.tolist() == [1, 2]
     assert s == 3.0 and r.tolist() == [1, 2] and type(z) is np.ndarray and z.shape == ()
+
+
+def test_numpys_own_code_sees_numpys_functions() -> None:
+    """np.histogram (not implemented by tracegrad) calls np.asarray on the list inside numpy:
+    that call is numpy's, so the error is the ConcretizationError it was, naming the line."""
+    built = []
+
+    def f(x, y):
+        built.append(np.array([x, y]))
+        return np.histogram([x, y])[0]
+
+    with pytest.raises(ConcretizationError, match="np.histogram"):
+        tracegrad.jit(f)(0.3, 0.7)
+    assert len(built) == 1 and built[0].shape == (2,)
 
 
 def test_stand_ins_look_like_numpys() -> None:

@@ -9,7 +9,8 @@ wrappers (as ``tracegrad.numpy.random`` swaps the samplers): the array construct
 function of numpy's namespace (and ``numpy.linalg``'s) that tracegrad implements, and ``r_``
 and ``c_``. A wrapper routes a call to tracegrad's implementation when a list or tuple argument
 holds a Tracer (or a constructor gets a Tracer); anything else, any thread not tracing, and
-any call made from inside tracegrad's own implementations go to numpy's function unchanged.
+calls from numpy's own code (``np.histogram``'s internal ``np.asarray``) or from inside a
+routed call go to numpy's function unchanged.
 Lists are stacked as numpy builds them: nested lists may mix constants and traced values,
 Python scalars in them are float64/int64/bool (not weak), the dtype is numpy's.
 
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -58,6 +60,18 @@ class _Inside(threading.local):
 _INSIDE = _Inside()
 
 
+def _from_numpy(depth: int = 2) -> bool:
+    """Whether numpy's own Python code makes the call (``np.histogram``'s ``np.asarray``): it
+    sees its functions unchanged, so a numpy function tracegrad does not implement fails as
+    it did, with ``ConcretizationError``, rather than meeting a Tracer it does not expect."""
+    module = sys._getframe(depth).f_globals.get("__name__", "")
+    return module.partition(".")[0] == "numpy"
+
+
+def _routing(wanted: bool) -> bool:
+    return wanted and not _INSIDE.active and current_trace() is not None and not _from_numpy(3)
+
+
 def _holds_tracer(x: Any) -> bool:
     if isinstance(x, Tracer):
         return True
@@ -75,7 +89,7 @@ def _routed(original: Any, route: Callable[..., Any], wanted: Callable[..., bool
     traced call, and ``original`` otherwise; it looks like numpy's (name, doc, __wrapped__)."""
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if _INSIDE.active or current_trace() is None or not wanted(args, kwargs):
+        if not _routing(wanted(args, kwargs)):
             return original(*args, **kwargs)
         _INSIDE.active = True
         try:
@@ -124,7 +138,7 @@ class _RoutedConcatenator:
         self.__doc__ = original.__doc__
 
     def __getitem__(self, key: Any) -> Any:
-        if _INSIDE.active or current_trace() is None or not _holds_tracer(key):
+        if not _routing(_holds_tracer(key)):
             return self._original[key]
         _INSIDE.active = True
         try:
