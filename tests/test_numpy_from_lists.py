@@ -6,6 +6,7 @@ and undone after them (tracegrad/numpy/lists.py)."""
 
 from __future__ import annotations
 
+import pickle
 import threading
 
 import numpy as np
@@ -181,7 +182,20 @@ def test_numpys_own_code_sees_numpys_functions() -> None:
 
 
 def test_stand_ins_look_like_numpys() -> None:
+    """Name, doc and __wrapped__ are numpy's; pickled while tracing, a stand-in is numpy's
+    name (numpy.sum) and a new RClass for r_."""
     for _, name, original, stand_in in lists.SWAPS:
         if callable(original):
             assert stand_in.__wrapped__ is original and stand_in.__name__ == name
         assert stand_in.__doc__ == original.__doc__
+    copies = []
+
+    def f(x):
+        copies.append(pickle.loads(pickle.dumps((np.sum, np.r_, np.linalg.det))))
+        return np.sum([x, x])
+
+    assert tracegrad.jit(f)(1.5) == 3.0
+    ((total, r_, det),) = copies
+    assert total.__wrapped__ is np.sum and det.__wrapped__ is np.linalg.det  # the stand-ins
+    assert type(r_) is type(np.r_)
+    assert r_[1:3].tolist() == [1, 2]

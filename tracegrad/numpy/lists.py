@@ -147,7 +147,12 @@ class _RoutedConcatenator:
             _INSIDE.active = False
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in ("_original", "_traced"):  # copy/pickle probes
+            raise AttributeError(name)
         return getattr(self._original, name)
+
+    def __reduce__(self) -> Any:
+        return type(self._original), ()  # numpy's own: a new RClass/CClass
 
     def __len__(self) -> int:
         return len(self._original)
