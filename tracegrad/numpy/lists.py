@@ -68,8 +68,10 @@ def _from_numpy(depth: int = 2) -> bool:
     return module.partition(".")[0] == "numpy"
 
 
-def _routing(wanted: bool) -> bool:
-    return wanted and not _INSIDE.active and current_trace() is not None and not _from_numpy(3)
+def _idle() -> bool:
+    """No routing in this thread now: it does not trace (the cheap test first: threads that
+    do not trace pay only this), or it is inside a routed call."""
+    return current_trace() is None or _INSIDE.active
 
 
 def _holds_tracer(x: Any) -> bool:
@@ -89,7 +91,7 @@ def _routed(original: Any, route: Callable[..., Any], wanted: Callable[..., bool
     traced call, and ``original`` otherwise; it looks like numpy's (name, doc, __wrapped__)."""
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if not _routing(wanted(args, kwargs)):
+        if _idle() or not wanted(args, kwargs) or _from_numpy():
             return original(*args, **kwargs)
         _INSIDE.active = True
         try:
@@ -138,7 +140,7 @@ class _RoutedConcatenator:
         self.__doc__ = original.__doc__
 
     def __getitem__(self, key: Any) -> Any:
-        if not _routing(_holds_tracer(key)):
+        if _idle() or not _holds_tracer(key) or _from_numpy():
             return self._original[key]
         _INSIDE.active = True
         try:
