@@ -57,9 +57,19 @@ def test_grad_of_a_numpy_function_of_a_list():
     assert [float(v) for v in g] == [12.0, 8.0, 6.0]
 
 
-def test_user_function_giving_numpy_a_list_of_traced_values_names_the_fix():
+def test_user_function_giving_numpy_a_list_of_traced_values():
+    """np.sum of a list of traced values is traced (tracegrad/numpy/lists.py, issue #15)."""
+
     def total(xs):
-        return np.sum(xs)  # numpy makes an array of the list: it cannot hold traced values
+        return np.sum(xs)
+
+    assert tracegrad.jit(total)([1.0, 2.0]) == 3.0
+    assert [float(v) for v in tracegrad.grad(total)([1.0, 2.0])] == [1.0, 1.0]
+
+
+def test_ufunc_given_a_list_of_traced_values_names_the_fix():
+    def total(xs):
+        return np.exp(xs)  # numpy makes an array of the list: it cannot hold traced values
 
     with pytest.raises(ConcretizationError, match=r"tracegrad\.numpy\.asarray\(\[a, b\]\)"):
         tracegrad.jit(total)([1.0, 2.0])

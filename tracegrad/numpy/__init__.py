@@ -120,5 +120,5 @@ def atleast_1d(a: Any) -> Any:
 
 
 # numpy.linalg's functions; numpy's samplers record draws while a function is traced
-# (importing random registers the hooks)
+# (importing random registers the hooks; numpy.dispatch installs numpy.lists's)
 from tracegrad.numpy import linalg, random  # noqa: E402, F401

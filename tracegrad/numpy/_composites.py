@@ -126,17 +126,48 @@ def tensordot(a: Any, b_: Any, axes: Any = 2) -> Any:
     return bs.reshape(out, tuple(x.shape[i] for i in free_x) + tuple(y.shape[i] for i in free_y))
 
 
-@traced
-def einsum(subscripts: str, *operands: Any) -> Any:
+def einsum(*operands: Any) -> Any:
     """einsum with explicit or implicit output, ellipsis (``"...ij,...jk->...ik"``) and
     repeated indices in one operand (diagonals: ``"ii->i"``, ``"ii"``): diagonals are
     gathers, products are formed by broadcasting, contractions by sums (matmul when it is a
-    plain matrix product).
+    plain matrix product). numpy's sublist form, ``einsum(a, [0, 1], b, [1, 2], [0, 2])``
+    (ints for letters, ``Ellipsis`` for ``...``), is the same subscripts spelled otherwise.
 
     >>> import numpy as np, tracegrad.numpy as tnp
     >>> float(tnp.einsum("ii", np.arange(9.0).reshape(3, 3))), tnp.einsum("ii->i", np.eye(2))
     (12.0, array([1., 1.]))
+    >>> tnp.einsum(np.eye(2), [0, 1], np.ones(2), [1], [0])
+    array([1., 1.])
     """
+    if operands and not isinstance(operands[0], str):
+        operands = _from_sublists(operands)
+    return _einsum(*operands)
+
+
+def _from_sublists(args: tuple) -> tuple:
+    """numpy's ``(op, sublist, op, sublist, ..., [output])`` as ``(subscripts, *ops)``: label
+    ``k`` is ``A``-``Z`` for 0-25 and ``a``-``z`` for 26-51, as numpy spells it (so the
+    implicit output's alphabetical order is numpy's)."""
+    pairs, output = (args[:-1], args[-1]) if len(args) % 2 else (args, None)
+    specs = [_sublist(s) for s in pairs[1::2]]
+    subscripts = ",".join(specs) + ("" if output is None else "->" + _sublist(output))
+    return (subscripts, *pairs[0::2])
+
+
+def _sublist(labels: Any) -> str:
+    out = []
+    for label in labels:
+        if label is Ellipsis:
+            out.append("...")
+        elif isinstance(label, (int, np.integer)) and 0 <= label < 52:
+            out.append((string.ascii_uppercase + string.ascii_lowercase)[label])
+        else:
+            raise ValueError(f"einsum: subscript {label!r} is not an int in [0, 52) or Ellipsis")
+    return "".join(out)
+
+
+@traced
+def _einsum(subscripts: str, *operands: Any) -> Any:
     values = [b.to_value(o) for o in operands]
     inputs, output = _parse_einsum(subscripts, [v.ndim for v in values])
     for i, (spec, v) in enumerate(zip(inputs, values, strict=True)):

@@ -167,6 +167,6 @@ c_ = _Concatenator(-1, 2, 0)
 note("piecewise", deviation="each function is called on all of x (numpy: on x[cond]), so it "
      "must accept the whole array; its values elsewhere are discarded")  # fmt: skip
 note("r_", "c_", arguments="the matrix directives 'r' and 'c'",
-     deviation="use tracegrad.numpy.r_ / c_: numpy's own np.r_ / np.c_ convert their "
-     "items to numpy arrays (no dispatch), which traced values refuse "
-     "(ConcretizationError)")  # fmt: skip
+     deviation="numpy's np.r_ / np.c_ reach these while a function is traced "
+     "(tracegrad.numpy.lists); a reference to them kept elsewhere than a global or closure "
+     "variable does not: use tracegrad.numpy.r_ / c_ there")  # fmt: skip

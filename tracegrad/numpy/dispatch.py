@@ -11,6 +11,7 @@ import numpy as np
 from tracegrad import numpy as tnp
 from tracegrad.ir.errors import ConcretizationError, UnsupportedError
 from tracegrad.ir.prims import PRIMS
+from tracegrad.numpy import lists
 from tracegrad.numpy._core import install_symbolic_class  # noqa: F401  (public here)
 from tracegrad.tracing.location import user_line_text, user_location
 from tracegrad.tracing.tracer import Tracer
@@ -178,3 +179,7 @@ def dispatch_function(func: Any, args: tuple, kwargs: dict) -> Any:
             f"{name} is not supported on traced values by tracegrad (what is: {SUPPORTED_PAGE})"
         )
     return impl(*args, **kwargs)
+
+
+# numpy's constructors and these functions take lists of traced values while tracing
+lists.install(FUNCTIONS, dispatch_function)

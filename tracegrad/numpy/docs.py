@@ -45,6 +45,15 @@ raises `UnsupportedError` naming the function and this page. Results follow nump
 dtypes (NEP 50), NaN and -0.0; the *deviations* column says where they do not. Elementwise
 functions' accuracy (bitwise or an ulp bound) is in `docs/numpy_elementwise.md`.
 
+Lists of traced values work where numpy takes arrays: `np.array([x, 1.0])`, `np.asarray(x)`,
+`np.sum([x, y])`, nested lists mixing constants and traced values (numpy's dtype: Python
+scalars in a list are float64/int64/bool), `np.r_[x, c]`. While a function is traced, numpy's
+constructors (`array`, `asarray`, `asanyarray`, `ascontiguousarray`, `asfortranarray`), every
+function listed below, and `r_`/`c_` route such a call to tracegrad (`tracegrad/numpy/lists.py`);
+other calls and other threads get numpy's own. Not reached: a ufunc called on a list
+(`np.exp([x, y])`: write `np.exp(np.array([x, y]))`), a numpy function kept in an object's
+attribute, and numpy's scalar types (`np.int64(x)`: write `x.astype(np.int64)`).
+
 The *grad* column: **yes** (differentiable), **zero** (piecewise constant: the gradient is 0
 almost everywhere), **no** (an integer or boolean result: no gradient flows through).
 """

@@ -56,4 +56,4 @@ note("nanmax", "nanmin", "nanmean", "nanvar",
      deviation="an all-NaN slice gives NaN without numpy's RuntimeWarning")  # fmt: skip
 note("nanstd", deviation="an all-NaN slice gives NaN without numpy's RuntimeWarning; the "
      "gradient where the deviation is 0 is 0, not NaN")  # fmt: skip
-note("einsum", arguments="optimize=, out=, dtype=, the operand-sublist form")
+note("einsum", arguments="optimize=, out=, dtype=")
