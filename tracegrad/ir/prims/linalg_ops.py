@@ -42,7 +42,8 @@ def take(x: Any, axis: int, start: int, stop: int) -> Any:
     slices[axis] = (start, stop, 1)
     if all(s == (0, d, 1) for s, d in zip(slices, x.shape, strict=True)):
         return x
-    if x.op is Op.PAD and x.attr("value") == 0.0:
+    static = all(isinstance(d, int) for d in x.shape)
+    if static and x.op is Op.PAD and x.attr("value") == 0.0:
         inner = x.operands[0]
         spans = [(lo, lo + d, 1) for (lo, _), d in zip(x.attr("pads"), inner.shape, strict=True)]
         if spans == slices:

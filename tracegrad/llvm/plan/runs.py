@@ -146,19 +146,21 @@ class OpRun(InterpretRun):
         self.dtype = out.dtype.numpy
 
     def run(self, env: list, use_threads: bool, dims: dict) -> None:
-        attrs = {k: bind_dims(a, dims) for k, a in self.attrs.items()} if dims else self.attrs
-        out = np.asarray(self.impl(*[env[s] for s in self.in_slots], **attrs))
+        out = np.asarray(self.impl(*[env[s] for s in self.in_slots], **self.attrs))
         out = out.astype(self.dtype, copy=False)
         # kernels read C-contiguous buffers only (ascontiguousarray would make 0-d 1-d)
         env[self.out_slots[0]] = out if out.flags.c_contiguous else np.array(out, order="C")
 
 
 def lone_op(function: Function) -> bool:
-    """The step is one first-order op whose operands are exactly the step's parameters."""
+    """The step is one first-order op of static shapes whose operands are exactly the step's
+    parameters (symbolic dims stay with the interpreter, which binds them from the step's own
+    arguments)."""
     if len(function.outputs) != 1:
         return False
     out = function.outputs[0]
-    return out.op not in HIGHER_ORDER and tuple(out.operands) == tuple(function.params)
+    static = all(isinstance(d, int) for v in (out, *out.operands) for d in v.shape)
+    return static and out.op not in HIGHER_ORDER and tuple(out.operands) == tuple(function.params)
 
 
 class ReshapeRun:
