@@ -11,7 +11,7 @@ import tracegrad
 import tracegrad.numpy as tnp
 from tracegrad.ir.passes import optimize
 from tracegrad.llvm.backend import LLVMBackend
-from tracegrad.llvm.plan.runs import TriangularSolveRun
+from tracegrad.llvm.plan.lapack import TriangularSolveRun
 
 
 def solve_tri(a, b, lower):

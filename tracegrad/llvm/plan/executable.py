@@ -35,18 +35,25 @@ from tracegrad.llvm.callpath import wrapper as callpath
 from tracegrad.llvm.codegen import KernelText
 from tracegrad.llvm.machine import engine
 from tracegrad.llvm.plan import entry
-from tracegrad.llvm.plan.kernels import InterpretStep, KernelGroup, MatmulStep, plan
+from tracegrad.llvm.plan.kernels import (
+    InterpretStep,
+    KernelGroup,
+    LapackStep,
+    MatmulStep,
+    plan,
+)
+from tracegrad.llvm.plan.lapack import lapack_run
 from tracegrad.llvm.plan.loops import native_loop
 from tracegrad.llvm.plan.module import build_module, lower_groups
 from tracegrad.llvm.plan.runs import (
     InterpretRun,
     KernelRun,
     MatmulRun,
+    OpRun,
     ReshapeRun,
-    TriangularSolveRun,
     fast_closure,
+    lone_op,
     lone_reshape,
-    lone_triangular_solve,
     symbolic_fast_closure,
 )
 from tracegrad.llvm.plan.tierup import (
@@ -188,8 +195,14 @@ class PlanExecutable:
         self._slot = slot
         return slots
 
+    def _new_slot(self) -> int:
+        """A slot holding no Value (None at the start of every call)."""
+        self.template.append(None)
+        return len(self.template) - 1
+
     def _build_runs(self, kernels: list[KernelText], symbols: dict, slots: dict) -> list:
         runs: list[Any] = []
+        lu_slots: dict[int, int] = {}  # a matrix's shared LU factorization (plan.lapack)
         by_roots = {tuple(id(r) for r in k.outputs): k for k in kernels}
         for step in self.plan.steps:
             if isinstance(step, KernelGroup):
@@ -204,10 +217,11 @@ class PlanExecutable:
                 native = None if lone else native_loop(step.function, slots)
                 if native is not None:
                     runs.append(native)
-                elif lone_triangular_solve(step.function):
-                    runs.append(TriangularSolveRun(step.function, slots))
+                elif lone:
+                    runs.append(ReshapeRun(step.function, slots))
                 else:
-                    runs.append((ReshapeRun if lone else InterpretRun)(step.function, slots))
+                    direct = lone_op(step.function)
+                    runs.append((OpRun if direct else InterpretRun)(step.function, slots))
             elif isinstance(step, MatmulStep):
                 operands = [
                     o.operands[0] if perm is not None else o
@@ -216,6 +230,10 @@ class PlanExecutable:
                 for v in (*operands, step.value):
                     self._slot(v)
                 runs.append(MatmulRun(step.value, slots, step.views))
+            elif isinstance(step, LapackStep):
+                for v in (step.matrix, *step.value.operands[1:], step.value):
+                    self._slot(v)
+                runs.append(lapack_run(step, slots, lu_slots, self._new_slot))
         self.out_slots = [self._slot(o) for o in self.plan.function.outputs]
         return runs
 

@@ -79,9 +79,25 @@ class MatmulStep:
 
 
 @dataclass
+class LapackStep:
+    """A SOLVE or SLOGDET served by the one LU factorization of ``matrix`` that every such
+    step on the same matrix shares, or a TRIANGULAR_SOLVE through trsm
+    (:mod:`tracegrad.llvm.plan.lapack`); ``transposed``: the op reads ``matrix`` transposed
+    (a view, as matmuls read them: getrs and trsm solve with A^T)."""
+
+    value: Value
+    matrix: Value
+    transposed: bool = False
+
+
+@dataclass
 class Plan:
     function: Function
-    steps: list[KernelGroup | InterpretStep | MatmulStep] = field(default_factory=list)
+    steps: list[KernelGroup | InterpretStep | MatmulStep | LapackStep] = field(default_factory=list)
+
+
+FACTOR_OPS = (Op.SOLVE, Op.SLOGDET)  # the LAPACK rows that share one LU per matrix
+SOLVE_OPS = (Op.SOLVE, Op.TRIANGULAR_SOLVE)
 
 
 def fusible(v: Value) -> bool:
@@ -159,15 +175,29 @@ def materialized(fn: Function) -> tuple[set[int], dict[int, int]]:
 
 
 def blas_view(v: Value, foreign: list[Value]) -> bool:
-    """A transpose of the last two axes of a buffer, used by float matmuls only (besides
-    kernels that read it inline): numpy.matmul takes the transposed view directly."""
-    if v.op is not Op.TRANSPOSE or v.operands[0].op in VIEW_OPS:
+    """A transpose of the last two axes of a buffer, used by float matmuls and as the matrix
+    of 2-d solves only (besides kernels that read it inline): numpy.matmul takes the
+    transposed view directly, and a solve with A^T uses the LU of A."""
+    if not swaps_last_axes(v) or v.operands[0].op in VIEW_OPS:
         return False
-    perm = tuple(v.attr("perm"))
+    return all(
+        (u.op is Op.MATMUL and u.dtype.is_float) or (transposed_solve(u) and u.operands[0] is v)
+        for u in foreign
+    )
+
+
+def swaps_last_axes(v: Value) -> bool:
+    perm = tuple(v.attr("perm")) if v.op is Op.TRANSPOSE else ()
     n = len(perm)
-    if n < 2 or perm != (*range(n - 2), n - 1, n - 2):
+    return n >= 2 and perm == (*range(n - 2), n - 1, n - 2)
+
+
+def transposed_solve(u: Value) -> bool:
+    """A 2-d solve whose matrix (only) is a transpose of the last two axes of a buffer."""
+    if u.op not in SOLVE_OPS or u.ndim != 2:
         return False
-    return all(u.op is Op.MATMUL and u.dtype.is_float for u in foreign)
+    matrix, rhs = u.operands
+    return swaps_last_axes(matrix) and rhs is not matrix and matrix.operands[0].op not in VIEW_OPS
 
 
 def plan(function: Function) -> Plan:
@@ -190,6 +220,12 @@ def plan(function: Function) -> Plan:
                 for o in v.operands
             )
             result.steps.append(MatmulStep(v, views))
+        elif v.op in FACTOR_OPS or v.op is Op.TRIANGULAR_SOLVE:
+            # a transposed matrix is read as a view of its base (even when it also has a
+            # buffer for other users: the base's LU is the one shared)
+            matrix = v.operands[0]
+            view = transposed_solve(v)
+            result.steps.append(LapackStep(v, matrix.operands[0] if view else matrix, view))
         elif v.op in HIGHER_ORDER:
             # a loop or branch runs once for all its outputs: one step at its first output
             members = groups[group_key(v)]
@@ -267,6 +303,11 @@ def describe(function: Function) -> list[str]:
             lines.append(f"kernel {step.roots[0].op.value} -> {writes(step.roots)}")
         elif isinstance(step, MatmulStep):
             lines.append(f"blas   matmul -> {writes([step.value])}")
+        elif isinstance(step, LapackStep):
+            matrix = f"%{number[id(step.matrix)]}{'.T' if step.transposed else ''}"
+            how = "trsm" if step.value.op is Op.TRIANGULAR_SOLVE else "LU"
+            shared = f"  ({how} of {matrix})"
+            lines.append(f"lapack {step.value.op.value} -> {writes([step.value])}{shared}")
         elif step.function.outputs[0].op in HIGHER_ORDER:  # native or numpy: plan.loops
             outputs = step.function.outputs
             lines.append(f"loop   {outputs[0].op.value} -> {writes(outputs)}")
@@ -277,6 +318,6 @@ def describe(function: Function) -> list[str]:
 
 
 __all__ = [
-    "ARG_OPS", "InterpretStep", "KernelGroup", "MatmulStep", "Plan", "count_kinds", "describe",
-    "plan",
+    "ARG_OPS", "InterpretStep", "KernelGroup", "LapackStep", "MatmulStep", "Plan", "count_kinds",
+    "describe", "plan",
 ]  # fmt: skip

@@ -15,7 +15,7 @@ import numpy as np
 
 from tracegrad.ir.interpreter import bind_dims
 from tracegrad.ir.ops import Op
-from tracegrad.ir.prims import PRIMS
+from tracegrad.ir.prims import HIGHER_ORDER, PRIMS
 from tracegrad.ir.types import Dim
 from tracegrad.ir.value import Function, Value
 from tracegrad.llvm.callpath import wrapper as callpath
@@ -23,7 +23,7 @@ from tracegrad.llvm.codegen import KernelText, evaluate
 from tracegrad.llvm.machine import engine
 from tracegrad.llvm.plan.module import arg_specs
 from tracegrad.llvm.runtime import threads
-from tracegrad.llvm.runtime.blas import matmul, triangular_solve
+from tracegrad.llvm.runtime.blas import matmul
 from tracegrad.llvm.runtime.pool import MIN_BYTES, output_pool
 
 _empty = output_pool().empty
@@ -132,31 +132,34 @@ class InterpretRun:
             env[s] = o if o.flags.c_contiguous else np.array(o, order="C")
 
 
-class TriangularSolveRun:
-    """A lone TRIANGULAR_SOLVE step through BLAS ``trsm`` (numpy has no triangular solver:
-    its reference is a general LU solve, O(n^3) where trsm is O(n^2 k)); the numpy reference
-    when numpy's BLAS is not a bundled ILP64 OpenBLAS."""
+class OpRun(InterpretRun):
+    """A step that is one op of its parameters: its numpy reference called directly, without
+    the interpreter's per-call setup (about 15 us a step; pad, concatenate, gather...)."""
 
     def __init__(self, function: Function, slots: dict) -> None:
         (out,) = function.outputs
-        self.a, self.b = (slots[id(o)] for o in out.operands)
-        self.out = slots[id(out)]
-        self.lower = bool(out.attr("lower"))
+        self.in_slots = [slots[id(o)] for o in out.operands]
+        self.out_slots = [slots[id(out)]]
+        self.impl = PRIMS[out.op].numpy_impl
+        self.attrs = dict(out.attrs)
+        self.dtype = out.dtype.numpy
 
     def run(self, env: list, use_threads: bool, dims: dict) -> None:
-        a, b = env[self.a], env[self.b]
-        x = triangular_solve(a, b, self.lower)
-        if x is None:
-            x = np.asarray(PRIMS[Op.TRIANGULAR_SOLVE].numpy_impl(a, b, lower=self.lower))
-        env[self.out] = x
+        out = np.asarray(self.impl(*[env[s] for s in self.in_slots], **self.attrs))
+        out = out.astype(self.dtype, copy=False)
+        # kernels read C-contiguous buffers only (ascontiguousarray would make 0-d 1-d)
+        env[self.out_slots[0]] = out if out.flags.c_contiguous else np.array(out, order="C")
 
 
-def lone_triangular_solve(function: Function) -> bool:
-    """The step is one TRIANGULAR_SOLVE of two of its parameters."""
+def lone_op(function: Function) -> bool:
+    """The step is one first-order op of static shapes whose operands are exactly the step's
+    parameters (symbolic dims stay with the interpreter, which binds them from the step's own
+    arguments)."""
     if len(function.outputs) != 1:
         return False
     out = function.outputs[0]
-    return out.op is Op.TRIANGULAR_SOLVE and all(o in function.params for o in out.operands)
+    static = all(isinstance(d, int) for v in (out, *out.operands) for d in v.shape)
+    return static and out.op not in HIGHER_ORDER and tuple(out.operands) == tuple(function.params)
 
 
 class ReshapeRun:
