@@ -268,11 +268,8 @@ UNSUPPORTED = (
     "numpy.{} is not implemented: UnsupportedError (needs a composite and a row in the "
     "dispatch registry, tracegrad/numpy/dispatch.py, owned by another engineer)"
 )
-AXIS_BUG = "an axis out of range raises ShapeError, which is not numpy's AxisError"
 XFAILS: dict[str, str] = {
     # bugs fixed in the next commits (each commit removes its lines)
-    **{f"{n}/zero_d": AXIS_BUG for n in ("roll", "flip", "split", "array_split", "r_:tnp_axis",
-       "add.reduce", "maximum.accumulate")},  # fmt: skip
     "rot90/zero_d": "rot90 with axes out of range: IndexError, numpy ValueError",
     "swapaxes/zero_d": "swapaxes with an axis out of range: IndexError, numpy AxisError",
     "repeat/zero_d": "repeat(0-d, axis=0): numpy repeats it as a 1-d array, tracegrad raises",
