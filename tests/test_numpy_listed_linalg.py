@@ -121,7 +121,6 @@ TRI0_BUG = "tril/triu of a 0-d array: numpy raises TypeError, tracegrad ValueErr
 TRI1_BUG = "tril/triu of a 1-d array: numpy broadcasts a square mask, tracegrad raises"
 XFAILS: dict[str, str] = {
     # bugs fixed in the next commits (each commit removes its lines)
-    "argsort/zero_d": "argsort of a 0-d array: numpy returns [0], tracegrad raises AxisError",
     "tril/zero_d": TRI0_BUG,
     "triu/zero_d": TRI0_BUG,
     **{
