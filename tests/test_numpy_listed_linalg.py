@@ -117,17 +117,7 @@ ZERO_D_AXIS = (
     "np.sum-style reduction of a 0-d array with axis=0: numpy returns the item, tracegrad "
     "raises AxisError"
 )
-TRI0_BUG = "tril/triu of a 0-d array: numpy raises TypeError, tracegrad ValueError"
-TRI1_BUG = "tril/triu of a 1-d array: numpy broadcasts a square mask, tracegrad raises"
 XFAILS: dict[str, str] = {
-    # bugs fixed in the next commits (each commit removes its lines)
-    "tril/zero_d": TRI0_BUG,
-    "triu/zero_d": TRI0_BUG,
-    **{
-        f"{n}/{c}": TRI1_BUG
-        for n in ("tril:1d", "triu:1d")
-        for c in ("value", "grad", "zero_d", "size_0")
-    },  # fmt: skip
     "multi_dot/zero_d": "multi_dot of 0-d arrays raises ValueError, numpy LinAlgError "
     "(tracegrad/numpy/linalg.py, owned by the linalg engineer)",
     # numpy's ufunc.reduce takes axis=0/-1 on a 0-d array (a legacy quirk np.mean does not

@@ -284,7 +284,12 @@ def trace(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1, dtype: Any = 
 
 
 def _tri_mask(shape: tuple, k: int, lower: bool) -> Value:
-    rows, cols = (_static(n, "tril/triu") for n in shape[-2:])
+    """numpy's ``tri(*m.shape[-2:])``: a 1-d ``m`` gets a square mask (the result broadcasts to
+    2-d) and a 0-d ``m`` is a TypeError, as in numpy."""
+    dims = [_static(n, "tril/triu") for n in shape[-2:]]
+    if not dims:
+        raise TypeError("np.tril/np.triu need an array of at least 1 dimension, got a 0-d array")
+    rows, cols = dims[0], dims[-1]
     mask = np.tri(rows, cols, k, dtype=bool) if lower else ~np.tri(rows, cols, k - 1, dtype=bool)
     return b.to_value(mask)
 
