@@ -269,10 +269,6 @@ UNSUPPORTED = (
     "dispatch registry, tracegrad/numpy/dispatch.py, owned by another engineer)"
 )
 XFAILS: dict[str, str] = {
-    # bugs fixed in the next commits (each commit removes its lines)
-    "rot90/zero_d": "rot90 with axes out of range: IndexError, numpy ValueError",
-    "swapaxes/zero_d": "swapaxes with an axis out of range: IndexError, numpy AxisError",
-    "repeat/zero_d": "repeat(0-d, axis=0): numpy repeats it as a 1-d array, tracegrad raises",
     "c_/value": "documented deviation: np.c_ converts traced items with np.array (no dispatch)",
     "r_/value": "documented deviation: np.r_ converts traced items with np.array (no dispatch)",
     **{f"{name}/{case}": UNSUPPORTED.format(name.split(":")[0])
