@@ -24,7 +24,8 @@ import pytest
 
 import tracegrad
 
-# The issue's list, copied from its text (docs: /work/scratch/issue15.md), one entry per bullet.
+# Issue #15's list of missing functions, copied from its text, one entry per bullet (the
+# array-construction and dtype bullets are covered by their own tests).
 LISTED: dict[str, tuple[str, ...]] = {
     "linear algebra": (
         "cholesky", "solve", "inv", "det", "slogdet", "eigh", "eigvalsh", "qr", "svd", "lstsq",
