@@ -81,6 +81,11 @@ CASES: dict[str, Callable[[], list[Callable[[], Any]]]] = {
         lambda: tracegrad.grad(lambda x, y: np.sum(x * y))(np.ones(3), np.ones(4)),
         lambda: tracegrad.jit(lambda x: x.reshape(4))(np.ones(3)),
     ],
+    "an axis out of range (`np.sum(x, axis=3)` on a 2-d `x`)": lambda: [
+        *_through_jit_and_grad(lambda x: np.sum(x, axis=3), np.ones((2, 2))),
+        *_through_jit_and_grad(lambda x: np.sort(x, axis=-3), np.ones((2, 2))),
+        *_through_jit_and_grad(lambda x: np.cumprod(x, axis=0), np.array(1.0)),
+    ],
     "complex, long double, object or string arrays; ragged lists": _dtype_cases,
     "an unsupported numpy function": lambda: _through_jit_and_grad(np.fft.fft, np.ones(4)),
     "`np.matrix` or a masked array as an argument": lambda: [
@@ -113,6 +118,13 @@ def test_row_raises_the_documented_class(row: str) -> None:
 
 def test_shape_error_is_a_value_error() -> None:
     assert issubclass(errors.ShapeError, ValueError)  # as the table says: except ValueError works
+
+
+def test_axis_error_is_numpys() -> None:
+    """``except np.exceptions.AxisError`` (and ``IndexError``) code written for numpy works."""
+    assert issubclass(errors.AxisError, (np.exceptions.AxisError, errors.ShapeError, IndexError))
+    with pytest.raises(np.exceptions.AxisError, match="axis 2 is out of bounds"):
+        tracegrad.jit(lambda x: np.flip(x, 2))(np.ones((2, 2)))
 
 
 def test_indexing_a_constant_table_by_a_traced_int_says_what_to_write() -> None:

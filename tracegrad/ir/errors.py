@@ -6,6 +6,8 @@ layer, so the IR raises the public types). Every error tracegrad raises on purpo
 
 from __future__ import annotations
 
+import numpy as np
+
 
 class TracegradError(Exception):
     """Base class of every error tracegrad raises on purpose."""
@@ -13,6 +15,13 @@ class TracegradError(Exception):
 
 class ShapeError(TracegradError, ValueError):
     """Shapes do not fit (broadcasting, reshape, matmul, axes)."""
+
+
+class AxisError(ShapeError, np.exceptions.AxisError):
+    """An axis out of range; numpy raises ``numpy.exceptions.AxisError`` for the same mistake."""
+
+    def __init__(self, message: str) -> None:
+        np.exceptions.AxisError.__init__(self, message)  # numpy's one-argument form: a message
 
 
 class DTypeError(TracegradError, TypeError):
@@ -40,7 +49,7 @@ class ParseError(TracegradError, ValueError):
 
 
 __all__ = [
-    "ConcretizationError", "DTypeError", "ParseError", "ShapeError", "TracegradError",
+    "AxisError", "ConcretizationError", "DTypeError", "ParseError", "ShapeError", "TracegradError",
     "TracerBoolError", "UnsupportedError", "VerifyError",
 ]  # fmt: skip
 

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tracegrad.ir.dtypes import DType
-from tracegrad.ir.errors import ShapeError
+from tracegrad.ir.errors import AxisError, ShapeError
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,7 @@ def broadcast_shapes(*shapes: Shape) -> Shape:
 def normalize_axis(axis: int, ndim: int) -> int:
     """numpy's axis normalization with numpy's AxisError-like message."""
     if not -ndim <= axis < ndim:
-        raise ShapeError(f"axis {axis} is out of bounds for array of dimension {ndim}")
+        raise AxisError(f"axis {axis} is out of bounds for array of dimension {ndim}")
     return axis % ndim if ndim else 0
 
 

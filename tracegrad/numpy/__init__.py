@@ -29,6 +29,7 @@ from tracegrad.numpy._composites import (
     softplus,
     tensordot,
 )  # fmt: skip
+from tracegrad.numpy._convolve import *  # noqa: F403
 from tracegrad.numpy._core import dtype_arg as _dtype_arg
 from tracegrad.numpy._core import has_tracer as _has_tracer
 from tracegrad.numpy._core import traced as _traced

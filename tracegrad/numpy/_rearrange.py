@@ -71,6 +71,13 @@ def flipud(m: Any) -> Any:
 
 def rot90(m: Any, k: int = 1, axes: tuple[int, int] = (0, 1)) -> Any:
     """numpy's rot90: k quarter turns from the first axis towards the second."""
+    axes, ndim = tuple(axes), np.ndim(m)
+    if len(axes) != 2:  # numpy's checks and messages, before any k
+        raise ValueError("len(axes) must be 2.")
+    if axes[0] == axes[1] or abs(axes[0] - axes[1]) == ndim:
+        raise ValueError("Axes must be different.")
+    if not all(-ndim <= axis < ndim for axis in axes):
+        raise ValueError(f"Axes={axes} out of range for array of ndim={ndim}.")
     k %= 4
     if k == 0:
         return m
@@ -128,9 +135,9 @@ def diff(a: Any, n: int = 1, axis: int = -1, prepend: Any = None, append: Any = 
 @traced
 def repeat(a: Any, repeats: Any, axis: int | None = None) -> Any:
     v = b.to_value(a)
-    if axis is None:
-        v, axis = bs.reshape(v, (-1,)), 0
-    axis = normalize_axis(axis, v.ndim)
+    if axis is None or v.ndim == 0:  # numpy repeats a 0-d array as a 1-d one, any axis 0/-1
+        v = bs.reshape(v, (-1,))
+    axis = normalize_axis(0 if axis is None else axis, v.ndim)
     n = _static(v.shape[axis], "repeat")
     index = np.repeat(np.arange(n), repeats)  # numpy's own rule for int and per-item counts
     return _along(v, axis, index)
@@ -284,7 +291,12 @@ def trace(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1, dtype: Any = 
 
 
 def _tri_mask(shape: tuple, k: int, lower: bool) -> Value:
-    rows, cols = (_static(n, "tril/triu") for n in shape[-2:])
+    """numpy's ``tri(*m.shape[-2:])``: a 1-d ``m`` gets a square mask (the result broadcasts to
+    2-d) and a 0-d ``m`` is a TypeError, as in numpy."""
+    dims = [_static(n, "tril/triu") for n in shape[-2:]]
+    if not dims:
+        raise TypeError("np.tril/np.triu need an array of at least 1 dimension, got a 0-d array")
+    rows, cols = dims[0], dims[-1]
     mask = np.tri(rows, cols, k, dtype=bool) if lower else ~np.tri(rows, cols, k - 1, dtype=bool)
     return b.to_value(mask)
 

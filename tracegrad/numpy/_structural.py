@@ -12,6 +12,7 @@ from tracegrad.ir import indexing
 from tracegrad.ir.dtypes import DType
 from tracegrad.ir.errors import ConcretizationError, ShapeError, UnsupportedError
 from tracegrad.ir.ops import Op
+from tracegrad.ir.types import normalize_axis as _normalize_axis  # not a numpy name
 from tracegrad.ir.value import Value
 from tracegrad.numpy._core import dtype_arg, traced
 from tracegrad.numpy._core import items_of as _items_of  # not a numpy name
@@ -137,6 +138,7 @@ def transpose(a: Any, axes: Any = None) -> Any:
 @traced
 def swapaxes(a: Any, axis1: int, axis2: int) -> Any:
     value = b.to_value(a)
+    axis1, axis2 = (_normalize_axis(axis, value.ndim) for axis in (axis1, axis2))
     perm = list(range(value.ndim))
     perm[axis1], perm[axis2] = perm[axis2], perm[axis1]
     return bs.transpose(value, perm)
