@@ -120,18 +120,11 @@ ZERO_D_AXIS = (
     "raises AxisError"
 )
 XFAILS: dict[str, str] = {
-    "eigh:result/value": "jit cannot return numpy's result namedtuples (EighResult, SVDResult, "
-    "QRResult, SlogdetResult): tracegrad/tree.py keeps namedtuples as leaves, and tracing "
-    "refuses the leaf (TracegradError); the rows above return tuple(...)",
-    "multi_dot/zero_d": "multi_dot of 0-d arrays raises ValueError, numpy LinAlgError "
-    "(tracegrad/numpy/linalg.py, owned by the linalg engineer)",
     # numpy's ufunc.reduce takes axis=0/-1 on a 0-d array (a legacy quirk np.mean does not
     # share); tracegrad's reductions raise AxisError there (tracegrad/ir/build_shape.py)
     "nansum/zero_d": ZERO_D_AXIS,
     "nanstd/zero_d": ZERO_D_AXIS,
     "count_nonzero/zero_d": ZERO_D_AXIS,
-    "einsum/zero_d": "einsum('ii->i') of a 0-d array raises IndexError (tuple index out of "
-    "range in _composites.py:164), numpy ValueError (einsum code, owned elsewhere)",
 }
 
 

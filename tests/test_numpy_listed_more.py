@@ -93,8 +93,7 @@ ROWS = [
         exact=True,
     ),
     Row("kron", lambda a, b: np.kron(a, b), (X, Y[:2, :2]), (S0, S0), (E2, X), exact=True),
-    # np.convolve/np.correlate need a dispatch registration (xfail below); the :tnp rows check
-    # tracegrad.numpy's implementations against numpy's, both operand orders
+    # the :tnp rows check tracegrad.numpy's implementations against numpy's, both orders
     Row("convolve", lambda a, v: np.convolve(a, v), (V, W), (S0, S0), (E1, W)),
     Row("correlate", lambda a, v: np.correlate(a, v), (V, W), (S0, S0), (E1, W)),
     Row(
@@ -312,17 +311,7 @@ ROWS = [
     Row("add.outer", lambda a, b: np.add.outer(a, b), (X, V), (S0, S0), (E2, V), exact=True),
 ]
 
-UNSUPPORTED = (
-    "np.{} is not registered for dispatch (tracegrad/numpy/dispatch.py, owned by another "
-    "engineer): UnsupportedError; tracegrad.numpy.{} implements it (the :tnp rows)"
-)
-XFAILS: dict[str, str] = {
-    "c_/value": "documented deviation: np.c_ converts traced items with np.array (no dispatch)",
-    "r_/value": "documented deviation: np.r_ converts traced items with np.array (no dispatch)",
-    **{f"{name}/{case}": UNSUPPORTED.format(name, name)
-       for name in ("convolve", "correlate")
-       for case in ("value", "grad", "zero_d", "size_0")},
-}  # fmt: skip
+XFAILS: dict[str, str] = {}
 
 
 @pytest.mark.filterwarnings("ignore::tracegrad.InPlaceArgumentWarning")

@@ -1,4 +1,5 @@
-"""Pytrees: nested tuples, lists and dicts (and None) of leaves, flattened in a fixed order.
+"""Pytrees: nested tuples, lists, dicts and named tuples (numpy's ``EighResult``...) (and None)
+of leaves, flattened in a fixed order.
 
 >>> leaves, tree = flatten({"b": (1, 2), "a": [3]})
 >>> leaves
@@ -18,8 +19,8 @@ from typing import Any
 class TreeDef:
     """The structure of a pytree: a node kind, its keys (dicts) and children."""
 
-    kind: str  # "leaf", "none", "tuple", "list", "dict"
-    keys: tuple[Any, ...] = ()
+    kind: str  # "leaf", "none", "tuple", "list", "dict", "namedtuple"
+    keys: tuple[Any, ...] = ()  # a dict's keys; a named tuple's class
     children: tuple[TreeDef, ...] = ()
 
     @property
@@ -43,7 +44,10 @@ def _flatten(tree: Any, leaves: list[Any], is_leaf: Callable[[Any], bool] | None
         return LEAF
     if tree is None:
         return TreeDef("none")
-    if isinstance(tree, (tuple, list)) and not hasattr(tree, "_fields"):
+    if isinstance(tree, (tuple, list)):
+        if isinstance(tree, tuple) and hasattr(tree, "_fields"):  # numpy's EighResult...
+            children = tuple(_flatten(c, leaves, is_leaf) for c in tree)
+            return TreeDef("namedtuple", (type(tree),), children)
         kind = "tuple" if isinstance(tree, tuple) else "list"
         return TreeDef(kind, (), tuple(_flatten(c, leaves, is_leaf) for c in tree))
     if isinstance(tree, dict):
@@ -71,6 +75,8 @@ def _unflatten(tree: TreeDef, leaves: Any) -> Any:
         return tuple(children)
     if tree.kind == "list":
         return children
+    if tree.kind == "namedtuple":
+        return tree.keys[0](*children)
     return dict(zip(tree.keys, children, strict=True))
 
 

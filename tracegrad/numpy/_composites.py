@@ -208,6 +208,12 @@ def _parse_einsum(subscripts: str, ndims: list[int]) -> tuple[list[str], str]:
         raise ValueError(f"einsum subscripts {subscripts!r} do not match {count} operands")
     if "." in spec:
         inputs, output = _expand_ellipsis(inputs, output, ndims)
+    for i, (s, n) in enumerate(zip(inputs, ndims, strict=True)):
+        if len(s) != n:  # numpy's message
+            many = "many" if len(s) > n else "few"
+            raise ValueError(
+                f"einstein sum subscripts string contains too {many} subscripts for operand {i}"
+            )
     if output is None:  # implicit: the letters seen once, in alphabetical order
         letters = "".join(inputs)
         output = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))

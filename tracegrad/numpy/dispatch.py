@@ -70,6 +70,8 @@ _FUNCTION_NAMES = [
     "rollaxis", "append",
     # finite differences, cross products, samples (numpy/_calculus.py)
     "gradient", "cross", "linspace",
+    # convolution (numpy/_convolve.py)
+    "convolve", "correlate",
 ]  # fmt: skip
 FUNCTIONS: dict[Any, Any] = {
     getattr(np, n): getattr(tnp, n) for n in _FUNCTION_NAMES if hasattr(tnp, n)

@@ -247,8 +247,9 @@ def multi_dot(arrays: Any, *, out: Any = None) -> Any:
         values[0] = bs.reshape(values[0], (1, values[0].shape[0]))
     if last:
         values[-1] = bs.reshape(values[-1], (values[-1].shape[0], 1))
-    if any(v.ndim != 2 for v in values):
-        raise ValueError("multi_dot: the arrays must be 2-dimensional (the ends may be 1-d)")
+    for v in values:
+        if v.ndim != 2:  # numpy's error and message
+            raise LinAlgError(f"{v.ndim}-dimensional array given. Array must be two-dimensional")
     split = _chain_order([tuple(v.shape) for v in values])  # type: ignore[misc]
     result = _chain(values, split, 0, len(values) - 1)
     if first and last:
