@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 from numpy_listed_harness import LISTED, Row, covered, params, run_case
 
+import tracegrad
+
 BULLETS = ("linear algebra", "sorting and order statistics", "reductions and statistics")
 
 RNG = np.random.default_rng(15)
@@ -115,17 +117,7 @@ ROWS = [
     Row("ptp", lambda a: np.ptp(a, axis=1), (X,), (S0,), (E2,), exact=True),
 ]
 
-ZERO_D_AXIS = (
-    "np.sum-style reduction of a 0-d array with axis=0: numpy returns the item, tracegrad "
-    "raises AxisError"
-)
-XFAILS: dict[str, str] = {
-    # numpy's ufunc.reduce takes axis=0/-1 on a 0-d array (a legacy quirk np.mean does not
-    # share); tracegrad's reductions raise AxisError there (tracegrad/ir/build_shape.py)
-    "nansum/zero_d": ZERO_D_AXIS,
-    "nanstd/zero_d": ZERO_D_AXIS,
-    "count_nonzero/zero_d": ZERO_D_AXIS,
-}
+XFAILS: dict[str, str] = {}
 
 
 @pytest.mark.parametrize(("row", "case"), params(ROWS, XFAILS))
@@ -136,3 +128,36 @@ def test_listed(row: Row, case: str) -> None:
 def test_every_listed_function_has_a_row() -> None:
     listed = {name for bullet in BULLETS for name in LISTED[bullet]}
     assert listed - covered(ROWS) == set()
+
+
+REDUCTIONS_0D = ("sum", "prod", "max", "min", "any", "all", "argmax", "argmin", "nansum",
+                 "nanmean", "nanstd", "nanvar", "nanmax", "count_nonzero", "ptp")  # fmt: skip
+NOT_ON_0D = ("mean", "std", "var", "average", "median")
+
+
+def test_axis_0_of_a_0d_array_follows_numpy() -> None:
+    """numpy's ufunc reductions take axis=0 (or -1) on a 0-d array as no axis; np.mean and
+    the other non-ufunc statistics raise AxisError there. tracegrad does the same."""
+    x = np.array(2.5)
+    for name in REDUCTIONS_0D:
+        fn = getattr(np, name)
+        for axis in (0, -1, (0,)):
+            if name.startswith("arg") and isinstance(axis, tuple):
+                continue  # argmax takes one int
+            traced = tracegrad.jit(lambda a, fn=fn, axis=axis: fn(a, axis=axis))
+            try:
+                expected = fn(x, axis=axis)
+            except np.exceptions.AxisError:  # numpy takes some spellings only
+                with pytest.raises(np.exceptions.AxisError):
+                    traced(x)
+                continue
+            got = traced(x)
+            assert np.shape(got) == np.shape(expected), name
+            assert np.asarray(got).dtype == np.asarray(expected).dtype, name
+            np.testing.assert_array_equal(got, expected, err_msg=name)
+    for name in NOT_ON_0D:
+        fn = getattr(np, name)
+        with pytest.raises(np.exceptions.AxisError):
+            fn(x, axis=0)
+        with pytest.raises(np.exceptions.AxisError):
+            tracegrad.jit(lambda a, fn=fn: fn(a, axis=0))(x)

@@ -13,7 +13,14 @@ from tracegrad.ir.build import Operand, apply, broadcast_to, cast, full, promote
 from tracegrad.ir.dtypes import DType, sum_dtype
 from tracegrad.ir.errors import ConcretizationError, DTypeError, ShapeError, UnsupportedError
 from tracegrad.ir.ops import Op
-from tracegrad.ir.types import Dim, Shape, broadcast_shapes, format_shape, normalize_axes
+from tracegrad.ir.types import (
+    Dim,
+    Shape,
+    broadcast_shapes,
+    format_shape,
+    normalize_axes,
+    reduction_axes,
+)
 from tracegrad.ir.value import Value
 
 # ---- reductions -------------------------------------------------------------------------
@@ -21,7 +28,7 @@ from tracegrad.ir.value import Value
 
 def reduce(op: Op, x: Operand, axis: Any = None, keepdims: bool = False) -> Value:
     v = to_value(x)
-    axes = normalize_axes(axis, v.ndim)
+    axes = reduction_axes(axis, v.ndim)
     if op in (Op.REDUCE_SUM, Op.REDUCE_PROD):
         v = cast(v, sum_dtype(v.dtype))  # numpy: bools, ints in int64, unsigned in uint64
     if op in (Op.REDUCE_MAX, Op.REDUCE_MIN):
@@ -69,7 +76,7 @@ def _count(shape: Shape, axes: tuple[int, ...], dtype: DType) -> Operand:
 
 def arg_reduce(op: Op, x: Operand, axis: int | None = None, keepdims: bool = False) -> Value:
     v = to_value(x)
-    if axis is None:
+    if axis is None or (v.ndim == 0 and axis in (0, -1)):  # numpy: a 0-d array has axis 0
         v = reshape(v, (-1,))
         axis = 0
     (axis,) = normalize_axes(axis, len(v.shape))

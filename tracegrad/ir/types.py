@@ -138,6 +138,15 @@ def normalize_axis(axis: int, ndim: int) -> int:
     return axis % ndim if ndim else 0
 
 
+def reduction_axes(axis: int | Sequence[int] | None, ndim: int) -> tuple[int, ...]:
+    """``normalize_axes`` for numpy's ufunc reductions (sum, prod, max, any...), which take an
+    int axis 0 or -1 on a 0-d array as no axis at all (np.mean, np.std and a tuple axis do
+    not)."""
+    if ndim == 0 and isinstance(axis, int) and axis in (0, -1):
+        return ()
+    return normalize_axes(axis, ndim)
+
+
 def normalize_axes(axis: int | Sequence[int] | None, ndim: int) -> tuple[int, ...]:
     """Sorted, de-duplicated, non-negative axes; ``None`` means all axes."""
     if axis is None:
