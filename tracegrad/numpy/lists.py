@@ -44,7 +44,7 @@ from tracegrad import numpy as tnp
 from tracegrad.ir import forksafe
 from tracegrad.numpy.notes import note
 from tracegrad.tracing.context import current_trace
-from tracegrad.tracing.implicit import TRACE_HOOKS, named_values
+from tracegrad.tracing.implicit import TRACE_HOOKS, named_values, read_named, write_named
 from tracegrad.tracing.tracer import Tracer
 
 CONSTRUCTORS = ("array", "asarray", "asanyarray", "ascontiguousarray", "asfortranarray")
@@ -200,17 +200,6 @@ _count = 0
 _NAMES: dict[tuple[int, Any], list] = {}
 
 
-def _get(holder: Any, name: str | None) -> Any:
-    return holder.cell_contents if name is None else holder.get(name)
-
-
-def _set(holder: Any, name: str | None, value: Any) -> None:
-    if name is None:
-        holder.cell_contents = value
-    else:
-        holder[name] = value
-
-
 def _user_names(fn: Any) -> list[tuple[Any, str | None, Any]]:
     """The globals and cells ``fn`` reads that hold numpy's objects (or, swapped by another
     thread's trace, their stand-ins)."""
@@ -235,7 +224,7 @@ def intercepting(fn: Any) -> Iterator[None]:
             key = (id(holder), name)
             if key not in _NAMES:
                 _NAMES[key] = [holder, name, value, 0]
-                _set(holder, name, _STAND_IN[id(value)])
+                write_named(holder, name, _STAND_IN[id(value)])
             _NAMES[key][3] += 1
             keys.append(key)
     try:
@@ -251,8 +240,8 @@ def intercepting(fn: Any) -> Iterator[None]:
                 entry[3] -= 1
                 if entry[3] == 0:
                     del _NAMES[key]
-                    if _get(entry[0], entry[1]) is _STAND_IN[id(entry[2])]:  # not rebound
-                        _set(entry[0], entry[1], entry[2])
+                    if read_named(entry[0], entry[1]) is _STAND_IN[id(entry[2])]:  # not rebound
+                        write_named(entry[0], entry[1], entry[2])
 
 
 note("array", "asarray", "asanyarray", "ascontiguousarray", "asfortranarray",

@@ -40,7 +40,14 @@ from tracegrad.ir.dtypes import DType
 from tracegrad.ir.errors import UnsupportedError
 from tracegrad.ir.types import TensorType
 from tracegrad.tracing.context import current_trace
-from tracegrad.tracing.implicit import STATIC_WRAPPERS, TRACE_HOOKS, Implicit, named_values
+from tracegrad.tracing.implicit import (
+    STATIC_WRAPPERS,
+    TRACE_HOOKS,
+    Implicit,
+    named_values,
+    read_named,
+    write_named,
+)
 from tracegrad.tracing.location import user_line_text, user_location
 from tracegrad.tracing.tracer import Tracer
 
@@ -91,7 +98,7 @@ class Named:
 
 def resolve(generator: Any) -> Any:
     if isinstance(generator, Named):
-        generator = _read(generator.holder, generator.name)
+        generator = read_named(generator.holder, generator.name)
     if isinstance(generator, RecordingGenerator):  # read while another thread traces
         generator = generator._generator
     return generator
@@ -258,17 +265,6 @@ def _generator_holders(fn: Any) -> list[tuple[Any, Any]]:
     return [(h, n) for h, n, v in named_values(fn) if isinstance(v, _RECORDABLE)]
 
 
-def _read(holder: Any, name: str | None) -> Any:
-    return holder.cell_contents if name is None else holder.get(name)
-
-
-def _write(holder: Any, name: str | None, value: Any) -> None:
-    if name is None:
-        holder.cell_contents = value
-    else:
-        holder[name] = value
-
-
 # (id(holder), name) -> [holder, name, generator, recorder, traces using it]: threads tracing
 # functions that read the same generator share one swap; the last one out restores it
 _SWAPS: dict[tuple[int, Any], list] = {}
@@ -282,12 +278,12 @@ def _generators_recorded(fn: Any) -> Iterator[None]:
             key = (id(holder), name)
             entry = _SWAPS.get(key)
             if entry is None:
-                real = _read(holder, name)
+                real = read_named(holder, name)
                 if not isinstance(real, _GENERATOR_TYPES):
                     continue
                 recorder = RecordingGenerator(real, Named(holder, name))
                 entry = _SWAPS[key] = [holder, name, real, recorder, 0]
-                _write(holder, name, entry[3])
+                write_named(holder, name, entry[3])
             entry[4] += 1
             keys.append(key)
     try:
@@ -299,8 +295,8 @@ def _generators_recorded(fn: Any) -> Iterator[None]:
                 entry[4] -= 1
                 if entry[4] == 0:
                     del _SWAPS[key]
-                    if _read(entry[0], entry[1]) is entry[3]:  # unless the function rebound it
-                        _write(entry[0], entry[1], entry[2])
+                    if read_named(entry[0], entry[1]) is entry[3]:  # unless the function rebound it
+                        write_named(entry[0], entry[1], entry[2])
 
 
 def _state_of_global() -> tuple:

@@ -113,6 +113,19 @@ def user_function(fn: Any) -> Any:
     return fn if hasattr(fn, "__code__") else None
 
 
+def read_named(holder: Any, name: str | None) -> Any:
+    """What a ``named_values`` place holds now (a cell's contents, or a global)."""
+    return holder.cell_contents if name is None else holder.get(name)
+
+
+def write_named(holder: Any, name: str | None, value: Any) -> None:
+    """Rebind a ``named_values`` place (swapping in a stand-in while tracing, and back)."""
+    if name is None:
+        holder.cell_contents = value
+    else:
+        holder[name] = value
+
+
 def named_values(fn: Any, depth: int = 3) -> list[tuple[Any, str | None, Any]]:
     """(holder, name, value) for what ``fn`` reads by name: its closure cells (name None)
     and the module globals its code names, and, ``depth`` calls deep, the same for the user
