@@ -95,3 +95,16 @@ def _not_hypot(a, c):
 @pytest.mark.parametrize("fn", [_not_logaddexp, _not_hypot], ids=lambda f: f.__name__)
 def test_look_alike_graphs_get_their_own_derivatives(fn) -> None:
     check_grads(fn, (np.array([0.3, -1.2, 2.0]), np.array([1.1, 0.5, -0.4])), order=2)
+
+
+@pytest.mark.parametrize("fn", FNS, ids=lambda f: f.__name__)
+def test_second_derivative_at_ties_with_a_constant_array(fn) -> None:
+    """A constant array operand equal to the variable (autograd's check_grads(np.hypot)(v, v)
+    holds the second argument fixed): the curvature is the smooth function's, not 0."""
+    v = np.array([1.76, 0.4, 0.98])
+    hessian = tracegrad.hessian(lambda a: np.sum(fn(a, np.array([1.76, 0.4, 0.98]))))(v)
+    eps = 1e-4
+    second = [
+        (fn(x + eps, x) - 2 * fn(x, x) + fn(x - eps, x)) / eps**2 for x in v
+    ]  # the constant held at x
+    np.testing.assert_allclose(np.diag(hessian), second, rtol=1e-5)

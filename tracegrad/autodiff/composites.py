@@ -220,7 +220,8 @@ def _hypot_operands(v: Value) -> list[Value] | None:
         return None
     if {id(o) for o in n.operands} != {id(o) for o in m.operands}:
         return None
-    if not all(o.op is Op.ABS or splat(o) is not None for o in m.operands):
+    # a constant operand is folded (abs of a constant array, or a splat): no derivative
+    if not all(o.op in (Op.ABS, Op.CONST) or splat(o) is not None for o in m.operands):
         return None
     return [o.operands[0] for o in m.operands if o.op is Op.ABS]
 
