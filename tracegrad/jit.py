@@ -90,7 +90,7 @@ class Jitted:
         traced = self._trace(split)
         trace_s = time.perf_counter() - started
         compiled = Compiled(traced.function, self.opt_level, self.backend, spent_s=trace_s)
-        return Specialization(traced, compiled, _unflatten(traced), trace_s)
+        return Specialization(traced, compiled, _unflatten(traced))
 
     def _trace(self, split: CallSplit) -> Traced:
         fun = numpy_entry(self.fun)  # jit(np.sum)([1.0, 2.0]): numpy cannot dispatch a list

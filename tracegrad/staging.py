@@ -32,7 +32,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Collection, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -118,13 +118,11 @@ def _plain(outs: list[Any]) -> list[Any]:
 @dataclass
 class Specialization:
     """One signature's traced Function, its Compiled, and ``finish`` (flat outputs -> the
-    result; by default the flat list). ``trace_s``: how long tracing took."""
+    result; by default the flat list)."""
 
     traced: Traced
     compiled: Compiled
     finish: Callable[[list[Any]], Any] = _plain
-    trace_s: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)  # a user's own per-signature state
 
     def run(self, leaves: Sequence[Any], more: Sequence[Any] = ()) -> Any:
         """The result for argument leaves (then ``more`` inputs: cotangents, tangents)."""
@@ -199,11 +197,6 @@ class SpecializationCache:
                     self._entries.pop(old, None)
             return spec, leaves
 
-    def get(self, key: Any, build: Callable[[], Specialization]) -> Specialization:
-        """The entry for an explicit ``key`` (no arguments to split), built once."""
-        found = self._fresh(key)
-        return found if found is not None else self._build_once(key, None, lambda _: build())
-
     def _fresh(self, key: Any) -> Specialization | None:
         spec = self._entries.get(key)
         if spec is not None and spec.traced.closure and spec.traced.stale:
@@ -213,7 +206,7 @@ class SpecializationCache:
             return None
         return spec
 
-    def _build_once(self, key: Any, split: Any, build: Build) -> Specialization:
+    def _build_once(self, key: Any, split: CallSplit, build: Build) -> Specialization:
         with self._key_lock(key):  # threads arriving at once: one builds, the rest wait
             spec = self._fresh(key)
             if spec is None:
@@ -236,10 +229,6 @@ class SpecializationCache:
             with self._lock:
                 if self._building.get(key) is lock:
                     del self._building[key]
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
 
 
 _CACHES: weakref.WeakKeyDictionary[Any, SpecializationCache] = weakref.WeakKeyDictionary()

@@ -21,9 +21,9 @@ from tracegrad.ir.passes import optimize
 from tracegrad.ir.substitute import inline
 from tracegrad.ir.types import TensorType, format_shape
 from tracegrad.ir.value import Function, Value, new_trace_id, param
-from tracegrad.specialize import CallSplit, RecompileLog
+from tracegrad.specialize import CallSplit
 from tracegrad.staging import Compiled, Specialization, cache_of, compiled_for
-from tracegrad.tracing.trace import Traced, abstract_type, is_leaf, trace
+from tracegrad.tracing.trace import Traced, is_leaf, trace
 from tracegrad.tracing.tracer import numpy_entry
 
 
@@ -31,11 +31,6 @@ def derivative(traced: Traced, finish: Callable[[list[Any]], Any]) -> Specializa
     """A derivative Function ready to run (compiled by the default backend on first use)
     plus how to shape its flat results."""
     return Specialization(traced, Compiled(traced.function), finish)
-
-
-def recompile_log(f: Any) -> RecompileLog:
-    """Why each derivative of ``f`` was traced for a Python int's value (specialize)."""
-    return cache_of(f).auto.log
 
 
 def optimize_forward(function: Function) -> Function:
@@ -119,10 +114,6 @@ def _zeros(t: TensorType) -> Value:
     from tracegrad.ir import build as b
 
     return b.full(t.shape, 0, t.dtype)
-
-
-def leaf_types(leaves: Sequence[Any]) -> list[tuple[TensorType, bool]]:
-    return [abstract_type(x) for x in leaves]
 
 
 def arg_leaf_ranges(in_tree: tree.TreeDef) -> list[range]:

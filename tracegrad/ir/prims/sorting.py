@@ -32,10 +32,10 @@ from tracegrad.ir.ops import Op
 from tracegrad.ir.prims.table import (
     ALL,
     NONDIFF,
-    NUMERIC,
     Batching,
     Lowering,
     Prim,
+    cumulative_rule,
     lazy_build,
     register,
     require,
@@ -120,13 +120,6 @@ register(
 # ---- cumulative product ---------------------------------------------------------------------
 
 
-def _cumprod_rule(types: tuple[TensorType, ...], attrs: Attrs) -> TensorType:
-    (t,) = types
-    require_dtype(Op.CUMPROD, t, NUMERIC)
-    require(0 <= attrs["axis"] < t.ndim, f"cumprod: bad axis for {t}")
-    return t
-
-
 def _cumprod(a: np.ndarray, *, axis: int) -> np.ndarray:
     return np.cumprod(a, axis=axis, dtype=a.dtype)
 
@@ -164,6 +157,6 @@ def _vjp_cumprod(ct: Any, out: Any, attrs: dict) -> tuple:
 
 
 register(
-    Prim(Op.CUMPROD, 1, _cumprod_rule, _cumprod, Lowering.SCAN, _vjp_cumprod, attrs=("axis",),
-         batching=Batching.AXIS, doc="numpy.cumprod along one axis")
+    Prim(Op.CUMPROD, 1, cumulative_rule(Op.CUMPROD), _cumprod, Lowering.SCAN, _vjp_cumprod,
+         attrs=("axis",), batching=Batching.AXIS, doc="numpy.cumprod along one axis")
 )  # fmt: skip

@@ -20,6 +20,7 @@ from tracegrad.ir.prims.table import (
     NumpyImpl,
     Prim,
     TypeRule,
+    cumulative_rule,
     register,
     require,
     require_dtype,
@@ -91,20 +92,13 @@ for _op, _impl in [(Op.ARGMAX, _argmax), (Op.ARGMIN, _argmin)]:
     )  # fmt: skip
 
 
-def _cumsum_rule(types: tuple[TensorType, ...], attrs: Attrs) -> TensorType:
-    (t,) = types
-    require_dtype(Op.CUMSUM, t, NUMERIC)
-    require(0 <= attrs["axis"] < t.ndim, f"cumsum: bad axis for {t}")
-    return t
-
-
 def _cumsum(a: np.ndarray, *, axis: int) -> np.ndarray:
     return np.cumsum(a, axis=axis, dtype=a.dtype)
 
 
 register(
-    Prim(Op.CUMSUM, 1, _cumsum_rule, _cumsum, Lowering.SCAN, VJPS[Op.CUMSUM], attrs=("axis",),
-         batching=Batching.AXIS)
+    Prim(Op.CUMSUM, 1, cumulative_rule(Op.CUMSUM), _cumsum, Lowering.SCAN, VJPS[Op.CUMSUM],
+         attrs=("axis",), batching=Batching.AXIS)
 )  # fmt: skip
 
 

@@ -192,3 +192,15 @@ UNSIGNED = (DType.UINT8, DType.UINT16, DType.UINT32, DType.UINT64)
 INTS = SIGNED + UNSIGNED
 NUMERIC = INTS + FLOATS
 ALL = (DType.BOOL,) + NUMERIC
+
+
+def cumulative_rule(op: Op) -> TypeRule:
+    """The type rule of a cumulative op along one ``axis`` (cumsum, cumprod): its operand's."""
+
+    def rule(types: tuple[TensorType, ...], attrs: dict[str, Any]) -> TensorType:
+        (t,) = types
+        require_dtype(op, t, NUMERIC)
+        require(0 <= attrs["axis"] < t.ndim, f"{op.value}: bad axis for {t}")
+        return t
+
+    return rule
